@@ -1,0 +1,94 @@
+"""The `crosscheck` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crosscheck import spec as specs
+from crosscheck.files import check_writable, write_text
+from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL
+from crosscheck.report import markdown, print_report
+from crosscheck.runner import DEFAULT_MODELS, RunConfig, run
+
+EXIT_MISMATCH = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user error: printed as one clear line, exit code 2, no traceback."""
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crosscheck", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    matrix = commands.add_parser("run", help="prove the implementations compute the same function (the main job)")
+    matrix.add_argument("--models", type=_csv, default=list(DEFAULT_MODELS),
+                        help=f"comma-separated model ids (default: {','.join(DEFAULT_MODELS)}; all: {','.join(specs.MODEL_IDS)})")
+    matrix.add_argument("--frameworks", type=_csv, default=list(specs.FRAMEWORKS), help="comma-separated (default: torch,keras,paddle)")
+    matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
+    matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    matrix.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto: cuda when present")
+    matrix.add_argument("--rtol", type=float, default=None,
+                        help=f"gate on relative L2 error (default {DEFAULT_RTOL:g}; {TF32_RTOL:g} with --allow-tf32)")
+    matrix.add_argument("--allow-tf32", action="store_true", help="GPU only: keep TF32 convolutions on and use the TF32 gate")
+    matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
+    matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
+    matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
+    matrix.set_defaults(handler=cmd_run)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    config = RunConfig(models=args.models, frameworks=args.frameworks, batch=args.batch, seed=args.seed,
+                       device=args.device, rtol=args.rtol, allow_tf32=args.allow_tf32, timeout=args.timeout)
+    try:
+        config.validate()
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    for path in (args.json, args.report):
+        if path:
+            check_writable(path)  # fail now, not after the run
+    with _progress(console) as progress:
+        tasks = {fw: progress.add_task(fw, total=1 + 2 * len(config.models)) for fw in config.frameworks}
+        weights = progress.add_task("weights", total=len(config.models))
+
+        def advance(framework: str, what: str) -> None:
+            task = tasks.get(framework, weights)
+            progress.update(task, advance=1, description=f"{framework or 'weights'}: {what}")
+
+        report = run(config, advance)
+    print_report(report, Console())
+    if args.json:
+        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n")
+    if args.report:
+        write_text(args.report, markdown(report))
+    return 0 if report.passed else EXIT_MISMATCH
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description:<32}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        return args.handler(args, console)
+    except (CliError, ValueError, OSError) as error:
+        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""A framework worker process: `python -m crosscheck.worker FRAMEWORK`.
+
+It imports exactly one framework, keeps built models for the whole run, and answers one JSON
+request per line on stdin with one JSON line on the original stdout. Arrays travel as files
+(.npy, .npz, .safetensors) named in the requests, never through the pipe. Whatever the framework
+prints goes to stderr, which the client keeps for crash reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from crosscheck import canonical
+from crosscheck import spec as specs
+from crosscheck.adapter import load_adapter
+
+Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
+
+
+class Worker:
+    """Holds one framework's adapter and the models built so far, keyed by (model_id, num_classes)."""
+
+    def __init__(self, framework: str) -> None:
+        self.framework = framework
+        self.adapter = load_adapter(framework)
+        self.models: dict[tuple[str, int], Any] = {}
+
+    def model(self, model_id: str, num_classes: int = 1000) -> Any:
+        key = (model_id, num_classes)
+        if key not in self.models:
+            self.models[key] = self.adapter.build(model_id, num_classes)
+        return self.models[key]
+
+    def loaded_model(self, request: dict[str, Any]) -> Any:
+        if (request["model_id"], request.get("num_classes", 1000)) not in self.models:
+            raise RuntimeError(f"{request['model_id']} has not been loaded in the {self.framework} worker")
+        return self.model(request["model_id"], request.get("num_classes", 1000))
+
+
+def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    return {"settings": worker.adapter.configure(request.get("device", "auto"), bool(request.get("allow_tf32")))}
+
+
+def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Build the model (once) and load canonical weights from a safetensors file into it."""
+    model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
+    spec = canonical.spec_for(model_id, arrays)
+    started = time.perf_counter()
+    model = worker.model(model_id, spec.num_classes)
+    built = time.perf_counter()
+    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
+    return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
+
+
+def op_forward(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    images = np.load(request["input"])
+    outputs = worker.adapter.forward(worker.loaded_model(request), images)
+    np.save(request["output"], np.asarray(outputs, np.float32))
+    return {"shape": list(np.shape(outputs))}
+
+
+def op_block_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    images = np.load(request["input"])
+    outputs = worker.adapter.block_outputs(worker.loaded_model(request), images)
+    np.savez(request["output"], **outputs)
+    return {"names": list(outputs)}
+
+
+def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Read the loaded model's weights back out, through the spec, into a canonical file."""
+    model = worker.loaded_model(request)
+    spec = specs.get(request["model_id"], request.get("num_classes", 1000))
+    arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.framework)
+    canonical.save(request["output"], spec.model_id, arrays, {"source_framework": worker.framework})
+    return {}
+
+
+OPS: dict[str, Handler] = {
+    "configure": op_configure,
+    "load": op_load,
+    "forward": op_forward,
+    "block_outputs": op_block_outputs,
+    "save_canonical": op_save_canonical,
+}
+
+
+def serve(framework: str) -> None:
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything the framework prints goes to stderr, not into the protocol
+    sys.stdout = sys.stderr
+    try:
+        worker = Worker(framework)
+    except ImportError as error:  # a missing framework, or paddle after TensorFlow: say so, do not crash
+        protocol.write(json.dumps({"ok": False, "error": str(error), "missing": True}) + "\n")
+        return
+    protocol.write(json.dumps({"ok": True, "result": {"ready": framework}}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        started = time.perf_counter()
+        try:
+            reply = {"ok": True, "result": OPS[request["op"]](worker, request)}
+        except Exception as error:  # reported to the client, which names the framework and request
+            reply = {"ok": False, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        reply["seconds"] = time.perf_counter() - started
+        protocol.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    serve(specs.check_framework(sys.argv[1]))

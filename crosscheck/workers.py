@@ -1,0 +1,132 @@
+"""Client side of the framework workers: start, talk to, time out and report on each process."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+DEFAULT_TIMEOUT = 900.0  # seconds for one request; a deep Keras model builds in ~1 min on 2 cores
+STDERR_TAIL_LINES = 15
+
+
+class WorkerError(RuntimeError):
+    """A request failed in a worker; `framework` says which, `detail` carries the worker's report."""
+
+    def __init__(self, framework: str, message: str, detail: str = "") -> None:
+        super().__init__(f"{framework}: {message}")
+        self.framework = framework
+        self.detail = detail
+
+
+class WorkerCrashed(WorkerError):
+    """The worker process died or hung; it cannot serve further requests."""
+
+
+class FrameworkUnavailable(WorkerError):
+    """The framework could not be imported in the worker (not installed, or an import conflict)."""
+
+
+def worker_command(framework: str) -> list[str]:
+    return [sys.executable, "-m", "crosscheck.worker", framework]
+
+
+class FrameworkWorker:
+    """One long-lived worker process for one framework, imported once and reused for every model."""
+
+    def __init__(self, framework: str, command: Sequence[str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 env: dict[str, str] | None = None) -> None:
+        self.framework = framework
+        self.timeout = timeout
+        self._stderr = tempfile.TemporaryFile(mode="w+b")
+        self._process = subprocess.Popen(
+            list(command or worker_command(framework)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            text=True, bufsize=1, env={**os.environ, **(env or {})},
+        )
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        self.dead = False
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has imported its framework (start several workers, then wait on each)."""
+        if self.ready:
+            return
+        reply = self._receive("start-up")
+        if not reply.get("ok"):
+            self.close()
+            raise FrameworkUnavailable(self.framework, reply.get("error", "could not start"))
+        self.ready = True
+
+    def _read_replies(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._replies.put(line)
+        self._replies.put(None)  # EOF: the process has gone
+
+    def request(self, op: str, **arguments: Any) -> dict[str, Any]:
+        """Send one request and wait for its reply; errors raise WorkerError with the worker's traceback."""
+        self.wait_ready()
+        if self.dead:
+            raise WorkerCrashed(self.framework, "worker is no longer running")
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps({"op": op, **_jsonable(arguments)}) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the reply reader sees EOF and reports the crash with the stderr tail
+        reply = self._receive(op)
+        if not reply.get("ok"):
+            raise WorkerError(self.framework, f"{op} failed: {reply.get('error')}", reply.get("traceback", ""))
+        return reply
+
+    def _receive(self, what: str) -> dict[str, Any]:
+        try:
+            line = self._replies.get(timeout=self.timeout)
+        except queue.Empty:
+            self._kill()
+            raise WorkerCrashed(self.framework, f"{what} timed out after {self.timeout:.0f} s", self.stderr_tail()) from None
+        if line is None:
+            code = self._process.wait()
+            self.dead = True
+            raise WorkerCrashed(self.framework, f"worker exited with code {code} during {what}", self.stderr_tail())
+        return json.loads(line)
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        self._stderr.flush()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode(errors="replace")
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def _kill(self) -> None:
+        self.dead = True
+        self._process.kill()
+        self._process.wait()
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            if self._process.stdin:
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self.dead = True
+        self._stderr.close()
+
+    def __enter__(self) -> "FrameworkWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()}

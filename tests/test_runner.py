@@ -1,0 +1,105 @@
+"""The match matrix runner: worker isolation, failure reporting and bad input (frameworks in subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from crosscheck import calibration, canonical
+from crosscheck.cli import main
+from crosscheck.runner import MatrixRun, RunConfig, first_divergence
+from crosscheck.workers import FrameworkWorker
+
+READY = json.dumps({"ok": True, "result": {"ready": "fake"}})
+KILLED_ON_FIRST_REQUEST = f"import os, signal, sys; print({READY!r}, flush=True); sys.stdin.readline(); " \
+    "sys.stderr.write('simulated worker death\\n'); sys.stderr.flush(); os.kill(os.getpid(), signal.SIGKILL)"
+HANGS_ON_FIRST_REQUEST = f"import sys, time; print({READY!r}, flush=True); sys.stdin.readline(); time.sleep(600)"
+TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
+
+
+def factory_with(framework: str, script: str, timeout: float = 600):
+    def make(fw: str) -> FrameworkWorker:
+        command = [sys.executable, "-c", script] if fw == framework else None
+        return FrameworkWorker(fw, command=command, timeout=timeout)
+    return make
+
+
+def test_default_matrix_passes_end_to_end(tmp_path):
+    """`crosscheck run` with real workers: every pair of every default model passes the gate."""
+    report_json = tmp_path / "report.json"
+    code = main(["run", "--models", "resnet18,resnet50v2", "--json", str(report_json), "--report", str(tmp_path / "r.md")])
+    report = json.loads(report_json.read_text())
+    assert code == 0, report
+    assert report["passed"]
+    for model in report["models"]:
+        assert {(p["a"], p["b"]) for p in model["pairs"]} == {("torch", "keras"), ("torch", "paddle"), ("keras", "paddle")}
+        for pair in model["pairs"]:
+            assert pair["rel_l2"] <= report["gate"]["rtol"] and pair["top1"] == 1.0
+    assert set(report["stage_seconds"]) >= {"start workers", "weights", "transfer", "forward"}
+    assert "# crosscheck run: PASS" in (tmp_path / "r.md").read_text()
+
+
+def test_killed_worker_is_reported_and_the_others_still_compare():
+    config = RunConfig(models=["resnet18"], frameworks=["torch", "paddle", "keras"])
+    report = MatrixRun(config, worker_factory=factory_with("paddle", KILLED_ON_FIRST_REQUEST)).run()
+    assert not report.passed
+    assert "paddle" in report.framework_errors
+    assert "exited with code -9" in report.framework_errors["paddle"]
+    assert "simulated worker death" in report.framework_errors["paddle"]  # the stderr tail is shown
+    [result] = report.results
+    assert [(p.a, p.b, p.passed) for p in result.pairs] == [("torch", "keras", True)]
+
+
+def test_hung_worker_times_out_and_is_reported():
+    config = RunConfig(models=["resnet18"], frameworks=["torch", "keras"], timeout=20)
+    report = MatrixRun(config, worker_factory=factory_with("keras", HANGS_ON_FIRST_REQUEST)).run()
+    assert not report.passed
+    assert "timed out after 20 s" in report.framework_errors["keras"]
+    assert report.results[0].pairs == []
+
+
+def test_missing_framework_names_the_extra_and_runs_the_others():
+    config = RunConfig(models=["resnet18"], frameworks=["torch", "paddle"])
+    report = MatrixRun(config, worker_factory=factory_with("torch", TORCH_NOT_INSTALLED)).run()
+    assert "pip install 'crosscheck[torch]'" in report.framework_errors["torch"]
+    assert "paddle" in report.settings and not report.passed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "resnet9"], "valid ids: resnet18"),
+    (["--frameworks", "jax"], "unknown framework 'jax'"),
+    (["--batch", "0"], "batch must be >= 1"),
+    (["--json", "/nonexistent-dir/report.json"], "/nonexistent-dir does not exist"),
+])
+def test_bad_input_is_a_clear_error_with_exit_2(argv, message, capsys):
+    assert main(["run", *argv]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_first_divergence_names_the_first_block_over_the_gate():
+    rng = np.random.default_rng(0)
+    reference = {name: rng.standard_normal(8) for name in ("stem", "conv2_block1", "conv2_block2", "logits")}
+    candidate = dict(reference, conv2_block2=reference["conv2_block2"] * 1.01, logits=reference["logits"] + 1)
+    assert first_divergence(reference, candidate, 1e-5) == "conv2_block2"
+    assert first_divergence(reference, reference, 1e-5) is None
+
+
+def test_canonical_file_round_trip_and_bad_files(tmp_path):
+    arrays = calibration.calibrated_weights("resnet18", seed=3)
+    path = canonical.save(tmp_path / "w.safetensors", "resnet18", arrays)
+    model_id, loaded, metadata = canonical.load(path)
+    assert model_id == "resnet18" and metadata["spec_version"] and metadata["layout"] == "conv:OIHW,dense:OI"
+    assert all(np.array_equal(loaded[k], arrays[k]) for k in arrays)
+    with pytest.raises(canonical.WeightFileError, match="holds weights for resnet18, not resnet50"):
+        canonical.load(path, "resnet50")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(canonical.WeightFileError, match="truncated.safetensors"):
+        canonical.load(truncated)
+    broken = dict(arrays, **{"conv1_bn.running_var": np.full(64, np.nan, np.float32)})
+    with pytest.raises(canonical.WeightFileError, match="conv1_bn.running_var"):
+        canonical.save(tmp_path / "nan.safetensors", "resnet18", broken)
+    assert not (tmp_path / "nan.safetensors").exists()
