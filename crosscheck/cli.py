@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
     matrix.set_defaults(handler=cmd_run)
+    # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
     return parser
 
 
