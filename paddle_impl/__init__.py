@@ -1,0 +1,46 @@
+"""The crosscheck ResNet family in PaddlePaddle, built from `crosscheck.spec`.
+
+`import paddle` in a process that already imported TensorFlow segfaults inside libpaddle, killing
+the interpreter. This package refuses to be the one that triggers that and raises ImportError.
+"""
+
+import sys
+
+if "tensorflow" in sys.modules and "paddle" not in sys.modules:
+    raise ImportError(
+        "paddle_impl: TensorFlow is already imported in this process, and importing paddle after "
+        "TensorFlow segfaults inside libpaddle. Import paddle (or paddle_impl) before tensorflow, or "
+        "run each framework in its own process with crosscheck's workers (crosscheck.workers.FrameworkWorker)."
+    )
+
+from paddle_impl.resnet import (  # noqa: E402  (after the import-order guard above)
+    BasicBlock,
+    BottleneckBlock,
+    PreActBottleneckBlock,
+    ResNet,
+    build,
+    load,
+    load_state_dict,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    state_dict_problems,
+)
+
+__all__ = [
+    "BasicBlock",
+    "BottleneckBlock",
+    "PreActBottleneckBlock",
+    "ResNet",
+    "build",
+    "load",
+    "load_state_dict",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "state_dict_problems",
+]

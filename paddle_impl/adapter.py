@@ -1,0 +1,112 @@
+"""crosscheck's FrameworkAdapter for PaddlePaddle (crosscheck/adapter.py); native keys are state_dict keys."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Callable, Mapping
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from crosscheck import spec as specs
+from crosscheck.spec import ModelSpec, WeightMismatchError
+from paddle_impl.resnet import ResNet, build as build_model, state_dict_problems
+
+DEVICES = ("auto", "cpu", "cuda", "gpu")
+
+
+def _gpu_available() -> bool:
+    """Whether this paddle build is CUDA-enabled and sees at least one device."""
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+def configure(device: str, allow_tf32: bool) -> dict[str, str]:
+    """Select cpu/gpu and the GPU numerics (TF32, cuDNN determinism); return the settings in force.
+
+    Paddle has no single public TF32 switch, so TF32 is controlled two ways: the environment variable
+    NVIDIA_TF32_OVERRIDE=0 (read by cuBLAS/cuDNN when CUDA initialises, so it only takes effect if
+    this runs before the process's first GPU op; crosscheck's workers call configure first), and
+    paddle's internal cuBLAS/cuDNN TF32 switches (`paddle.base.core.set_cublas_switch` /
+    `set_cudnn_switch`). On GPU, FLAGS_cudnn_deterministic makes cuDNN pick reproducible algorithms;
+    it is set with paddle.set_flags (its environment variable is only read at `import paddle`) and
+    exists only in CUDA builds of paddle.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    use_gpu = _gpu_available() if device == "auto" else device in ("cuda", "gpu")
+    if use_gpu and not _gpu_available():
+        raise RuntimeError(f"device {device!r} requested, but this paddle {paddle.__version__} sees no CUDA device")
+    if not allow_tf32:
+        os.environ["NVIDIA_TF32_OVERRIDE"] = "0"
+    paddle.base.core.set_cublas_switch(allow_tf32)
+    paddle.base.core.set_cudnn_switch(allow_tf32)
+    if use_gpu:
+        paddle.set_flags({"FLAGS_cudnn_deterministic": True})
+    paddle.set_device("gpu" if use_gpu else "cpu")
+    return {
+        "framework": "paddle",
+        "version": paddle.__version__,
+        "python": platform.python_version(),
+        "device": paddle.get_device(),
+        "compiled_with_cuda": str(paddle.device.is_compiled_with_cuda()),
+        "tf32": str(use_gpu and allow_tf32),
+        "NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE", "unset"),
+        "cudnn_deterministic": str(use_gpu),
+    }
+
+
+def build(model_id: str, num_classes: int = 1000) -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode on the current paddle device."""
+    model = build_model(model_id, num_classes, softmax=False)
+    model.eval()
+    return model
+
+
+def _native_keys(spec: ModelSpec) -> list[str]:
+    """The spec's paddle state_dict keys, in forward order."""
+    return [layer.native_key(param, "paddle") for layer in spec.layers for param in layer.shapes]
+
+
+def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Exactly the spec's native keys as float32 numpy arrays in paddle layout (fc weight [in, out])."""
+    state = model.state_dict()
+    missing = [f"missing {key}" for key in _native_keys(spec) if key not in state]
+    if missing:
+        raise WeightMismatchError(spec.model_id, "paddle model", missing)
+    return {key: np.asarray(state[key].numpy(), dtype=np.float32) for key in _native_keys(spec)}
+
+
+def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:
+    """Load {paddle key: array} strictly; every missing, unexpected or mis-shaped key is named."""
+    problems = state_dict_problems(model, native)
+    if problems:
+        raise WeightMismatchError(spec.model_id, "paddle", problems)
+    model.set_state_dict({key: paddle.to_tensor(np.asarray(value, dtype=np.float32)) for key, value in native.items()})
+
+
+def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
+    """Logits for an NCHW float32 batch (paddle is NCHW already)."""
+    with paddle.no_grad():
+        return model(paddle.to_tensor(np.asarray(images_nchw, dtype=np.float32))).numpy()
+
+
+def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
+    """'stem' (after the max-pool), each block by its spec name, and 'logits', captured by forward post hooks."""
+    paths = {"maxpool": "stem", **{block.torch_path: block.name for block in specs.get(model.model_id).blocks}}
+    sublayers = dict(model.named_sublayers())
+    outputs: dict[str, np.ndarray] = {}
+
+    def hook_for(name: str) -> Callable[[nn.Layer, tuple, paddle.Tensor], None]:
+        def hook(layer: nn.Layer, inputs: tuple, output: paddle.Tensor) -> None:
+            outputs[name] = output.numpy()
+        return hook
+
+    handles = [sublayers[path].register_forward_post_hook(hook_for(name)) for path, name in paths.items()]
+    try:
+        outputs["logits"] = forward(model, images_nchw)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs

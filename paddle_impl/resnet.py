@@ -1,0 +1,243 @@
+"""Every model id of `crosscheck.spec` as a `paddle.nn.Layer`, in the style of paddle.vision.models.resnet.
+
+Depths, strides, paddings, biases, epsilons and module paths all come from the spec's BlockSpecs and
+LayerSpecs, so the torchvision-family ids have exactly paddle.vision's state_dict keys and shapes,
+and the keras-family ids use the same attribute style (V2 blocks add `preact_bn`, the model `post_bn`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any, Mapping
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from crosscheck import spec as specs
+from crosscheck.spec import BlockSpec, LayerSpec, WeightMismatchError
+
+
+def _conv(layer: LayerSpec) -> nn.Conv2D:
+    """A Conv2D exactly as the spec's layer: kernel, stride, symmetric zero padding and bias."""
+    return nn.Conv2D(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                     padding=layer.padding, bias_attr=None if layer.bias else False)
+
+
+def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2D:
+    """A BatchNorm2D with the spec's epsilon (1e-5 torchvision family, 1.001e-5 keras family)."""
+    return nn.BatchNorm2D(layer.out_channels, epsilon=layer.eps)
+
+
+def _projection(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> nn.Sequential | None:
+    """The 1x1 projection shortcut `downsample` (conv, then BN unless pre-activation), or None."""
+    if block.shortcut != "projection":
+        return None
+    norm = [_batch_norm(layers["downsample.1"])] if "downsample.1" in layers else []
+    return nn.Sequential(_conv(layers["downsample.0"]), *norm)
+
+
+class BasicBlock(nn.Layer):
+    """paddle.vision's BasicBlock: two 3x3 conv-BN, the first strided, ReLU after the residual add."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.relu = nn.ReLU()
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.downsample = _projection(block, layers)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class BottleneckBlock(nn.Layer):
+    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1)."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.conv3 = _conv(layers["conv3"])
+        self.bn3 = _batch_norm(layers["bn3"])
+        self.relu = nn.ReLU()
+        self.downsample = _projection(block, layers)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class PreActBottleneckBlock(nn.Layer):
+    """keras ResNetV2's block: BN-ReLU first, conv3 without BN, no ReLU after the add.
+
+    The projection shortcut sees the pre-activated input; the strided identity shortcut is a
+    MaxPool2D(1, stride) on the raw input.
+    """
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.preact_bn = _batch_norm(layers["preact_bn"])
+        self.relu = nn.ReLU()
+        self.downsample = _projection(block, layers)
+        self.shortcut_pool = nn.MaxPool2D(1, stride=block.stride) if block.shortcut == "maxpool" else None
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.conv3 = _conv(layers["conv3"])
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        preact = self.relu(self.preact_bn(x))
+        if self.downsample is not None:
+            identity = self.downsample(preact)
+        elif self.shortcut_pool is not None:
+            identity = self.shortcut_pool(x)
+        else:
+            identity = x
+        out = self.relu(self.bn1(self.conv1(preact)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.conv3(out) + identity
+
+
+BLOCK_TYPES: dict[str, type[nn.Layer]] = {
+    "basic": BasicBlock,
+    "bottleneck": BottleneckBlock,
+    "preact_bottleneck": PreActBottleneckBlock,
+}
+
+
+def _make_block(model_spec: specs.ModelSpec, block: BlockSpec) -> nn.Layer:
+    """The block's class for its kind, given its layers keyed by path inside the block ('conv1', 'downsample.0')."""
+    prefix = f"{block.torch_path}."
+    layers = {layer.torch_path.removeprefix(prefix): layer for layer in model_spec.layers_of(block.name)}
+    return BLOCK_TYPES[block.kind](block, layers)
+
+
+def _stem_pool(padding: str) -> nn.Layer:
+    """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative)."""
+    if padding == "zero":
+        return nn.Sequential(nn.Pad2D(1, value=0.0), nn.MaxPool2D(3, stride=2, padding=0))
+    return nn.MaxPool2D(3, stride=2, padding=1)
+
+
+class ResNet(nn.Layer):
+    """One spec model id with paddle.vision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
+
+    As in paddle.vision, `num_classes <= 0` leaves out `fc` (and the flatten) and `with_pool=False`
+    leaves out the global average pool; `softmax=True` applies softmax to the fc output (keras'
+    classifier_activation). Keras V2 ids have no `bn1` and add `post_bn` before the pool.
+    """
+
+    def __init__(self, model_id: str, num_classes: int = 1000, with_pool: bool = True, softmax: bool = False) -> None:
+        super().__init__()
+        spec = specs.get(model_id, num_classes) if num_classes > 0 else specs.get(model_id)
+        self.model_id = model_id
+        self.num_classes = num_classes
+        self.with_pool = with_pool
+        self.softmax = softmax
+
+        self.conv1 = _conv(spec.layer("conv1_conv"))
+        self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
+        self.relu = nn.ReLU()
+        self.maxpool = _stem_pool(spec.stem_pool_padding)
+        self.stage_names: list[str] = []
+        for name, blocks in itertools.groupby(spec.blocks, key=lambda block: block.torch_path.split(".")[0]):
+            self.add_sublayer(name, nn.Sequential(*(_make_block(spec, block) for block in blocks)))
+            self.stage_names.append(name)
+        self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
+        if with_pool:
+            self.avgpool = nn.AdaptiveAvgPool2D((1, 1))
+        if num_classes > 0:
+            head = spec.layer("predictions")
+            self.fc = nn.Linear(head.in_channels, head.out_channels)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.conv1(x)
+        if self.bn1 is not None:
+            x = self.relu(self.bn1(x))
+        x = self.maxpool(x)
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        if self.post_bn is not None:
+            x = self.relu(self.post_bn(x))
+        if self.with_pool:
+            x = self.avgpool(x)
+        if self.num_classes > 0:
+            x = self.fc(paddle.flatten(x, 1))
+            if self.softmax:
+                x = F.softmax(x, axis=-1)
+        return x
+
+
+def build(model_id: str, num_classes: int = 1000, with_pool: bool = True, softmax: bool | None = None) -> ResNet:
+    """Any spec model id; softmax=None follows the spec's default head (softmax for the keras-family ids)."""
+    default_softmax = specs.get(model_id).default_head == "softmax"  # also rejects unknown ids
+    return ResNet(model_id, num_classes, with_pool, default_softmax if softmax is None else softmax)
+
+
+def resnet18(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
+    """paddle.vision.models.resnet18 (same state_dict), built from the spec."""
+    return build("resnet18", num_classes, with_pool)
+
+
+def resnet34(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
+    """paddle.vision.models.resnet34 (same state_dict), built from the spec."""
+    return build("resnet34", num_classes, with_pool)
+
+
+def resnet50(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
+    """paddle.vision.models.resnet50 (same state_dict), built from the spec."""
+    return build("resnet50", num_classes, with_pool)
+
+
+def resnet101(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
+    """paddle.vision.models.resnet101 (same state_dict), built from the spec."""
+    return build("resnet101", num_classes, with_pool)
+
+
+def resnet152(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
+    """paddle.vision.models.resnet152 (same state_dict), built from the spec."""
+    return build("resnet152", num_classes, with_pool)
+
+
+def state_dict_problems(model: nn.Layer, state_dict: Mapping[str, Any]) -> list[str]:
+    """Every key of `state_dict` that is missing, unexpected or mis-shaped for `model`, one line each."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    problems = [f"missing {key}" for key in expected if key not in state_dict]
+    problems += [f"unexpected {key}" for key in state_dict if key not in expected]
+    problems += [f"{key}: shape {tuple(state_dict[key].shape)}, expected {shape}"
+                 for key, shape in expected.items() if key in state_dict and tuple(state_dict[key].shape) != shape]
+    return problems
+
+
+def load_state_dict(model: nn.Layer, state_dict: Mapping[str, Any], source: str = "paddle") -> None:
+    """Strict `set_state_dict`: raise WeightMismatchError naming every bad key instead of skipping it.
+
+    paddle's own `set_state_dict` only warns and leaves unmatched parameters at their random init.
+    """
+    problems = state_dict_problems(model, state_dict)
+    if problems:
+        raise WeightMismatchError(getattr(model, "model_id", type(model).__name__), source, problems)
+    model.set_state_dict(dict(state_dict))
+
+
+def load(model_or_id: nn.Layer | str, path: str | os.PathLike[str]) -> nn.Layer:
+    """Load a local .pdparams into a model (or `build(model_id)`) strictly; errors name the file and each key."""
+    model = build(model_or_id) if isinstance(model_or_id, str) else model_or_id
+    state_dict = paddle.load(os.fspath(path))
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state dict")
+    load_state_dict(model, state_dict, source=f"'{os.fspath(path)}'")
+    return model

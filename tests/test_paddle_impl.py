@@ -1,0 +1,263 @@
+"""paddle_impl against paddle.vision.models and first principles: keys, counts, outputs, loading, import order."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+paddle = pytest.importorskip("paddle")
+
+from paddle import nn  # noqa: E402
+from paddle.vision import models as vision  # noqa: E402
+
+import paddle_impl  # noqa: E402
+from crosscheck import spec as specs  # noqa: E402
+from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E402
+from crosscheck.metrics import DEFAULT_RTOL, rel_l2  # noqa: E402
+from paddle_impl import adapter  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TORCHVISION_IDS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+SLOW_IDS = ("resnet101", "resnet152")
+LAYER_TYPES = {"conv": nn.Conv2D, "bn": nn.BatchNorm2D, "dense": nn.Linear}
+
+
+def _marked(model_ids: tuple[str, ...]) -> list:
+    """Parametrize ids, the deep ones marked slow."""
+    return [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_IDS else m for m in model_ids]
+
+
+@cache
+def _calibrated_native(model_id: str) -> dict[str, np.ndarray]:
+    return specs.to_native(specs.get(model_id), calibrated_weights(model_id), "paddle")
+
+
+def _to_tensors(native: dict[str, np.ndarray]) -> dict[str, paddle.Tensor]:
+    return {key: paddle.to_tensor(value) for key, value in native.items()}
+
+
+def _shapes(model: nn.Layer) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def _permuted(shape: tuple[int, ...], permutation: tuple[int, ...] | None) -> tuple[int, ...]:
+    return tuple(shape[axis] for axis in permutation) if permutation else shape
+
+
+def _run(model: nn.Layer, images: np.ndarray) -> np.ndarray:
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.to_tensor(images)).numpy()
+
+
+@pytest.mark.parametrize("model_id", _marked(TORCHVISION_IDS))
+def test_state_dict_and_parameter_count_equal_paddle_vision(model_id):
+    reference, ours = getattr(vision, model_id)(), getattr(paddle_impl, model_id)()
+    assert list(_shapes(ours).items()) == list(_shapes(reference).items())
+    assert sum(p.size for p in ours.parameters()) == sum(p.size for p in reference.parameters())
+    trainable = sum(p.size for p in reference.parameters() if not p.stop_gradient)
+    assert sum(p.size for p in ours.parameters() if not p.stop_gradient) == trainable
+
+
+@pytest.mark.parametrize("model_id", _marked(TORCHVISION_IDS))
+def test_outputs_equal_paddle_vision_on_calibrated_weights(model_id):
+    reference = getattr(vision, model_id)()
+    missing, unexpected = reference.set_state_dict(_to_tensors(_calibrated_native(model_id)))
+    assert missing == [] and unexpected == []
+    ours = getattr(paddle_impl, model_id)()
+    paddle_impl.load_state_dict(ours, reference.state_dict())
+    images = sample_input(2)
+    assert rel_l2(_run(ours, images), _run(reference, images)) <= 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_id", "constructor"), [("resnet50_v1", "ResNet50"), ("resnet50v2", "ResNet50V2")])
+def test_keras_family_outputs_equal_keras_applications(model_id, constructor):
+    """The keras-family ids against keras.applications itself (TensorFlow imported after paddle: safe)."""
+    keras = pytest.importorskip("keras")
+    spec, canonical = specs.get(model_id), calibrated_weights(model_id)
+    reference = getattr(keras.applications, constructor)(weights=None, classifier_activation=None)
+    keras_native = specs.to_native(spec, canonical, "keras")
+    for layer in spec.layers:
+        reference.get_layer(layer.name).set_weights([keras_native[layer.native_key(p, "keras")] for p in layer.shapes])
+    ours = paddle_impl.build(model_id, softmax=False)
+    paddle_impl.load_state_dict(ours, specs.to_native(spec, canonical, "paddle"))
+    images = sample_input(2)
+    expected = np.asarray(reference(images.transpose(0, 2, 3, 1), training=False))
+    assert rel_l2(_run(ours, images), expected) <= DEFAULT_RTOL  # two fp32 implementations: ~3-5e-6 measured
+
+
+@pytest.mark.parametrize(("num_classes", "with_pool"), [(10, True), (0, True), (0, False), (-1, True)])
+def test_head_options_give_paddle_vision_shapes_and_keys(num_classes, with_pool):
+    reference = vision.resnet18(num_classes=num_classes, with_pool=with_pool)
+    ours = paddle_impl.resnet18(num_classes=num_classes, with_pool=with_pool)
+    assert _shapes(ours) == _shapes(reference)
+    images = sample_input(1, size=64)
+    assert _run(ours, images).shape == _run(reference, images).shape
+
+
+@pytest.mark.parametrize("model_id", specs.MODEL_IDS)
+def test_every_id_has_the_specs_layers_and_block_sizes(model_id):
+    spec = specs.get(model_id, num_classes=10)
+    model = adapter.build(model_id, num_classes=10)
+    sublayers = dict(model.named_sublayers())
+    for layer in spec.layers:
+        assert isinstance(sublayers[layer.torch_path], LAYER_TYPES[layer.kind]), layer.torch_path
+        if layer.kind == "bn":
+            assert sublayers[layer.torch_path]._epsilon == pytest.approx(layer.eps, rel=1e-12), layer.torch_path
+
+    native_shapes = {layer.native_key(p, "paddle"): _permuted(shape, specs.native_permutation("paddle", layer.kind, p))
+                     for layer in spec.layers for p, shape in layer.shapes.items()}
+    assert _shapes(model) == native_shapes
+
+    outputs = adapter.block_outputs(model, sample_input(1))
+    assert list(outputs) == ["stem", *(b.name for b in spec.blocks), "logits"]
+    assert outputs["stem"].shape == (1, 64, 56, 56)
+    for block in spec.blocks:
+        assert outputs[block.name].shape == (1, block.out_channels, block.output_size, block.output_size), block.name
+    assert outputs["logits"].shape == (1, 10)
+    assert np.isfinite(outputs["logits"]).all()
+
+
+@pytest.mark.parametrize("model_id", ["resnet18", "resnet50_v1", "resnet50v2"])
+def test_default_head_follows_the_reference_library(model_id):
+    """paddle.vision outputs logits; keras.applications ends in softmax unless told otherwise."""
+    images = sample_input(2, size=32)
+    default, logits_model = paddle_impl.build(model_id), paddle_impl.build(model_id, softmax=False)
+    paddle_impl.load_state_dict(logits_model, default.state_dict())
+    probabilities, logits = _run(default, images), _run(logits_model, images)
+    if specs.get(model_id).family == "torchvision":
+        assert np.array_equal(probabilities, logits)
+    else:
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(probabilities, exp / exp.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(("model_id", "border"), [("resnet50v2", 0.0), ("resnet50", -1.0)])
+def test_stem_pool_padding_on_negative_input(model_id, border):
+    """A constant -1 stem activation: zero padding (keras V2) puts 0 on the top/left border, -inf padding keeps -1."""
+    model = adapter.build(model_id)
+    model.conv1.weight.set_value(paddle.zeros(model.conv1.weight.shape))
+    if model.bn1 is None:
+        model.conv1.bias.set_value(paddle.full(model.conv1.bias.shape, -1.0))
+    else:  # eval-mode BN of a zero input: beta - mean * gamma / sqrt(var + eps) = beta
+        model.bn1.bias.set_value(paddle.full(model.bn1.bias.shape, -1.0))
+        model.relu = nn.Identity()  # the stem ReLU would hide the sign; the pool is what is under test
+    stem = adapter.block_outputs(model, np.zeros((1, 3, 32, 32), np.float32))["stem"]
+    expected = np.full((1, 64, 8, 8), -1.0, np.float32)
+    expected[:, :, 0, :] = expected[:, :, :, 0] = border  # windows 2i-1..2i+1 reach the padding only at i = 0
+    np.testing.assert_array_equal(stem, expected)
+
+
+def test_pdparams_saved_by_paddle_vision_loads(tmp_path):
+    reference = vision.resnet18()
+    path = tmp_path / "resnet18.pdparams"
+    paddle.save(reference.state_dict(), str(path))
+    model = paddle_impl.load("resnet18", path)
+    loaded = model.state_dict()
+    for key, value in reference.state_dict().items():
+        assert np.array_equal(loaded[key].numpy(), value.numpy()), key
+
+
+def test_pdparams_with_bad_keys_raises_naming_each_key_and_the_file(tmp_path):
+    state = vision.resnet18().state_dict()
+    del state["layer2.0.downsample.1._mean"]
+    state["layer5.0.conv1.weight"] = paddle.zeros([4])
+    state["fc.weight"] = paddle.zeros([1000, 512])
+    path = tmp_path / "broken.pdparams"
+    paddle.save(state, str(path))
+    with pytest.raises(ValueError) as error:
+        paddle_impl.load(paddle_impl.resnet18(), path)
+    message = str(error.value)
+    assert str(path) in message
+    for key in ("layer2.0.downsample.1._mean", "layer5.0.conv1.weight", "fc.weight"):
+        assert key in message
+    assert len(error.value.problems) == 3
+
+
+def test_unknown_model_id_raises_the_specs_error():
+    with pytest.raises(specs.UnknownModelError, match="resnet18"):
+        paddle_impl.build("resnet42")
+
+
+def test_adapter_round_trip_is_bit_exact():
+    spec = specs.get("resnet50v2", num_classes=10)
+    canonical = calibrated_weights("resnet50v2", seed=3, num_classes=10)
+    native = specs.to_native(spec, canonical, "paddle")
+    model = adapter.build("resnet50v2", num_classes=10)
+    adapter.set_native(model, spec, native)
+    returned = adapter.get_native(model, spec)
+    assert returned.keys() == native.keys()
+    for key, array in native.items():
+        assert returned[key].dtype == np.float32
+        assert np.array_equal(returned[key].view(np.uint32), array.view(np.uint32)), key
+    back = specs.from_native(spec, returned, "paddle")
+    assert all(np.array_equal(back[key], canonical[key]) for key in canonical)
+    images = sample_input(1, size=64)
+    assert np.array_equal(adapter.forward(model, images), _run(model, images))
+
+
+def test_adapter_set_native_names_every_bad_key():
+    spec = specs.get("resnet18")
+    native = dict(_calibrated_native("resnet18"))
+    native.pop("bn1._mean")
+    native["bn1.running_mean"] = np.zeros(64, np.float32)
+    native["fc.weight"] = native["fc.weight"].T
+    with pytest.raises(specs.WeightMismatchError) as error:
+        adapter.set_native(adapter.build("resnet18"), spec, native)
+    assert sorted(error.value.problems) == sorted(
+        ["missing bn1._mean", "unexpected bn1.running_mean", "fc.weight: shape (1000, 512), expected (512, 1000)"])
+
+
+def test_adapter_configure_cpu(monkeypatch):
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)  # restored after the test
+    settings = adapter.configure("cpu", allow_tf32=False)
+    assert settings["device"] == "cpu"
+    assert settings["version"] == paddle.__version__
+    assert settings["tf32"] == "False"
+    assert os.environ["NVIDIA_TF32_OVERRIDE"] == "0"
+    if not paddle.device.is_compiled_with_cuda():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            adapter.configure("cuda", allow_tf32=False)
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+needs_tensorflow = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs tensorflow")
+
+
+@needs_tensorflow
+def test_import_after_tensorflow_raises_import_error_instead_of_crashing():
+    result = _python(
+        "import tensorflow\n"
+        "try:\n    import paddle_impl\n"
+        "except ImportError as error:\n    print('ImportError:', error)\n"
+        "print('paddle' in __import__('sys').modules)"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ImportError: paddle_impl: TensorFlow is already imported" in result.stdout
+    assert "Import paddle (or paddle_impl) before tensorflow" in result.stdout
+    assert result.stdout.rstrip().endswith("False")  # paddle itself was never imported
+
+
+@needs_tensorflow
+def test_paddle_then_tensorflow_works():
+    result = _python(
+        "import paddle_impl, tensorflow as tf\n"
+        "from paddle_impl import adapter\n"
+        "import numpy as np\n"
+        "logits = adapter.forward(adapter.build('resnet18', 3), np.zeros((1, 3, 32, 32), np.float32))\n"
+        "print(logits.shape, float(tf.reduce_sum(tf.ones(3))))"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(1, 3) 3.0"
