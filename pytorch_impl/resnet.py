@@ -1,0 +1,271 @@
+"""Every model id of `crosscheck.spec` as a `torch.nn.Module`, in the style of torchvision.models.resnet.
+
+Depths, strides, paddings, biases, epsilons and module paths all come from the spec's BlockSpecs and
+LayerSpecs, so the torchvision-family ids have exactly torchvision's state_dict keys and shapes, and
+the keras-family ids use the same attribute style (V2 blocks add `preact_bn`, the model `post_bn`).
+Forward passes have no data-dependent Python control flow, so the models script, export and
+convert to ONNX.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import Tensor, nn
+
+from crosscheck import spec as specs
+from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
+
+
+def _conv(layer: LayerSpec) -> nn.Conv2d:
+    """A Conv2d exactly as the spec's layer: kernel, stride, symmetric zero padding and bias."""
+    return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                     padding=layer.padding, bias=layer.bias)
+
+
+def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2d:
+    """A BatchNorm2d with the spec's epsilon (1e-5 torchvision family, 1.001e-5 keras family)."""
+    return nn.BatchNorm2d(layer.out_channels, eps=layer.eps)
+
+
+def _projection(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> Optional[nn.Sequential]:
+    """The 1x1 projection shortcut `downsample` (conv, then BN unless pre-activation), or None."""
+    if block.shortcut != "projection":
+        return None
+    norm = [_batch_norm(layers["downsample.1"])] if "downsample.1" in layers else []
+    return nn.Sequential(_conv(layers["downsample.0"]), *norm)
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: two 3x3 conv-BN, the first strided, ReLU after the residual add."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.downsample = _projection(block, layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1)."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.conv3 = _conv(layers["conv3"])
+        self.bn3 = _batch_norm(layers["bn3"])
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _projection(block, layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class PreActBottleneck(nn.Module):
+    """keras ResNetV2's block: BN-ReLU first, conv3 without BN, no ReLU after the add.
+
+    The projection shortcut sees the pre-activated input; the other shortcuts see the raw input,
+    through a MaxPool2d(1, stride) when the block is strided (an identity otherwise).
+    """
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.preact_bn = _batch_norm(layers["preact_bn"])
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _projection(block, layers)
+        self.shortcut_pool = nn.MaxPool2d(1, stride=block.stride) if block.shortcut == "maxpool" else nn.Identity()
+        self.conv1 = _conv(layers["conv1"])
+        self.bn1 = _batch_norm(layers["bn1"])
+        self.conv2 = _conv(layers["conv2"])
+        self.bn2 = _batch_norm(layers["bn2"])
+        self.conv3 = _conv(layers["conv3"])
+
+    def forward(self, x: Tensor) -> Tensor:
+        preact = self.relu(self.preact_bn(x))
+        identity = self.shortcut_pool(x) if self.downsample is None else self.downsample(preact)
+        out = self.relu(self.bn1(self.conv1(preact)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.conv3(out) + identity
+
+
+BLOCK_TYPES: dict[str, type[nn.Module]] = {
+    "basic": BasicBlock,
+    "bottleneck": Bottleneck,
+    "preact_bottleneck": PreActBottleneck,
+}
+
+
+def _make_block(spec: ModelSpec, block: BlockSpec) -> nn.Module:
+    """The block's class for its kind, given its layers keyed by path inside the block ('conv1', 'downsample.0')."""
+    prefix = f"{block.torch_path}."
+    layers = {layer.torch_path.removeprefix(prefix): layer for layer in spec.layers_of(block.name)}
+    return BLOCK_TYPES[block.kind](block, layers)
+
+
+def _make_layer(spec: ModelSpec, stage: str) -> nn.Sequential:
+    """One stage (`layer1`..`layer4`): the spec's blocks whose torch path starts with it, in order."""
+    return nn.Sequential(*(_make_block(spec, b) for b in spec.blocks if b.torch_path.split(".")[0] == stage))
+
+
+def _stem_pool(padding: str) -> nn.Module:
+    """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative)."""
+    if padding == "zero":
+        return nn.Sequential(nn.ConstantPad2d(1, 0.0), nn.MaxPool2d(3, stride=2, padding=0))
+    return nn.MaxPool2d(3, stride=2, padding=1)
+
+
+class ResNet(nn.Module):
+    """One spec model id with torchvision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
+
+    Keras V2 ids have no stem `bn1` (nor its ReLU) and add `post_bn` + ReLU before the pool;
+    `softmax=True` applies softmax to the fc output (keras' classifier_activation).
+    """
+
+    def __init__(self, model_id: str, num_classes: int = 1000, softmax: bool = False) -> None:
+        super().__init__()
+        spec = specs.get(model_id, num_classes)
+        self.model_id = model_id
+        self.num_classes = num_classes
+        self.softmax = softmax
+
+        self.conv1 = _conv(spec.layer("conv1_conv"))
+        self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = _stem_pool(spec.stem_pool_padding)
+        self.layer1 = _make_layer(spec, "layer1")
+        self.layer2 = _make_layer(spec, "layer2")
+        self.layer3 = _make_layer(spec, "layer3")
+        self.layer4 = _make_layer(spec, "layer4")
+        self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        head = spec.layer("predictions")
+        self.fc = nn.Linear(head.in_channels, head.out_channels)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """NCHW feature map before global pooling (after post_bn + ReLU for V2)."""
+        x = self.conv1(x)
+        if self.bn1 is not None:
+            x = self.relu(self.bn1(x))
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        if self.post_bn is not None:
+            x = self.relu(self.post_bn(x))
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.avgpool(self.forward_features(x))
+        x = self.fc(torch.flatten(x, 1))
+        return x.softmax(dim=1) if self.softmax else x
+
+
+def build(model_id: str, num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """Any spec model id; softmax=None follows the spec's default head (softmax for the keras-family ids)."""
+    default_softmax = specs.get(model_id, num_classes).default_head == "softmax"  # validates both arguments
+    return ResNet(model_id, num_classes, default_softmax if softmax is None else softmax)
+
+
+def resnet18(num_classes: int = 1000) -> ResNet:
+    """torchvision.models.resnet18 (same state_dict), built from the spec."""
+    return build("resnet18", num_classes)
+
+
+def resnet34(num_classes: int = 1000) -> ResNet:
+    """torchvision.models.resnet34 (same state_dict), built from the spec."""
+    return build("resnet34", num_classes)
+
+
+def resnet50(num_classes: int = 1000) -> ResNet:
+    """torchvision.models.resnet50 (same state_dict), built from the spec."""
+    return build("resnet50", num_classes)
+
+
+def resnet101(num_classes: int = 1000) -> ResNet:
+    """torchvision.models.resnet101 (same state_dict), built from the spec."""
+    return build("resnet101", num_classes)
+
+
+def resnet152(num_classes: int = 1000) -> ResNet:
+    """torchvision.models.resnet152 (same state_dict), built from the spec."""
+    return build("resnet152", num_classes)
+
+
+def resnet50_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet50 (original v1: stride on the first 1x1, biased convs), built from the spec."""
+    return build("resnet50_v1", num_classes, softmax)
+
+
+def resnet101_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet101, built from the spec."""
+    return build("resnet101_v1", num_classes, softmax)
+
+
+def resnet152_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet152, built from the spec."""
+    return build("resnet152_v1", num_classes, softmax)
+
+
+def resnet50v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet50V2 (pre-activation, zero-padded stem pool), built from the spec."""
+    return build("resnet50v2", num_classes, softmax)
+
+
+def resnet101v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet101V2, built from the spec."""
+    return build("resnet101v2", num_classes, softmax)
+
+
+def resnet152v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """keras.applications.ResNet152V2, built from the spec."""
+    return build("resnet152v2", num_classes, softmax)
+
+
+def state_dict_problems(model: nn.Module, state_dict: Mapping[str, Any]) -> list[str]:
+    """Every key of `state_dict` that is missing, unexpected or mis-shaped for `model`, one line each."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    problems = [f"missing {key}" for key in expected if key not in state_dict]
+    problems += [f"unexpected {key}" for key in state_dict if key not in expected]
+    problems += [f"{key}: shape {tuple(state_dict[key].shape)}, expected {shape}"
+                 for key, shape in expected.items() if key in state_dict and tuple(state_dict[key].shape) != shape]
+    return problems
+
+
+def load_state_dict(model: nn.Module, state_dict: Mapping[str, Any], source: str = "torch") -> None:
+    """Strict `load_state_dict` whose WeightMismatchError names every bad key, mis-shaped ones included.
+
+    torch's own strict load stops at the first size mismatch with a RuntimeError instead.
+    """
+    problems = state_dict_problems(model, state_dict)
+    if problems:
+        raise WeightMismatchError(getattr(model, "model_id", type(model).__name__), source, problems)
+    model.load_state_dict(dict(state_dict), strict=True)
+
+
+def load(model_or_id: nn.Module | str, path: str | os.PathLike[str]) -> nn.Module:
+    """Load a local .pth state_dict into a model (or `build(model_id)`) strictly, on the CPU."""
+    model = build(model_or_id) if isinstance(model_or_id, str) else model_or_id
+    state_dict = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state dict")
+    load_state_dict(model, state_dict, source=f"'{os.fspath(path)}'")
+    return model
