@@ -27,7 +27,7 @@ def print_report(report: RunReport, console: Console) -> None:
     for result in report.results:
         table = Table(title=f"{result.model_id}  (gate: rel L2 <= {gate:.0e})", title_justify="left")
         for column in COLUMNS:
-            table.add_column(column, justify="left" if column in ("pair", "result") else "right")
+            table.add_column(column, justify="left" if column in ("pair", "result") else "right", no_wrap=column == "pair")
         for row in _rows(result, gate):
             style = "green" if row[-1] == "PASS" else "red"
             table.add_row(*row[:-1], f"[{style}]{row[-1]}[/{style}]")
@@ -40,7 +40,8 @@ def print_report(report: RunReport, console: Console) -> None:
     for framework, values in report.settings.items():
         settings.add_row(framework, ", ".join(f"{k}={v}" for k, v in values.items()))
     console.print(settings)
-    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stage_seconds.items())
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in
+                       {**report.stage_seconds, **report.overlapped_seconds}.items())
     console.print(f"wall time by stage: {stages} (total {sum(report.stage_seconds.values()):.1f} s)")
     verdict = "[green]all pairs match[/green]" if report.passed else "[red]MISMATCH or ERROR: see above[/red]"
     console.print(verdict)
