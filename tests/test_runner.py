@@ -54,8 +54,8 @@ def test_killed_worker_is_reported_and_the_others_still_compare():
 
 
 def test_hung_worker_times_out_and_is_reported():
-    config = RunConfig(models=["resnet18"], frameworks=["torch", "keras"], timeout=20)
-    report = MatrixRun(config, worker_factory=factory_with("keras", HANGS_ON_FIRST_REQUEST)).run()
+    config = RunConfig(models=["resnet18"], frameworks=["torch", "keras"])
+    report = MatrixRun(config, worker_factory=factory_with("keras", HANGS_ON_FIRST_REQUEST, timeout=20)).run()
     assert not report.passed
     assert "timed out after 20 s" in report.framework_errors["keras"]
     assert report.results[0].pairs == []
