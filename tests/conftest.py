@@ -1,11 +1,17 @@
-"""Shared test setup.
+"""Shared test setup: load the frameworks into this one pytest process in the only order that works.
 
-Importing TensorFlow and then Paddle in one process segfaults inside libpaddle, while Paddle first
-works. Tests of all three frameworks share this pytest process, so Paddle is imported here, before
-any test module can pull in TensorFlow, whatever order pytest collects the files in.
+Two native-library conflicts kill the interpreter (segfault) when TensorFlow is loaded first:
+- `import tensorflow` then `import paddle` crashes inside libpaddle;
+- `import tensorflow` then `import triton` crashes too, and torch pulls in triton lazily through
+  `torch._dynamo` (torchvision, torch.export and torch.onnx all import it).
+Tests of all three frameworks share this process, so Paddle and torch's dynamo stack are imported
+here, before any test module can pull in TensorFlow, whatever order pytest collects the files in.
+The crosscheck tool itself never relies on this: it runs each framework in its own worker process.
 """
 
 import importlib.util
 
 if importlib.util.find_spec("paddle") is not None:
-    import paddle  # noqa: F401  (import order matters, see above)
+    import paddle  # noqa: F401  (must precede tensorflow)
+if importlib.util.find_spec("torch") is not None:
+    import torch._dynamo  # noqa: F401  (imports triton, which must precede tensorflow)
