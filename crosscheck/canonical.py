@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -77,6 +78,16 @@ def spec_for(model_id: str, arrays: Mapping[str, np.ndarray]) -> specs.ModelSpec
     """The spec of `model_id` sized to the classifier found in `arrays`."""
     head = arrays.get("predictions.bias")
     return specs.get(model_id, int(head.shape[0]) if head is not None and head.ndim == 1 else 1000)
+
+
+def digest(spec: specs.ModelSpec, arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 over canonical keys, shapes and little-endian float32 bytes in spec order: names a weight set."""
+    hasher = hashlib.sha256()
+    for key in spec.canonical_shapes():
+        array = np.ascontiguousarray(arrays[key], dtype="<f4")
+        hasher.update(f"{key}:{list(array.shape)}\n".encode())
+        hasher.update(array.tobytes())
+    return hasher.hexdigest()
 
 
 def check_finite(arrays: Mapping[str, np.ndarray], source: str) -> None:

@@ -7,6 +7,7 @@ travel through files in a temporary directory.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import tempfile
 import time
@@ -19,6 +20,7 @@ import numpy as np
 
 from crosscheck import calibration, canonical
 from crosscheck import spec as specs
+from crosscheck.export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL, Agreement, agreement, rel_l2
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
@@ -38,6 +40,7 @@ class RunConfig:
     rtol: float | None = None  # None: DEFAULT_RTOL, or TF32_RTOL when TF32 is allowed
     allow_tf32: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    onnx: bool = False  # also export each model from each framework and run the exports in onnxruntime
 
     def validate(self) -> None:
         """Raise ValueError for anything the run could only fail on later."""
@@ -55,10 +58,17 @@ class RunConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.rtol is not None and not self.rtol > 0:
             raise ValueError(f"rtol must be > 0, got {self.rtol}")
+        if self.onnx and importlib.util.find_spec("onnxruntime") is None:
+            raise ValueError("--onnx needs onnx and onnxruntime: pip install 'crosscheck[onnx]'")
 
     @property
     def gate(self) -> float:
         return self.rtol if self.rtol is not None else (TF32_RTOL if self.allow_tf32 else DEFAULT_RTOL)
+
+    @property
+    def participants(self) -> list[str]:
+        """Everything compared pairwise: the frameworks, then (with onnx) their exports, e.g. 'torch-onnx'."""
+        return [*self.frameworks, *([participant(fw) for fw in self.frameworks] if self.onnx else [])]
 
 
 @dataclass
@@ -87,7 +97,8 @@ class RunReport:
     config: RunConfig
     settings: dict[str, dict[str, str]] = field(default_factory=dict)  # framework -> numeric settings
     framework_errors: dict[str, str] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # consecutive stages: they add up
+    overlapped_seconds: dict[str, float] = field(default_factory=dict)  # work inside a stage, for benchmarks
     results: list[ModelResult] = field(default_factory=list)
 
     @property
@@ -103,6 +114,7 @@ class RunReport:
             "settings": self.settings,
             "framework_errors": self.framework_errors,
             "stage_seconds": self.stage_seconds,
+            "overlapped_seconds": self.overlapped_seconds,
             "models": [
                 {
                     "model_id": r.model_id,
@@ -131,15 +143,17 @@ class MatrixRun:
         self.report = RunReport(config)
         self.workers: dict[str, FrameworkWorker] = {}
         self.results = {model_id: ModelResult(model_id) for model_id in config.models}
+        self.digests: dict[str, str] = {}  # model id -> sha256 of its canonical weights, for ONNX metadata
 
     def run(self) -> RunReport:
         with tempfile.TemporaryDirectory(prefix="crosscheck-") as tmp:
             self.tmp = Path(tmp)
             try:
-                self._stage("start workers", self._start_workers)
-                self._stage("weights", self._make_weights)
+                self._stage("start workers + weights", self._start_workers_and_make_weights)
                 self._stage("transfer", lambda: self._each_framework(self._load))
                 self._stage("forward", lambda: self._each_framework(self._forward))
+                if self.config.onnx:
+                    self._stage("onnx", lambda: self._each_framework(self._onnx))
                 self._stage("compare", self._compare)
             finally:
                 for worker in self.workers.values():
@@ -152,9 +166,13 @@ class MatrixRun:
         work()
         self.report.stage_seconds[name] = round(time.perf_counter() - started, 3)
 
-    def _start_workers(self) -> None:
-        for framework in self.config.frameworks:  # start all, then wait: imports overlap
+    def _start_workers_and_make_weights(self) -> None:
+        """Start every worker, make the weights while they import their frameworks, then configure them."""
+        for framework in self.config.frameworks:
             self.workers[framework] = self.worker_factory(framework)
+        started = time.perf_counter()
+        self._make_weights()
+        self.report.overlapped_seconds["weights (while workers import)"] = round(time.perf_counter() - started, 3)
 
         def configure(framework: str) -> None:
             reply = self.workers[framework].request("configure", device=self.config.device,
@@ -168,6 +186,8 @@ class MatrixRun:
         np.save(self.input_path, calibration.sample_input(self.config.batch, self.config.seed))
         for model_id in self.config.models:
             arrays = calibration.calibrated_weights(model_id, self.config.seed)
+            if self.config.onnx:
+                self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
             canonical.save(self.weights_path(model_id), model_id, arrays,
                            {"source": "crosscheck.calibration", "seed": str(self.config.seed)})
             self.progress("", f"weights {model_id}")
@@ -180,6 +200,21 @@ class MatrixRun:
         self.workers[framework].request("forward", model_id=model_id, input=self.input_path,
                                         output=self.output_path(framework, model_id))
         self.progress(framework, f"ran {model_id}")
+
+    def _onnx(self, framework: str, model_id: str) -> None:
+        """Export the loaded model with the framework's exporter, then run the export in onnxruntime here."""
+        name = participant(framework)
+        path = self.tmp / f"{name}-{model_id}.onnx"
+        try:
+            export_in_worker(self.workers[framework], specs.get(model_id), self.digests[model_id], path,
+                             DEFAULT_OPSET, "nchw")
+            logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path))
+            np.save(self.output_path(name, model_id), logits)
+        except WorkerCrashed:
+            raise
+        except (WorkerError, ValueError) as error:  # this export failed; the native model's results stand
+            self.results[model_id].errors[name] = str(error)
+        self.progress(framework, f"exported {model_id}")
 
     def _each_framework(self, work: Callable[..., None], per_model: bool = True) -> None:
         """Run `work` for every live framework concurrently (models in order within one framework)."""
@@ -214,7 +249,8 @@ class MatrixRun:
 
     def _compare(self) -> None:
         for model_id, result in self.results.items():
-            live = [fw for fw in self.config.frameworks if fw not in result.errors]
+            live = [p for p in self.config.participants
+                    if p not in result.errors and self.output_path(p, model_id).exists()]
             outputs = {fw: np.load(self.output_path(fw, model_id)) for fw in live}
             for a, b in itertools.combinations(live, 2):
                 measured = agreement(outputs[b], outputs[a])
@@ -225,6 +261,8 @@ class MatrixRun:
 
     def _first_divergence(self, model_id: str, a: str, b: str) -> str | None:
         """Localise a failing pair: the first block (in forward order) whose output differs beyond the gate."""
+        if a not in self.workers or b not in self.workers:
+            return None  # an ONNX export has no block outputs
         try:
             blocks = {fw: self._block_outputs(fw, model_id) for fw in (a, b)}
         except WorkerError:

@@ -1,0 +1,195 @@
+"""`crosscheck export`'s work: one framework's own ONNX exporter, stamped, checked and proven equal in onnxruntime.
+
+The framework's worker loads the canonical weights, runs the native model on the verification batch
+and exports it with its own exporter (`*_impl/onnx_export.py`) to a scratch file; this process
+finalises that file (`crosscheck.onnx_tools`), runs it in onnxruntime on the same batch and on its
+first image alone (the batch dimension is dynamic), and copies it to the destination atomically
+only if every run passes the gate (or with `force`).
+
+Every export takes NCHW input by default, whatever the framework, so all exports are
+interchangeable; `input_layout="nhwc"` puts the transpose inside the graph instead. The default opset
+is 18 because torch.onnx's dynamo exporter emits nothing older.
+onnx and onnxruntime are an optional extra: `crosscheck.onnx_tools` is imported only when ONNX work
+is asked for, so `crosscheck run` without `--onnx` works without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import numpy as np
+
+from crosscheck import calibration, canonical
+from crosscheck import spec as specs
+from crosscheck.files import atomic_output, check_writable
+from crosscheck.metrics import DEFAULT_RTOL, Agreement, agreement
+from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
+
+DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
+MIN_OPSET = 17
+INPUT_LAYOUTS = ("nchw", "nhwc")
+VERIFY_BATCH = 3
+FORMAT = "crosscheck-onnx"
+
+WorkerFactory = Callable[[str], FrameworkWorker]
+
+
+class ExportError(ValueError):
+    """An export that cannot be made; the message names the framework, file or option at fault."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    opset: int = DEFAULT_OPSET
+    input_layout: str = "nchw"
+    seed: int = 0  # calibrated weights (when no weights file is given) and the verification batch
+    batch: int = VERIFY_BATCH
+    rtol: float = DEFAULT_RTOL
+    overwrite: bool = False
+    force: bool = False  # write the export even if it fails the gate
+    latency_repeats: int = 0  # > 0: also time native and onnxruntime inference at batch 1
+    timeout: float = DEFAULT_TIMEOUT
+
+    def validate(self) -> None:
+        """Raise ExportError for an option the export could only fail on later."""
+        if self.opset < MIN_OPSET:
+            raise ExportError(f"opset must be >= {MIN_OPSET}, got {self.opset}")
+        if self.input_layout not in INPUT_LAYOUTS:
+            raise ExportError(f"input layout must be one of {', '.join(INPUT_LAYOUTS)}, got {self.input_layout!r}")
+        if self.batch < 2:
+            raise ExportError(f"verification batch must be >= 2 (batch 1 is checked as well), got {self.batch}")
+        if not self.rtol > 0:
+            raise ExportError(f"rtol must be > 0, got {self.rtol}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """onnxruntime against the native model on one batch."""
+
+    label: str
+    agreement: Agreement
+    passed: bool
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    framework: str
+    opset: int
+    metadata: dict[str, str]
+    export_seconds: float
+    checks: list[Check]
+    written: bool
+    latency: dict[str, float] = field(default_factory=dict)  # "native" / "onnxruntime" -> median seconds, batch 1
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+def participant(framework: str) -> str:
+    """The match-matrix name of a framework's ONNX export, e.g. 'torch-onnx'."""
+    return f"{framework}-onnx"
+
+
+def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: str) -> dict[str, str]:
+    """The provenance every export carries in its metadata_props."""
+    return {
+        "format": FORMAT,
+        "model_id": spec.model_id,
+        "num_classes": str(spec.num_classes),
+        "spec_version": specs.SPEC_VERSION,
+        "source_framework": framework,
+        "input_layout": input_layout,
+        "input_size": str(specs.DEFAULT_INPUT_SIZE),
+        "weights_sha256": digest,
+    }
+
+
+def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str, path: Path, opset: int,
+                     input_layout: str) -> float:
+    """Export the model loaded in `worker` to `path` and finalise it; returns the exporter's seconds."""
+    reply = worker.request("export_onnx", model_id=spec.model_id, num_classes=spec.num_classes, output=path,
+                           opset=opset, input_layout=input_layout, image_size=specs.DEFAULT_INPUT_SIZE)
+    onnx_tools().finalize(path, metadata(spec, digest, worker.framework, input_layout), opset)
+    return float(reply["seconds"])
+
+
+def verify(path: Path, images: np.ndarray, native: np.ndarray, rtol: float) -> list[Check]:
+    """onnxruntime vs native logits on the whole batch and on its first image alone (dynamic batch)."""
+    tools = onnx_tools()
+    session = tools.session(path)
+    checks = []
+    for batch, expected in ((images, native), (images[:1], native[:1])):
+        measured = agreement(tools.run(session, batch), expected)
+        checks.append(Check(f"batch {len(batch)}", measured, measured.passes(rtol)))
+    return checks
+
+
+def export(model_id: str, framework: str, output: str | Path, weights: str | Path | None = None,
+           options: ExportOptions = ExportOptions(), worker_factory: WorkerFactory | None = None) -> ExportResult:
+    """Export `model_id` from `framework` to `output`, verified; `output` appears only if it passes (or `force`)."""
+    specs.get(model_id)
+    specs.check_framework(framework)
+    options.validate()
+    check_writable(output, options.overwrite)  # fail now, not after the export
+    spec, arrays = _weights(model_id, weights, options.seed)
+    digest = canonical.digest(spec, arrays)
+    images = calibration.sample_input(options.batch, options.seed)
+    with tempfile.TemporaryDirectory(prefix="crosscheck-export-") as tmp:
+        scratch = Path(tmp)
+        worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
+        try:
+            native, seconds, latency = _native_and_export(worker, spec, arrays, digest, images, scratch, options)
+        except WorkerError as error:
+            raise ExportError(str(error)) from error
+        finally:
+            worker.close()
+        checks = verify(scratch / "export.onnx", images, native, options.rtol)
+        if options.latency_repeats:
+            session = onnx_tools().session(scratch / "export.onnx")
+            latency["onnxruntime"] = onnx_tools().latency(session, images[:1], options.latency_repeats)
+        written = options.force or all(check.passed for check in checks)
+        if written:
+            with atomic_output(output, options.overwrite) as temp:
+                shutil.copyfile(scratch / "export.onnx", temp)
+        meta = onnx_tools().read_metadata(scratch / "export.onnx")
+    return ExportResult(Path(output), framework, options.opset, meta, seconds, checks, written, latency)
+
+
+def _weights(model_id: str, weights: str | Path | None, seed: int) -> tuple[specs.ModelSpec, dict[str, np.ndarray]]:
+    """The canonical weights to export: a file's (validated, naming the file on error) or the seeded calibrated ones."""
+    if weights is None:
+        arrays = calibration.calibrated_weights(model_id, seed)
+    else:
+        model_id, arrays, _ = canonical.load(weights, model_id)
+    return canonical.spec_for(model_id, arrays), arrays
+
+
+def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: dict[str, np.ndarray], digest: str,
+                       images: np.ndarray, scratch: Path, options: ExportOptions) -> tuple[np.ndarray, float, dict[str, float]]:
+    """In the worker: load the weights, run the native model (timed if asked) and export; (logits, seconds, latency)."""
+    worker.request("configure", device="cpu", allow_tf32=False)
+    canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
+    worker.request("load", model_id=spec.model_id, weights=scratch / "weights.safetensors")
+    np.save(scratch / "input.npy", images)
+    worker.request("forward", model_id=spec.model_id, input=scratch / "input.npy", output=scratch / "native.npy")
+    latency = {}
+    if options.latency_repeats:
+        np.save(scratch / "single.npy", images[:1])
+        runs = [worker.request("forward", model_id=spec.model_id, input=scratch / "single.npy",
+                               output=scratch / "single-out.npy")["seconds"] for _ in range(options.latency_repeats + 1)]
+        latency["native"] = float(np.median(runs[1:]))  # the first run warms up
+    seconds = export_in_worker(worker, spec, digest, scratch / "export.onnx", options.opset, options.input_layout)
+    return np.load(scratch / "native.npy"), seconds, latency
+
+
+def onnx_tools() -> ModuleType:
+    """crosscheck.onnx_tools, imported on first use: onnx and onnxruntime are an optional extra."""
+    return importlib.import_module("crosscheck.onnx_tools")

@@ -1,0 +1,76 @@
+"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from crosscheck import spec as specs
+from crosscheck.export import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
+                               participant)
+from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.workers import DEFAULT_TIMEOUT
+
+EXIT_MISMATCH = 1
+
+
+def add_parser(commands: Any) -> None:
+    """Register the `export` subcommand on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "export", help="export a model to ONNX with one framework's own exporter, verified in onnxruntime",
+        description="The output is written only if onnxruntime reproduces the native model within the gate, "
+                    f"at batch {VERIFY_BATCH} and batch 1 (or with --force). Every export takes NCHW input "
+                    "[batch, 3, 224, 224] named 'images' unless --input-layout nhwc, and yields 'logits'.")
+    parser.add_argument("--model", required=True, help=f"model id: {', '.join(specs.MODEL_IDS)}")
+    parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS, help="whose exporter to use")
+    parser.add_argument("--weights", metavar="FILE.safetensors",
+                        help="canonical weights (default: the seeded calibrated weights)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                        help=f"ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET}; torch needs >= 18)")
+    parser.add_argument("--input-layout", choices=INPUT_LAYOUTS, default="nchw",
+                        help="layout of the ONNX input (default nchw, for every framework)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the calibrated weights and the verification input")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--force", action="store_true", help="write the output even if verification fails (exit code stays 1)")
+    parser.add_argument("--latency", type=int, default=0, metavar="N",
+                        help="also time native and onnxruntime inference at batch 1 (median of N runs)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    parser.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    options = ExportOptions(opset=args.opset, input_layout=args.input_layout, seed=args.seed, overwrite=args.overwrite,
+                            force=args.force, latency_repeats=args.latency, timeout=args.timeout)
+    console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
+    result = export(args.model, args.framework, args.output, args.weights, options)
+    print_result(result, Console())
+    return 0 if result.passed else EXIT_MISMATCH
+
+
+def print_result(result: ExportResult, console: Console) -> None:
+    """The verification table (native vs onnxruntime), the latency if measured, and what was written."""
+    meta = result.metadata
+    table = Table(title=f"{meta['model_id']}: {result.framework} -> ONNX opset {result.opset}, {meta['input_layout']} input  "
+                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
+    for column in ("pair", "input", "max abs", "rel L2", "cosine", "top-1", "result"):
+        table.add_column(column, justify="left" if column in ("pair", "input", "result") else "right", no_wrap=True)
+    for check in result.checks:
+        a = check.agreement
+        verdict = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
+        table.add_row(f"{result.framework} vs {participant(result.framework)}", check.label, f"{a.max_abs:.2e}",
+                      f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
+    console.print(table)
+    console.print(f"export took {result.export_seconds:.1f} s; weights sha256 {meta['weights_sha256'][:16]}...",
+                  highlight=False)
+    if result.latency:
+        console.print(", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.latency.items())
+                      + " per batch-1 inference (median)", highlight=False)
+    if result.written:
+        console.print(f"wrote {result.path}" + ("" if result.passed else " [red](--force: verification failed)[/red]"))
+    else:
+        console.print(f"[red]not written: {result.path}[/red] (onnxruntime does not reproduce the native model; "
+                      "--force writes it anyway)")

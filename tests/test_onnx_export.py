@@ -1,0 +1,238 @@
+"""ONNX export from all three frameworks: each export equals its native model and the other exports in onnxruntime.
+
+The default run exports resnet18 from torch, keras and paddle once (module fixture) and checks those
+files; deeper models, every layout and `run --onnx` are `slow`. Bad input runs against fake workers
+(a subprocess that speaks the worker protocol), so the failure paths cost no framework start-up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from crosscheck import calibration, canonical, onnx_tools
+from crosscheck import spec as specs
+from crosscheck.cli import main
+from crosscheck.export import ExportError, ExportOptions, ExportResult, export
+from crosscheck.metrics import DEFAULT_RTOL, rel_l2
+from crosscheck.workers import FrameworkWorker
+
+FAKE_WORKER = r'''
+import json, sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+mode = sys.argv[1]
+print(json.dumps({"ok": True, "result": {"ready": "fake"}}), flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    reply = {"ok": True, "result": {}, "seconds": 0.0}
+    if request["op"] == "forward":  # the tiny model below: global average pool over H, W
+        logits = np.load(request["input"]).mean(axis=(2, 3))
+        np.save(request["output"], logits + (1.0 if mode == "mismatch" else 0.0))
+    elif request["op"] == "export_onnx" and mode in ("ok", "mismatch"):
+        images = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])
+        logits = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+        graph = helper.make_graph([helper.make_node("GlobalAveragePool", ["x"], ["pooled"]),
+                                   helper.make_node("Flatten", ["pooled"], ["y"])], "tiny", [images], [logits])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", request["opset"])])
+        onnx.save(model, request["output"])
+    elif request["op"] == "export_onnx":  # an exporter that dies, or logs and "succeeds", half-way through writing
+        with open(request["output"], "wb") as handle:
+            handle.write(b"\x08\x07\x12\x05half-written")
+        if mode == "error":
+            reply = {"ok": False, "error": "RuntimeError: simulated exporter failure", "traceback": ""}
+    print(json.dumps(reply), flush=True)
+'''
+
+
+def error_text(capsys) -> str:
+    """What the CLI printed on stderr, with rich's line wrapping undone."""
+    return " ".join(capsys.readouterr().err.split())
+
+
+def fake_workers(tmp_path: Path, mode: str):
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    return lambda framework: FrameworkWorker(framework, command=[sys.executable, str(script), mode])
+
+
+def export_all(model_id: str, directory: Path, input_layout: str = "nchw") -> dict[str, ExportResult]:
+    """Export `model_id` (seed-0 calibrated weights, one shared file) from every framework, concurrently."""
+    weights = canonical.save(directory / f"{model_id}.safetensors", model_id, calibration.calibrated_weights(model_id))
+    options = ExportOptions(input_layout=input_layout)
+
+    def one(framework: str) -> ExportResult:
+        return export(model_id, framework, directory / f"{framework}-{model_id}-{input_layout}.onnx", weights, options)
+
+    with ThreadPoolExecutor(max_workers=len(specs.FRAMEWORKS)) as pool:
+        return dict(zip(specs.FRAMEWORKS, pool.map(one, specs.FRAMEWORKS)))
+
+
+def assert_exports_agree(results: dict[str, ExportResult]) -> None:
+    """Every export matches its native model (batch 3 and 1) and every other export, at the gate."""
+    for framework, result in results.items():
+        assert result.written and result.passed, (framework, result.checks)
+        assert [check.label for check in result.checks] == ["batch 3", "batch 1"]
+        assert all(check.agreement.rel_l2 <= DEFAULT_RTOL for check in result.checks)
+    images = calibration.sample_input(3, seed=7)
+    logits = {fw: onnx_tools.run(onnx_tools.session(r.path), images) for fw, r in results.items()}
+    for a, b in itertools.combinations(logits, 2):
+        assert rel_l2(logits[a], logits[b]) <= DEFAULT_RTOL, (a, b)
+
+
+@pytest.fixture(scope="module")
+def resnet18_exports(tmp_path_factory) -> dict[str, ExportResult]:
+    return export_all("resnet18", tmp_path_factory.mktemp("onnx"))
+
+
+def test_resnet18_exports_match_native_and_each_other(resnet18_exports):
+    assert_exports_agree(resnet18_exports)
+
+
+def test_exports_are_checked_named_and_stamped(resnet18_exports):
+    """checker passes; one NCHW input `images`, output `logits`, opset 18; metadata names the exact weights."""
+    spec = specs.get("resnet18")
+    digest = canonical.digest(spec, calibration.calibrated_weights("resnet18"))
+    for framework, result in resnet18_exports.items():
+        onnx.checker.check_model(str(result.path), full_check=True)
+        model = onnx.load(str(result.path))
+        assert [(entry.domain, entry.version) for entry in model.opset_import if entry.domain in ("", "ai.onnx")] == [("", 18)]
+        dims = [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+                for value in (model.graph.input[0], model.graph.output[0])]
+        assert [model.graph.input[0].name, model.graph.output[0].name] == ["images", "logits"]
+        assert dims == [["batch", 3, 224, 224], ["batch", 1000]]
+        assert onnx_tools.read_metadata(result.path) == {
+            "format": "crosscheck-onnx", "model_id": "resnet18", "num_classes": "1000", "spec_version": specs.SPEC_VERSION,
+            "source_framework": framework, "input_layout": "nchw", "input_size": "224", "weights_sha256": digest,
+        }
+
+
+def test_batch_dimension_is_dynamic(resnet18_exports):
+    """One file runs batch 1 and batch 3; each image's logits do not depend on its batch."""
+    images = calibration.sample_input(3, seed=3)
+    for result in resnet18_exports.values():
+        session = onnx_tools.session(result.path)
+        three, one = onnx_tools.run(session, images), onnx_tools.run(session, images[2:])
+        assert three.shape == (3, 1000) and one.shape == (1, 1000)
+        assert rel_l2(one[0], three[2]) <= DEFAULT_RTOL
+
+
+def test_nhwc_layout_takes_channels_last_input_and_computes_the_same(resnet18_exports, tmp_path):
+    weights = canonical.save(tmp_path / "w.safetensors", "resnet18", calibration.calibrated_weights("resnet18"))
+    result = export("resnet18", "paddle", tmp_path / "nhwc.onnx", weights, ExportOptions(input_layout="nhwc"))
+    assert result.passed and onnx_tools.read_metadata(result.path)["input_layout"] == "nhwc"
+    session = onnx_tools.session(result.path)
+    assert session.get_inputs()[0].shape == ["batch", 224, 224, 3]
+    images = calibration.sample_input(2, seed=5)
+    nhwc = session.run(None, {"images": images.transpose(0, 2, 3, 1).copy()})[0]
+    nchw = onnx_tools.run(onnx_tools.session(resnet18_exports["paddle"].path), images)
+    assert rel_l2(nhwc, nchw) <= DEFAULT_RTOL
+
+
+def test_digest_names_the_values_not_the_container():
+    spec = specs.get("resnet18")
+    arrays = calibration.calibrated_weights("resnet18")
+    reordered = {key: arrays[key].astype(np.float64) for key in reversed(list(arrays))}
+    assert canonical.digest(spec, reordered) == canonical.digest(spec, arrays)
+    changed = dict(arrays, **{"conv1_conv.weight": arrays["conv1_conv.weight"].copy()})
+    changed["conv1_conv.weight"].flat[0] += 1e-3
+    assert canonical.digest(spec, changed) != canonical.digest(spec, arrays)
+
+
+def test_fake_exporter_round_trip_is_finalised(tmp_path):
+    """The framework-free half on its own: names normalised, metadata written, file published."""
+    result = export("resnet18", "torch", tmp_path / "tiny.onnx", options=ExportOptions(), worker_factory=fake_workers(tmp_path, "ok"))
+    assert result.written and result.passed
+    session = onnx_tools.session(result.path)
+    assert [i.name for i in session.get_inputs()] == ["images"] and session.get_inputs()[0].shape[0] == "batch"
+    assert onnx_tools.read_metadata(result.path)["source_framework"] == "torch"
+
+
+def test_failing_gate_writes_nothing_unless_forced(tmp_path):
+    output = tmp_path / "out.onnx"
+    result = export("resnet18", "paddle", output, worker_factory=fake_workers(tmp_path, "mismatch"))
+    assert not result.passed and not result.written and not output.exists()
+    forced = export("resnet18", "paddle", output, options=ExportOptions(force=True),
+                    worker_factory=fake_workers(tmp_path, "mismatch"))
+    assert not forced.passed and forced.written and output.is_file()
+
+
+@pytest.mark.parametrize("mode, message", [("error", "simulated exporter failure"),
+                                           ("garbage", "not a loadable ONNX model")])
+def test_exporter_failure_leaves_no_file(tmp_path, mode, message):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ExportError if mode == "error" else ValueError, match=message):
+        export("resnet18", "keras", tmp_path / "out" / "model.onnx", worker_factory=fake_workers(tmp_path, mode))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_torch_refuses_an_opset_its_exporter_cannot_emit(tmp_path, capsys):
+    code = main(["export", "--model", "resnet18", "--framework", "torch", "-o", str(tmp_path / "m.onnx"), "--opset", "17"])
+    assert code == 2
+    assert "opset >= 18" in error_text(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "resnet19", "--framework", "torch"], "resnet19"),
+    (["--model", "resnet18", "--framework", "torch", "--opset", "16"], "opset must be >= 17"),
+    (["--model", "resnet18", "--framework", "torch", "--weights", "missing.safetensors"], "missing.safetensors"),
+])
+def test_bad_arguments_are_a_clear_error_with_exit_2(tmp_path, capsys, argv, message):
+    assert main(["export", *argv, "-o", str(tmp_path / "m.onnx")]) == 2
+    assert message in error_text(capsys)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_unknown_framework_is_rejected_by_the_parser(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", "resnet18", "--framework", "jax", "-o", str(tmp_path / "m.onnx")])
+    assert exit_info.value.code == 2
+
+
+def test_existing_output_is_kept_without_overwrite(tmp_path, capsys):
+    output = tmp_path / "m.onnx"
+    output.write_bytes(b"original")
+    assert main(["export", "--model", "resnet18", "--framework", "paddle", "-o", str(output)]) == 2
+    assert "already exists" in error_text(capsys)
+    assert output.read_bytes() == b"original"
+
+
+@pytest.mark.parametrize("relative, message", [("no/such/dir/m.onnx", "does not exist"), (".", "is a directory")])
+def test_unwritable_output_fails_before_any_work(tmp_path, capsys, relative, message):
+    assert main(["export", "--model", "resnet18", "--framework", "keras", "-o", str(tmp_path / relative), "--overwrite"]) == 2
+    assert message in error_text(capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnet50", "resnet50_v1", "resnet50v2"])
+def test_deep_models_export_from_every_framework(model_id, tmp_path):
+    assert_exports_agree(export_all(model_id, tmp_path))
+
+
+@pytest.mark.slow
+def test_nhwc_exports_from_every_framework_agree(tmp_path):
+    results = export_all("resnet18", tmp_path, input_layout="nhwc")
+    assert_exports_agree(results)
+    assert {onnx_tools.read_metadata(r.path)["input_layout"] for r in results.values()} == {"nhwc"}
+
+
+@pytest.mark.slow
+def test_run_onnx_adds_the_exports_to_the_matrix(tmp_path):
+    report_json = tmp_path / "report.json"
+    assert main(["run", "--models", "resnet18", "--onnx", "--json", str(report_json)]) == 0
+    report = json.loads(report_json.read_text())
+    participants = ["torch", "keras", "paddle", "torch-onnx", "keras-onnx", "paddle-onnx"]
+    pairs = report["models"][0]["pairs"]
+    assert [(p["a"], p["b"]) for p in pairs] == list(itertools.combinations(participants, 2))
+    assert all(p["passed"] and p["rel_l2"] <= DEFAULT_RTOL for p in pairs)
+    assert "onnx" in report["stage_seconds"]
