@@ -1,0 +1,60 @@
+"""`crosscheck convert SRC DST`: its argument parser and handler (the work is in crosscheck.convert)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from crosscheck import spec as specs
+from crosscheck.convert import FORMATS, ConvertOptions, ConvertResult, convert
+from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.workers import DEFAULT_TIMEOUT
+
+EXIT_MISMATCH = 1
+AUTO = "auto"
+
+
+def add_parser(commands: Any) -> None:
+    """Register the `convert` subcommand on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "convert", help="convert a checkpoint between PyTorch, Keras, Paddle and safetensors, verified",
+        description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
+                    "converted models agree within the gate (or with --force).")
+    parser.add_argument("src", help="checkpoint to read")
+    parser.add_argument("dst", help="checkpoint to write")
+    parser.add_argument("--model", default=AUTO,
+                        help=f"model id, or 'auto' (default): infer it from keys and shapes; ids: {', '.join(specs.MODEL_IDS)}")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    parser.add_argument("--force", action="store_true", help="write DST even if verification fails (exit code stays 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the verification input (default 0)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    parser.set_defaults(handler=cmd_convert)
+
+
+def cmd_convert(args: argparse.Namespace, console: Console) -> int:
+    options = ConvertOptions(model_id=None if args.model == AUTO else args.model, overwrite=args.overwrite,
+                             force=args.force, seed=args.seed, timeout=args.timeout)
+    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False))
+    print_result(result, args.src, args.dst, Console())
+    return 0 if result.passed else EXIT_MISMATCH
+
+
+def print_result(result: ConvertResult, src: str, dst: str, console: Console) -> None:
+    """The match report: source framework vs destination framework on the same input."""
+    table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, num_classes={result.spec.num_classes}  "
+                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
+    for column in ("pair", "max abs", "rel L2", "cosine", "top-1", "result"):
+        table.add_column(column, justify="left" if column in ("pair", "result") else "right")
+    a = result.agreement
+    verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
+    table.add_row(f"{result.source_framework} (source) vs {result.destination_framework} (converted)",
+                  f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
+    console.print(table)
+    if result.written:
+        console.print(f"wrote {dst}" + ("" if result.passed else " [red](--force: verification failed)[/red]"))
+    else:
+        console.print(f"[red]not written: {dst}[/red] (the converted model does not reproduce the source; "
+                      "--force writes it anyway)")

@@ -1,0 +1,328 @@
+"""`crosscheck convert`: reference-library checkpoints in every direction, verified; unsafe and bad files refused.
+
+Reference files are made, and reference outputs computed, by torchvision / keras.applications /
+paddle.vision themselves, each in its own subprocess (one framework per process).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from crosscheck import calibration, canonical
+from crosscheck import spec as specs
+from crosscheck.cli import main
+from crosscheck.convert import ConvertOptions, WorkerPool, convert
+from crosscheck.metrics import DEFAULT_RTOL, rel_l2
+
+ROOT = Path(__file__).resolve().parents[1]
+SUFFIXES = (".pth", ".weights.h5", ".h5", ".pdparams", ".safetensors")
+# The reference library that makes and reads each (format, model id), where one exists.
+REFERENCES = {
+    (".pth", "resnet18"): "torch", (".pth", "resnet50"): "torch",
+    (".pdparams", "resnet18"): "paddle", (".pdparams", "resnet50"): "paddle",
+    (".weights.h5", "resnet50_v1"): "keras", (".weights.h5", "resnet50v2"): "keras",
+    (".h5", "resnet50_v1"): "keras", (".h5", "resnet50v2"): "keras",
+}
+
+# argv: framework, "make"|"load", model_id, checkpoint path, input .npy, logits .npy, [canonical weights]
+REFERENCE_SCRIPT = r'''
+import sys, numpy as np
+from crosscheck import canonical, spec as specs
+framework, mode, model_id, path, images_path, logits_path = sys.argv[1:7]
+spec = specs.get(model_id)
+images = np.load(images_path)
+if mode == "make":
+    _, arrays, _ = canonical.load(sys.argv[7])
+    native = specs.to_native(spec, arrays, framework)
+if framework == "torch":
+    import torch, torchvision
+    model = getattr(torchvision.models, model_id)().eval()
+    if mode == "make":
+        missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in native.items()}, strict=False)
+        assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+        torch.save(model.state_dict(), path)
+    else:
+        model.load_state_dict(torch.load(path, weights_only=True))  # strict
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images)).numpy()
+elif framework == "paddle":
+    import paddle
+    model = getattr(paddle.vision.models, model_id)()
+    model.eval()
+    if mode == "make":
+        model.set_state_dict(native)
+        paddle.save(model.state_dict(), path)
+    else:
+        state = paddle.load(path)
+        assert set(state) - {"StructuredToParameterName@@"} == set(model.state_dict()), "keys differ"
+        model.set_state_dict(state)
+    logits = model(paddle.to_tensor(images)).numpy()
+else:
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+    import h5py
+    name = {"resnet50_v1": "ResNet50", "resnet50v2": "ResNet50V2"}[model_id]
+    model = getattr(keras.applications, name)(weights=None, classifier_activation=None)
+    if mode == "make":
+        for layer in spec.layers:
+            params = specs.NATIVE_PARAMS["keras"][layer.kind][:len(layer.shapes)]
+            model.get_layer(layer.name).set_weights([native[f"{layer.name}/{p}"] for p in params])
+        if path.endswith(".weights.h5"):
+            model.save_weights(path)
+        else:
+            with h5py.File(path, "w") as f:
+                legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    else:
+        model.load_weights(path)
+    logits = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1), training=False))
+np.save(logits_path, logits)
+'''
+
+
+def reference(framework: str, mode: str, model_id: str, path: Path, images: Path, *weights: Path) -> np.ndarray:
+    """Make (from canonical `weights`) or load a checkpoint with the reference library; its logits."""
+    logits = path.with_name(path.name + f".{mode}.npy")
+    done = subprocess.run([sys.executable, "-c", REFERENCE_SCRIPT, framework, mode, model_id, str(path), str(images),
+                           str(logits), *map(str, weights)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return np.load(logits)
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Rich wraps at the terminal width; keep every message on one line so the tests can read it."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    workers = WorkerPool()
+    yield workers
+    workers.close()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("input") / "input.npy"
+    np.save(path, calibration.sample_input(2, seed=0))  # the input convert() verifies with by default
+    return path
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, images, pool):
+    """Source checkpoint per (suffix, model id): the reference library's file where one exists, else ours."""
+    made: dict[tuple[str, str], tuple[Path, dict[str, np.ndarray], np.ndarray | None]] = {}
+    directory = tmp_path_factory.mktemp("sources")
+
+    def get(suffix: str, model_id: str) -> tuple[Path, dict[str, np.ndarray], np.ndarray | None]:
+        if (suffix, model_id) not in made:
+            weights = calibration.calibrated_weights(model_id, seed=3)
+            start = canonical.save(directory / f"{model_id}-start.safetensors", model_id, weights)
+            path = directory / f"{model_id}{suffix}"
+            framework = REFERENCES.get((suffix, model_id))
+            if framework:
+                logits = reference(framework, "make", model_id, path, images, start)
+            else:
+                logits = None
+                if suffix == ".safetensors":
+                    path = start
+                else:
+                    convert(start, path, pool=pool)
+            made[suffix, model_id] = (path, weights, logits)
+        return made[suffix, model_id]
+
+    return get
+
+
+def check_direction(sources, pool, images, tmp_path, model_id: str, src_suffix: str, dst_suffix: str) -> float:
+    """Convert, then check: the gate passed, DST holds the source weights bit for bit, and the reference
+    libraries of source and destination compute what the converter's frameworks computed."""
+    src, weights, src_logits = sources(src_suffix, model_id)
+    dst = tmp_path / f"converted-{model_id}{dst_suffix}"
+    result = convert(src, dst, pool=pool)
+    assert result.passed and result.written and dst.is_file()
+    assert result.spec.model_id == model_id and result.spec.num_classes == 1000
+    assert result.agreement.rel_l2 <= DEFAULT_RTOL and result.agreement.top1 == 1.0
+    back = tmp_path / "back.safetensors"
+    convert(dst, back, ConvertOptions(overwrite=True), pool=pool)
+    _, returned, _ = canonical.load(back)
+    for key, array in weights.items():
+        assert np.array_equal(returned[key].view(np.uint32), array.view(np.uint32)), key
+    if src_logits is not None:  # the converter read SRC as its reference library does
+        assert rel_l2(result.source_logits, src_logits) <= DEFAULT_RTOL
+    framework = REFERENCES.get((dst_suffix, model_id))
+    if framework:  # the reference library loads DST and computes what the source computed
+        assert rel_l2(reference(framework, "load", model_id, dst, images), result.source_logits) <= DEFAULT_RTOL
+    return result.agreement.rel_l2
+
+
+# Every format on one side or the other, three reference libraries; the rest is in test_every_direction.
+REPRESENTATIVE = [
+    ("resnet18", ".pth", ".pdparams"),  # torchvision -> paddle.vision
+    ("resnet50v2", ".weights.h5", ".safetensors"),  # keras.applications (Keras 3) -> canonical
+    ("resnet18", ".h5", ".weights.h5"),  # legacy by-name -> Keras 3 order-based, for a torchvision id
+]
+
+
+@pytest.mark.parametrize("model_id,src_suffix,dst_suffix", REPRESENTATIVE)
+def test_representative_directions_match_the_reference_libraries(sources, pool, images, tmp_path, model_id,
+                                                                  src_suffix, dst_suffix):
+    check_direction(sources, pool, images, tmp_path, model_id, src_suffix, dst_suffix)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnet18", "resnet50", "resnet50_v1", "resnet50v2"])
+@pytest.mark.parametrize("src_suffix,dst_suffix", [p for p in itertools.product(SUFFIXES, SUFFIXES) if p[0] != p[1]])
+def test_every_direction(sources, pool, images, tmp_path, model_id, src_suffix, dst_suffix):
+    rel = check_direction(sources, pool, images, tmp_path, model_id, src_suffix, dst_suffix)
+    print(f"REL_L2 {model_id} {src_suffix} -> {dst_suffix}: {rel:.2e}")
+
+
+def test_cli_infers_the_model_and_num_classes_and_prints_the_report(tmp_path, capsys):
+    weights = calibration.calibrated_weights("resnet18", seed=1, num_classes=10)
+    src = canonical.save(tmp_path / "w.safetensors", "resnet18", weights)
+    write_pdparams(tmp_path / "w.pdparams", specs.to_native(specs.get("resnet18", 10), weights, "paddle"))
+    assert main(["convert", str(tmp_path / "w.pdparams"), str(tmp_path / "out.pth")]) == 0
+    output = capsys.readouterr()
+    assert "resnet18, num_classes=10 (inferred" in output.err
+    assert "PASS" in output.out and "paddle (source)" in output.out
+    assert (tmp_path / "out.pth").is_file() and src.is_file()
+
+
+def test_a_failing_gate_writes_nothing_unless_forced(pool, tmp_path):
+    src = canonical.save(tmp_path / "w.safetensors", "resnet18", calibration.calibrated_weights("resnet18"))
+    dst = tmp_path / "out.pdparams"
+    impossible = ConvertOptions(rtol=1e-30)  # independent fp32 implementations never agree this closely
+    result = convert(src, dst, impossible, pool=pool)
+    assert not result.passed and not result.written and not dst.exists()
+    assert os.listdir(tmp_path) == ["w.safetensors"]
+    forced = convert(src, dst, ConvertOptions(rtol=1e-30, force=True), pool=pool)
+    assert not forced.passed and forced.written and dst.is_file()
+
+
+# ------------------------------------------------------------------------------------------------
+# Untrusted files: loading must never run their code.
+
+class Payload:
+    """Unpickling this runs `touch MARKER`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_malicious_pdparams_is_refused_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "MARKER"
+    src = tmp_path / "evil.pdparams"
+    src.write_bytes(pickle.dumps({"conv1.weight": np.zeros(3, np.float32), "x": Payload(marker)}))
+    assert main(["convert", str(src), str(tmp_path / "out.pth")]) == 2
+    error = capsys.readouterr().err
+    assert "unsafe .pdparams file" in error and "refused global posix.system" in error
+    assert not marker.exists() and not (tmp_path / "out.pth").exists()
+
+
+def test_malicious_pth_is_refused_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "MARKER"
+    src = tmp_path / "evil.pth"
+    script = (f"import os, torch\nclass P:\n    def __reduce__(self): return os.system, ('touch {marker}',)\n"
+              f"torch.save({{'conv1.weight': torch.zeros(3), 'x': P()}}, {str(src)!r})")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    assert main(["convert", str(src), str(tmp_path / "out.pdparams")]) == 2
+    error = capsys.readouterr().err
+    assert "unsafe or unreadable .pth file" in error and "posix.system" in error
+    assert not marker.exists() and not (tmp_path / "out.pdparams").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input: a clear error, exit code 2, no output file.
+
+def write_pdparams(path: Path, native: dict[str, np.ndarray]) -> Path:
+    """A .pdparams file as paddle.save writes a state_dict: a pickled dict of numpy arrays."""
+    path.write_bytes(pickle.dumps(dict(native), protocol=4))
+    return path
+
+
+@pytest.fixture
+def paddle_resnet18() -> dict[str, np.ndarray]:
+    return specs.to_native(specs.get("resnet18"), calibration.calibrated_weights("resnet18"), "paddle")
+
+
+def fails(capsys, tmp_path, *argv: str) -> str:
+    """Run the CLI expecting exit code 2 and no output file; return the error text."""
+    before = set(os.listdir(tmp_path))
+    assert main(["convert", *argv]) == 2
+    assert set(os.listdir(tmp_path)) == before, "an output (or partial) file was left behind"
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_missing_unexpected_and_misshaped_keys_are_all_listed(tmp_path, capsys, paddle_resnet18):
+    native = dict(paddle_resnet18)
+    del native["layer1.0.bn1._mean"]
+    native["layer9.extra.weight"] = np.zeros(3, np.float32)
+    native["layer2.0.conv1.weight"] = np.zeros((128, 64, 1, 1), np.float32)
+    src = write_pdparams(tmp_path / "bad.pdparams", native)
+    error = fails(capsys, tmp_path, "--model", "resnet18", str(src), str(tmp_path / "out.pth"))
+    assert "3 key(s) do not fit resnet18" in error
+    assert "missing layer1.0.bn1._mean" in error and "unexpected layer9.extra.weight" in error
+    assert "layer2.0.conv1.weight: shape (128, 64, 1, 1), resnet18 has (128, 64, 3, 3)" in error
+    error = fails(capsys, tmp_path, str(src), str(tmp_path / "out.pth"))  # auto: names the closest id
+    assert "fits no known model id; closest: resnet18 (missing 1 keys, 1 unexpected, 1 shape differences" in error
+
+
+def test_a_checkpoint_of_another_model_says_which_it_looks_like(tmp_path, capsys):
+    native = specs.to_native(specs.get("resnet50"), calibration.calibrated_weights("resnet50"), "paddle")
+    src = write_pdparams(tmp_path / "r50.pdparams", native)
+    error = fails(capsys, tmp_path, "--model", "resnet18", str(src), str(tmp_path / "out.pth"))
+    assert "checkpoint is not resnet18: it looks like resnet50 (fits exactly" in error
+
+
+def test_keras_v1_and_torchvision_resnet50_are_told_apart_by_their_biases(tmp_path, capsys):
+    weights = calibration.calibrated_weights("resnet50_v1")
+    src = canonical.save(tmp_path / "v1.safetensors", "resnet50_v1", weights)
+    error = fails(capsys, tmp_path, "--model", "resnet50", str(src), str(tmp_path / "out.pth"))
+    assert "it looks like resnet50_v1" in error and "unexpected conv1_conv.bias" in error
+
+
+def test_nan_and_inf_weights_are_refused_naming_the_tensor(tmp_path, capsys, paddle_resnet18):
+    native = dict(paddle_resnet18)
+    native["fc.bias"] = native["fc.bias"].copy()
+    native["fc.bias"][3] = np.nan
+    native["bn1._variance"] = np.full_like(native["bn1._variance"], np.inf)
+    src = write_pdparams(tmp_path / "nan.pdparams", native)
+    error = fails(capsys, tmp_path, str(src), str(tmp_path / "out.safetensors"))
+    assert "NaN or Inf in 2 tensor(s)" in error and "fc.bias" in error and "bn1._variance" in error
+
+
+@pytest.mark.parametrize("suffix", [".pdparams", ".safetensors", ".pth", ".h5", ".weights.h5"])
+def test_truncated_files_are_refused(tmp_path, capsys, suffix):
+    whole = tmp_path / "whole.safetensors"
+    save_file({"conv1_conv.weight": np.ones((64, 3, 7, 7), np.float32)}, str(whole))
+    src = tmp_path / f"cut{suffix}"
+    src.write_bytes(b"\x80\x04\x95" + whole.read_bytes()[:300])  # a pickle header, then garbage, then cut
+    whole.unlink()
+    error = fails(capsys, tmp_path, str(src), str(tmp_path / "out.safetensors"))
+    assert str(src) in error and ("truncated or corrupt" in error or "unsafe or unreadable" in error)
+
+
+def test_paths_extensions_and_existing_outputs(tmp_path, capsys, paddle_resnet18):
+    src = write_pdparams(tmp_path / "ok.pdparams", paddle_resnet18)
+    assert "nope.pth: no such file" in fails(capsys, tmp_path, str(tmp_path / "nope.pth"), str(tmp_path / "o.pdparams"))
+    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(src), str(tmp_path / "out.onnx"))
+    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.bin"), str(tmp_path / "o.pth"))
+    existing = tmp_path / "existing.pth"
+    existing.write_bytes(b"keep me")
+    assert "already exists (pass --overwrite" in fails(capsys, tmp_path, str(src), str(existing))
+    assert existing.read_bytes() == b"keep me"
+    assert "directory" in fails(capsys, tmp_path, str(src), str(tmp_path / "no-dir" / "out.pth"))
+    assert "unknown model id 'resnet7'" in fails(capsys, tmp_path, "--model", "resnet7", str(src), str(tmp_path / "o.pth"))
