@@ -32,7 +32,7 @@ FROM_SPEC = _FromSpec()
 
 
 def build(
-    model_id: str,
+    model_id: str | ModelSpec,
     include_top: bool = True,
     weights: str | os.PathLike[str] | None = None,
     input_tensor: Any = None,
@@ -44,7 +44,8 @@ def build(
 ) -> keras.Model:
     """The spec's `model_id` as a functional model (keras' image_data_format, channels_last by default);
     the arguments are keras.applications.ResNet50's, and `weights` is None or a local file path."""
-    spec = specs.get(model_id, classes)
+    # a ModelSpec is built as given: crosscheck verify builds mutated specs as counterfactuals
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes)
     _check_weights(weights)
     if classifier_activation is FROM_SPEC:
         classifier_activation = "softmax" if spec.default_head == "softmax" else None
@@ -74,7 +75,7 @@ def build(
     # The model starts at the inputs `input_tensor` derives from. A lone input is unwrapped, so calling
     # the model on one array does not warn about the input structure (keras.applications keeps a 1-list).
     inputs = keras.utils.get_source_inputs(img_input)
-    model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name or model_id)
+    model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name or spec.model_id)
     if weights is not None:
         model.load_weights(weights)
     return model

@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from crosscheck import spec as specs
-from crosscheck.spec import BlockSpec, LayerSpec, WeightMismatchError
+from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
 
 
 def _conv(layer: LayerSpec) -> nn.Conv2D:
@@ -140,10 +140,14 @@ class ResNet(nn.Layer):
     classifier_activation). Keras V2 ids have no `bn1` and add `post_bn` before the pool.
     """
 
-    def __init__(self, model_id: str, num_classes: int = 1000, with_pool: bool = True, softmax: bool = False) -> None:
+    def __init__(self, model_id: str | ModelSpec, num_classes: int = 1000, with_pool: bool = True,
+                 softmax: bool = False) -> None:
         super().__init__()
-        spec = specs.get(model_id, num_classes) if num_classes > 0 else specs.get(model_id)
-        self.model_id = model_id
+        if isinstance(model_id, ModelSpec):  # crosscheck verify builds mutated specs as counterfactuals
+            spec = model_id
+        else:
+            spec = specs.get(model_id, num_classes) if num_classes > 0 else specs.get(model_id)
+        self.model_id = spec.model_id
         self.num_classes = num_classes
         self.with_pool = with_pool
         self.softmax = softmax
@@ -181,9 +185,12 @@ class ResNet(nn.Layer):
         return x
 
 
-def build(model_id: str, num_classes: int = 1000, with_pool: bool = True, softmax: bool | None = None) -> ResNet:
-    """Any spec model id; softmax=None follows the spec's default head (softmax for the keras-family ids)."""
-    default_softmax = specs.get(model_id).default_head == "softmax"  # also rejects unknown ids
+def build(model_id: str | ModelSpec, num_classes: int = 1000, with_pool: bool = True,
+          softmax: bool | None = None) -> ResNet:
+    """Any spec model id, or a ModelSpec as given; softmax=None follows the spec's default head (softmax for the
+    keras-family ids)."""
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id)  # also rejects unknown ids
+    default_softmax = spec.default_head == "softmax"
     return ResNet(model_id, num_classes, with_pool, default_softmax if softmax is None else softmax)
 
 

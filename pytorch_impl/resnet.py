@@ -139,11 +139,11 @@ class ResNet(nn.Module):
     `softmax=True` applies softmax to the fc output (keras' classifier_activation).
     """
 
-    def __init__(self, model_id: str, num_classes: int = 1000, softmax: bool = False) -> None:
+    def __init__(self, model_id: str | ModelSpec, num_classes: int = 1000, softmax: bool = False) -> None:
         super().__init__()
-        spec = specs.get(model_id, num_classes)
-        self.model_id = model_id
-        self.num_classes = num_classes
+        spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
+        self.model_id = spec.model_id
+        self.num_classes = spec.num_classes
         self.softmax = softmax
 
         self.conv1 = _conv(spec.layer("conv1_conv"))
@@ -179,10 +179,11 @@ class ResNet(nn.Module):
         return x.softmax(dim=1) if self.softmax else x
 
 
-def build(model_id: str, num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """Any spec model id; softmax=None follows the spec's default head (softmax for the keras-family ids)."""
-    default_softmax = specs.get(model_id, num_classes).default_head == "softmax"  # validates both arguments
-    return ResNet(model_id, num_classes, default_softmax if softmax is None else softmax)
+def build(model_id: str | ModelSpec, num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+    """Any spec model id, or a ModelSpec as given (crosscheck verify builds mutated specs as counterfactuals);
+    softmax=None follows the spec's default head (softmax for the keras-family ids)."""
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)  # validates both
+    return ResNet(spec, num_classes, spec.default_head == "softmax" if softmax is None else softmax)
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:

@@ -1,0 +1,90 @@
+"""`crosscheck verify FILE.py:CALLABLE --framework F --model ID`: is a hand-written ResNet the model it claims?
+
+Exit codes: 0 the candidate matches at the gate; 1 it does not (or is not a ResNet); 2 usage
+errors, files that do not import, constructors that raise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+
+from crosscheck import spec as specs
+from crosscheck.files import check_writable, write_text
+from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.verify.report import print_report, save_plot
+from crosscheck.verify.session import VerifyConfig, VerifyUsageError, verify
+from crosscheck.workers import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError
+
+EXIT_MISMATCH = 1
+CANDIDATE_ERROR = "CandidateError: "
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "verify", help="check a hand-written ResNet against a model id, layer by layer",
+        description="Trace your own ResNet (any names), align it with a model id's layers, load the same "
+                    "calibrated weights into both, and name the first layer that diverges and why.")
+    parser.add_argument("target", metavar="FILE.py:CALLABLE", help="a class or function in FILE.py that returns the model")
+    parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS)
+    parser.add_argument("--model", required=True, metavar="ID", help=f"the model id to check against: {', '.join(specs.MODEL_IDS)}")
+    parser.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments for CALLABLE, a JSON object")
+    parser.add_argument("--input-shape", metavar="SHAPE",
+                        help="one input image: C,H,W for torch/paddle (default 3,224,224), H,W,C for keras (224,224,3)")
+    parser.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"gate on relative L2 error (default {DEFAULT_RTOL:g})")
+    parser.add_argument("--no-alternatives", action="store_true", help="on a mismatch, do not try the other model ids")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
+    parser.add_argument("--plot", metavar="PATH.png", help="write the error curve across depth here")
+    parser.set_defaults(handler=cmd_verify)
+
+
+def config_from(args: argparse.Namespace) -> VerifyConfig:
+    """The run's configuration; anything malformed raises VerifyUsageError."""
+    source, separator, name = args.target.rpartition(":")
+    if not separator or not source or not name:
+        raise VerifyUsageError(f"{args.target!r}: expected FILE.py:CALLABLE")
+    try:
+        kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as error:
+        raise VerifyUsageError(f"--kwargs is not valid JSON: {error}") from None
+    if not isinstance(kwargs, dict):
+        raise VerifyUsageError("--kwargs must be a JSON object, e.g. '{\"depth\": 50}'")
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+        except ValueError:
+            raise VerifyUsageError(f"--input-shape must be three integers, got {args.input_shape!r}") from None
+    config = VerifyConfig(source, name, args.framework, args.model, kwargs, shape, args.batch, args.seed, args.rtol,
+                          args.timeout, not args.no_alternatives)
+    config.validate()
+    return config
+
+
+def cmd_verify(args: argparse.Namespace, console: Console) -> int:
+    config = config_from(args)
+    for path in (args.json, args.plot):
+        if path:
+            check_writable(path)  # fail now, not after the run
+    try:
+        with console.status("verify: starting the worker") as status:
+            report = verify(config, lambda what: status.update(f"verify: {what}"))
+    except WorkerCrashed as error:
+        raise VerifyUsageError(f"the {config.framework} worker died: {error}\n{error.detail}") from None
+    except WorkerError as error:
+        message = str(error)
+        if CANDIDATE_ERROR in message:
+            raise VerifyUsageError(message.split(CANDIDATE_ERROR, 1)[1]) from None
+        raise VerifyUsageError(f"{message}\n{error.detail.strip().splitlines()[-1] if error.detail else ''}") from None
+    print_report(report, Console())
+    if args.json:
+        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n")
+    if args.plot and report.points:
+        save_plot(report, args.plot)
+    return 0 if report.passed else EXIT_MISMATCH

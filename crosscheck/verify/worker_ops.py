@@ -1,0 +1,129 @@
+"""Worker-side ops of `crosscheck verify`: build a user's model from its file, trace it, load weights into it.
+
+These run inside a framework worker (crosscheck/worker.py registers them in OPS). This module
+imports no framework itself: the user's file does, and the framework's `*_impl.trace` module is
+imported lazily, in the worker's process only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crosscheck import canonical
+from crosscheck import spec as specs
+from crosscheck.adapter import IMPL_PACKAGES
+from crosscheck.verify import counterfactual
+
+if TYPE_CHECKING:
+    from crosscheck.worker import Worker
+
+_candidates: dict[str, Any] = {}  # handle -> the user's model, built once per worker
+_records: dict[str, list[dict]] = {}  # handle or model id -> records of its last trace
+
+
+class CandidateError(Exception):
+    """The user's file or callable cannot give a model: the message says which and why, without a traceback."""
+
+
+def tracer(framework: str) -> ModuleType:
+    return importlib.import_module(f"{IMPL_PACKAGES[framework]}.trace")
+
+
+def load_candidate(source: str, name: str, kwargs: dict[str, Any], framework: str) -> Any:
+    """Import `source`, call `name(**kwargs)` and check it returned a model of `framework`."""
+    path = Path(source).resolve()
+    if not path.is_file():
+        raise CandidateError(f"{source}: no such file")
+    module_name = f"crosscheck_candidate_{path.stem}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise CandidateError(f"{source}: not a Python source file")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent))  # the file may import its neighbours
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as error:  # anything the user's module raises while importing
+        raise CandidateError(f"{source} does not import: {_summary(error, path)}") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise CandidateError(f"{source} defines no callable {name!r}")
+    try:
+        model = factory(**kwargs)
+    except Exception as error:  # anything the user's constructor raises
+        raise CandidateError(f"{name}(**{kwargs}) raised {_summary(error, path)}") from None
+    trace = tracer(framework)
+    if not trace.is_model(model):
+        raise CandidateError(f"{name}(**{kwargs}) returned {type(model).__name__}, not a {framework} model")
+    try:
+        return trace.prepare(model)
+    except TypeError as error:  # a model the trace cannot read, e.g. a subclassed keras.Model
+        raise CandidateError(str(error)) from None
+
+
+def _summary(error: BaseException, path: Path) -> str:
+    """`Type: message (file:line)`, the line being the deepest frame in the user's file."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path]
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f"SyntaxError: {error.msg} ({path.name}:{error.lineno})"
+    where = f" ({path.name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def op_verify_build(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    model = load_candidate(request["source"], request["callable"], request.get("kwargs", {}), worker.framework)
+    _candidates[request["handle"]] = model
+    return {"class": type(model).__name__}
+
+
+def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Trace the candidate (`handle`) or the reference (`model_id`); save captured op outputs and the output."""
+    key, model = _target(worker, request)
+    images = np.load(request["input"])
+    if request.get("layout", "nchw") == "nhwc":
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    records, captured, output = tracer(worker.framework).trace(model, images, set(request.get("capture", ())))
+    _records[key] = records
+    np.savez(request["output"], output=output, **{str(i): a for i, a in captured.items()})
+    return {"records": records}
+
+
+def op_verify_assign(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Load arrays keyed '{record index}/{canonical param}' (canonical layout) into the traced model."""
+    key, model = _target(worker, request)
+    records = _records[key]
+    layers: dict[int, dict[str, np.ndarray]] = {}
+    with np.load(request["weights"]) as archive:
+        for name in archive.files:
+            index, param = name.split("/")
+            layers.setdefault(int(index), {})[param] = archive[name]
+    tracer(worker.framework).assign(model, [(records[i], arrays) for i, arrays in layers.items()])
+    return {"layers": len(layers)}
+
+
+def op_verify_counterfactual(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Build this project's model from the spec with one mutation, load canonical weights, keep it under `key`."""
+    spec = counterfactual.mutate(specs.get(request["model_id"]), request["mutation"], request["value"])
+    _, arrays, _ = canonical.load(request["weights"], request["model_id"])
+    model = worker.adapter.build(spec)
+    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
+    worker.models[(request["key"], 1000)] = model
+    return {}
+
+
+def _target(worker: Worker, request: dict[str, Any]) -> tuple[str, Any]:
+    if "handle" in request:
+        return request["handle"], _candidates[request["handle"]]
+    return request["model_id"], worker.model(request["model_id"], request.get("num_classes", 1000))
+
+
+VERIFY_OPS = {"verify_build": op_verify_build, "verify_trace": op_verify_trace, "verify_assign": op_verify_assign,
+              "verify_counterfactual": op_verify_counterfactual}
