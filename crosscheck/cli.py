@@ -10,11 +10,13 @@ from typing import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from crosscheck import convert_cli, export_cli
 from crosscheck import spec as specs
 from crosscheck.files import check_writable, write_text
 from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
 from crosscheck.runner import DEFAULT_MODELS, RunConfig, run
+from crosscheck.verify import command as verify_command
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -45,14 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
     matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
+    matrix.add_argument("--onnx", action="store_true",
+                        help="also export every model from every framework to ONNX and add the onnxruntime runs "
+                             "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
     matrix.set_defaults(handler=cmd_run)
     # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
+    convert_cli.add_parser(commands)
+    export_cli.add_parser(commands)
+    verify_command.add_parser(commands)
     return parser
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     config = RunConfig(models=args.models, frameworks=args.frameworks, batch=args.batch, seed=args.seed,
-                       device=args.device, rtol=args.rtol, allow_tf32=args.allow_tf32, timeout=args.timeout)
+                       device=args.device, rtol=args.rtol, allow_tf32=args.allow_tf32, timeout=args.timeout,
+                       onnx=args.onnx)
     try:
         config.validate()
     except ValueError as error:
@@ -61,7 +70,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         if path:
             check_writable(path)  # fail now, not after the run
     with _progress(console) as progress:
-        tasks = {fw: progress.add_task(fw, total=1 + 2 * len(config.models)) for fw in config.frameworks}
+        steps = 3 if config.onnx else 2  # load, forward (, export) per model
+        tasks = {fw: progress.add_task(fw, total=1 + steps * len(config.models)) for fw in config.frameworks}
         weights = progress.add_task("weights", total=len(config.models))
 
         def advance(framework: str, what: str) -> None:

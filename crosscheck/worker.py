@@ -8,6 +8,7 @@ prints goes to stderr, which the client keeps for crash reports.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -19,7 +20,9 @@ import numpy as np
 
 from crosscheck import canonical
 from crosscheck import spec as specs
-from crosscheck.adapter import load_adapter
+from crosscheck.adapter import IMPL_PACKAGES, load_adapter
+from crosscheck.checkpoint_ops import CHECKPOINT_OPS
+from crosscheck.verify.worker_ops import VERIFY_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
 
@@ -82,12 +85,23 @@ def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]
     return {}
 
 
+def op_export_onnx(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Export the loaded model with the framework's own ONNX exporter to a file the client then finalises."""
+    exporter = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.onnx_export")
+    exporter.export_onnx(worker.loaded_model(request), request["output"], int(request["opset"]),
+                         request["input_layout"], int(request["image_size"]))
+    return {}
+
+
 OPS: dict[str, Handler] = {
     "configure": op_configure,
     "load": op_load,
     "forward": op_forward,
     "block_outputs": op_block_outputs,
     "save_canonical": op_save_canonical,
+    "export_onnx": op_export_onnx,
+    **CHECKPOINT_OPS,
+    **VERIFY_OPS,
 }
 
 
