@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
@@ -166,6 +166,15 @@ class ModelSpec:
     def canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every canonical key with its canonical shape, in forward order."""
         return {layer.canonical_key(p): s for layer in self.layers for p, s in layer.shapes.items()}
+
+    def native_shapes(self, framework: str) -> dict[str, tuple[int, ...]]:
+        """Every native key of `framework` with its shape in that framework's layout, in forward order."""
+        shapes = {}
+        for layer in self.layers:
+            for param, shape in layer.shapes.items():
+                perm = native_permutation(framework, layer.kind, param)
+                shapes[layer.native_key(param, framework)] = tuple(shape[axis] for axis in perm) if perm else shape
+        return shapes
 
     def num_params(self, include_running_stats: bool = False) -> int:
         """Trainable parameter count (torchvision's convention); Keras' count_params() includes BN statistics."""
@@ -425,13 +434,23 @@ def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: st
 
 def check_canonical(spec: ModelSpec, canonical: Mapping[str, np.ndarray]) -> None:
     """Raise WeightMismatchError naming every missing, unexpected or mis-shaped canonical key."""
-    expected = spec.canonical_shapes()
-    problems = [f"missing {k}" for k in expected if k not in canonical]
-    problems += [f"unexpected {k}" for k in canonical if k not in expected]
-    problems += [f"{k}: shape {tuple(canonical[k].shape)}, expected {s}"
-                 for k, s in expected.items() if k in canonical and tuple(canonical[k].shape) != s]
+    problems = shape_problems(spec.canonical_shapes(), shapes_of(canonical))
     if problems:
         raise WeightMismatchError(spec.model_id, "canonical", problems)
+
+
+def shapes_of(tensors: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """{key: shape} of any arrays or framework tensors (anything with `.shape`)."""
+    return {key: tuple(value.shape) for key, value in tensors.items()}
+
+
+def shape_problems(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """Every key of `given` that is missing, unexpected or mis-shaped against `expected`, one line each."""
+    problems = [f"missing {key}" for key in expected if key not in given]
+    problems += [f"unexpected {key}" for key in given if key not in expected]
+    problems += [f"{key}: shape {tuple(given[key])}, expected {tuple(shape)}"
+                 for key, shape in expected.items() if key in given and tuple(given[key]) != tuple(shape)]
+    return problems
 
 
 class WeightMismatchError(ValueError):

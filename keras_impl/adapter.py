@@ -59,15 +59,11 @@ def get_native(model: keras.Model, spec: ModelSpec) -> dict[str, np.ndarray]:
 def set_native(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:
     """Assign every native array; raise WeightMismatchError naming each missing, unexpected or mis-shaped key."""
     variables = _variables(model, spec)
-    expected = [layer.native_key(param, "keras") for layer in spec.layers for param in layer.shapes]
-    problems = [f"missing {key}" for key in expected if key not in native]
-    problems += [f"unexpected {key}" for key in native if key not in expected]
+    expected = spec.native_shapes("keras")
+    problems = specs.shape_problems(expected, specs.shapes_of(native))
     problems += [f"model has no variable {key}" for key in expected if key not in variables]
-    problems += [
-        f"{key}: shape {tuple(np.shape(native[key]))}, model has {tuple(variables[key].shape)}"
-        for key in expected
-        if key in native and key in variables and tuple(np.shape(native[key])) != tuple(variables[key].shape)
-    ]
+    problems += [f"{key}: model variable has shape {tuple(variables[key].shape)}, expected {shape}"
+                 for key, shape in expected.items() if key in variables and tuple(variables[key].shape) != shape]
     if problems:
         raise specs.WeightMismatchError(spec.model_id, "keras", problems)
     for key in expected:

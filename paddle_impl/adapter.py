@@ -64,18 +64,13 @@ def build(model_id: str, num_classes: int = 1000) -> ResNet:
     return model
 
 
-def _native_keys(spec: ModelSpec) -> list[str]:
-    """The spec's paddle state_dict keys, in forward order."""
-    return [layer.native_key(param, "paddle") for layer in spec.layers for param in layer.shapes]
-
-
 def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Exactly the spec's native keys as float32 numpy arrays in paddle layout (fc weight [in, out])."""
     state = model.state_dict()
-    missing = [f"missing {key}" for key in _native_keys(spec) if key not in state]
+    missing = [f"missing {key}" for key in spec.native_shapes("paddle") if key not in state]
     if missing:
         raise WeightMismatchError(spec.model_id, "paddle model", missing)
-    return {key: np.asarray(state[key].numpy(), dtype=np.float32) for key in _native_keys(spec)}
+    return {key: np.asarray(state[key].numpy(), dtype=np.float32) for key in spec.native_shapes("paddle")}
 
 
 def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:

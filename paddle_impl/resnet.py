@@ -221,12 +221,7 @@ def resnet152(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
 
 def state_dict_problems(model: nn.Layer, state_dict: Mapping[str, Any]) -> list[str]:
     """Every key of `state_dict` that is missing, unexpected or mis-shaped for `model`, one line each."""
-    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    problems = [f"missing {key}" for key in expected if key not in state_dict]
-    problems += [f"unexpected {key}" for key in state_dict if key not in expected]
-    problems += [f"{key}: shape {tuple(state_dict[key].shape)}, expected {shape}"
-                 for key, shape in expected.items() if key in state_dict and tuple(state_dict[key].shape) != shape]
-    return problems
+    return specs.shape_problems(specs.shapes_of(model.state_dict()), specs.shapes_of(state_dict))
 
 
 def load_state_dict(model: nn.Layer, state_dict: Mapping[str, Any], source: str = "paddle") -> None:

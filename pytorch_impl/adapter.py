@@ -53,27 +53,19 @@ def build(model_id: str, num_classes: int = 1000) -> ResNet:
     return build_model(model_id, num_classes, softmax=False).eval().to(_device)
 
 
-def _native_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    """Every native key of the spec with its shape (torch layout is the canonical layout)."""
-    return {layer.native_key(param, "torch"): shape for layer in spec.layers for param, shape in layer.shapes.items()}
-
-
 def get_native(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Exactly the spec's native keys (no num_batches_tracked) as float32 numpy copies."""
     state = model.state_dict()
-    missing = [f"missing {key}" for key in _native_shapes(spec) if key not in state]
+    missing = [f"missing {key}" for key in spec.native_shapes("torch") if key not in state]
     if missing:
         raise WeightMismatchError(spec.model_id, "torch model", missing)
-    return {key: state[key].detach().cpu().numpy().astype(np.float32) for key in _native_shapes(spec)}
+    return {key: state[key].detach().cpu().numpy().astype(np.float32) for key in spec.native_shapes("torch")}
 
 
 def set_native(model: nn.Module, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:
     """Copy {torch key: array} into the model; every missing, unexpected or mis-shaped key is named first."""
-    expected = _native_shapes(spec)
-    problems = [f"missing {key}" for key in expected if key not in native]
-    problems += [f"unexpected {key}" for key in native if key not in expected]
-    problems += [f"{key}: shape {tuple(np.shape(native[key]))}, expected {shape}"
-                 for key, shape in expected.items() if key in native and tuple(np.shape(native[key])) != shape]
+    expected = spec.native_shapes("torch")
+    problems = specs.shape_problems(expected, specs.shapes_of(native))
     state = model.state_dict()
     problems += [f"{key}: not in the torch model" for key in expected if key not in state]
     if problems:
