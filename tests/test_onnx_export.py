@@ -236,3 +236,14 @@ def test_run_onnx_adds_the_exports_to_the_matrix(tmp_path):
     assert [(p["a"], p["b"]) for p in pairs] == list(itertools.combinations(participants, 2))
     assert all(p["passed"] and p["rel_l2"] <= DEFAULT_RTOL for p in pairs)
     assert "onnx" in report["stage_seconds"]
+
+
+def test_one_worker_exports_different_models_in_a_row():
+    """Regression: in-process paddle2onnx garbled resnet50v2 exported after resnet50_v1 (rel L2 1e28)."""
+    from crosscheck.runner import MatrixRun, RunConfig
+
+    report = MatrixRun(RunConfig(models=["resnet50_v1", "resnet50v2"], frameworks=["paddle"], onnx=True)).run()
+    assert [r.model_id for r in report.results] == ["resnet50_v1", "resnet50v2"]
+    for result in report.results:
+        [pair] = result.pairs
+        assert (pair.a, pair.b) == ("paddle", "paddle-onnx") and pair.passed, (result.model_id, pair.agreement)
