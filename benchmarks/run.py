@@ -1,0 +1,434 @@
+"""crosscheck's benchmarks: `python benchmarks/run.py [--quick] [--threads N]` measures everything, writes BENCHMARKS.md.
+
+This process never imports a deep-learning framework. Every measurement runs in a fresh
+`benchmarks/measure.py` process for one framework (importing TensorFlow and Paddle together
+segfaults); arrays travel as canonical safetensors files and results come back as JSON. Latencies
+of ours and the reference are taken in the same process, alternating call by call, and compared as
+the median of the per-round ratios, so background load on the machine affects both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from crosscheck import calibration, canonical
+from crosscheck.export import ExportOptions, export
+from crosscheck.runner import MatrixRun, RunConfig
+
+HERE = Path(__file__).resolve().parent
+MEASURE = HERE / "measure.py"
+GOAL_RATIO = 1.05
+BATCHES = (1, 8)
+# framework -> spec ids compared against the framework's own reference implementations (see *_side.py)
+LATENCY_MODELS = {"torch": ("resnet18", "resnet50"), "keras": ("resnet50_v1", "resnet50v2"),
+                  "paddle": ("resnet18", "resnet50")}
+TRANSFER_MODEL = "resnet50"
+ONNX_MODEL = "resnet50"
+FRAMEWORKS = ("torch", "keras", "paddle")
+PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "paddlepaddle", "onnx", "onnxruntime", "onnxscript",
+            "tf2onnx", "paddle2onnx", "numpy", "safetensors")
+
+console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets whole rows
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How many repetitions each measurement gets."""
+
+    timing: dict[str, float]  # latency pairs: warm-up rounds, then rounds filling `budget` seconds, clamped
+    memory_processes: int  # fresh processes per memory cell
+    memory_forwards: int
+    transfer_repeats: int
+
+
+FULL = Effort({"warmup": 1, "budget": 8.0, "min_rounds": 7, "max_rounds": 40}, memory_processes=2,
+              memory_forwards=2, transfer_repeats=5)
+QUICK = Effort({"warmup": 1, "budget": 3.0, "min_rounds": 3, "max_rounds": 15}, memory_processes=1,
+               memory_forwards=1, transfer_repeats=2)
+
+
+@dataclass
+class Table:
+    """One result table, printed with rich and written to BENCHMARKS.md as markdown."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
+                 "|" + "|".join("---" for _ in self.columns) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines + [""] + [f"{note}\n" for note in self.notes])
+
+    def print(self) -> None:
+        table = RichTable(title=self.title)
+        for column in self.columns:
+            table.add_column(column)
+        for row in self.rows:
+            table.add_row(*(Text(cell) for cell in row))
+        console.print(table)
+        for note in self.notes:
+            console.print(note, markup=False)
+
+
+class Bench:
+    """One benchmark run: the scratch directory, the weight files and the measurement processes."""
+
+    def __init__(self, tmp: Path, effort: Effort) -> None:
+        self.tmp = tmp
+        self.effort = effort
+        self.requests = 0
+
+    def weights(self, model_id: str) -> str:
+        """The seeded calibrated canonical weights of `model_id` (made once), as a file path."""
+        path = self.tmp / f"{model_id}.safetensors"
+        if not path.exists():
+            canonical.save(path, model_id, calibration.calibrated_weights(model_id), {"source": "benchmarks"})
+        return str(path)
+
+    def measure(self, request: dict[str, Any]) -> Any:
+        """Run one measurement in a fresh `measure.py` process; its JSON result, or RuntimeError with its stderr."""
+        self.requests += 1
+        request_path = self.tmp / f"request-{self.requests}.json"
+        result_path = self.tmp / f"result-{self.requests}.json"
+        request_path.write_text(json.dumps(request))
+        done = subprocess.run([sys.executable, str(MEASURE), str(request_path), str(result_path)], cwd=HERE,
+                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"measure.py {request['command']} {request['framework']} failed:\n{tail}")
+        return json.loads(result_path.read_text())
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment variables that set the intra-op thread count of torch, paddle (OpenMP/MKL) and TensorFlow."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                            "TF_NUM_INTEROP_THREADS")}
+
+
+def section(make: Callable[..., Table], *args: Any) -> Table:
+    """One table; a section that fails becomes a table saying why, so the other sections still get written."""
+    try:
+        return make(*args)
+    except Exception as error:  # any failure of one section (a crashed process, a broken exporter) is reported
+        console.print_exception()
+        return Table(f"{make.__name__}: failed", ["error"], [[f"{type(error).__name__}: {error}".replace("\n", " ")]])
+
+
+def paired_ratio(ours: Sequence[float], reference: Sequence[float]) -> tuple[float, float, float]:
+    """Median and interquartile range of the per-round ratios ours/reference."""
+    ratios = np.asarray(ours) / np.asarray(reference)
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+    return float(median), float(q1), float(q3)
+
+
+def ms(seconds: Sequence[float]) -> str:
+    """'median [q1-q3]' in milliseconds."""
+    q1, median, q3 = np.percentile(np.asarray(seconds) * 1e3, [25, 50, 75])
+    return f"{median:.1f} [{q1:.1f}-{q3:.1f}]"
+
+
+def ratio_cells(ours: Sequence[float], reference: Sequence[float], flag: bool = True) -> list[str]:
+    """The median per-round ratio (bold above the goal when `flag`) and its IQR."""
+    median, q1, q3 = paired_ratio(ours, reference)
+    return [f"**{median:.3f}**" if flag and median > GOAL_RATIO else f"{median:.3f}", f"{q1:.3f}-{q3:.3f}"]
+
+
+def latency_verdict(ours: Sequence[float], reference: Sequence[float]) -> str:
+    """'ok' within the goal; above it, whether a quarter or more of the rounds still had ours no slower."""
+    median, q1, _ = paired_ratio(ours, reference)
+    if median <= GOAL_RATIO:
+        return "ok"
+    return "noise: IQR reaches 1" if q1 <= 1.0 else "slower"
+
+
+def latency_table(bench: Bench, devices: Sequence[str]) -> Table:
+    """Forward latency of each implementation vs its reference, same weights and input, interleaved."""
+    table = Table("Forward latency: ours vs reference",
+                  ["framework", "model (spec id)", "reference", "device", "batch", "ours ms", "reference ms",
+                   "ratio ours/ref", "ratio IQR", "verdict", "ratio of minima", "rounds", "rel L2 ours vs ref"])
+    for device in devices:
+        for framework in FRAMEWORKS:
+            models = LATENCY_MODELS[framework]
+            console.log(f"latency: {framework} {', '.join(models)} on {device}")
+            result = bench.measure({"command": "latency", "framework": framework, "device": device,
+                                    "weights": {m: bench.weights(m) for m in models}, "batches": list(BATCHES),
+                                    "timing": bench.effort.timing})
+            if isinstance(result, dict) and "skipped" in result:
+                table.notes.append(f"{device}: {result['skipped']}; skipped.")
+                continue
+            for row in result:
+                ours, ref = row["times"]["ours"], row["times"]["reference"]
+                table.rows.append([framework, row["model_id"], row["reference"], device, str(row["batch"]),
+                                   ms(ours), ms(ref), *ratio_cells(ours, ref), latency_verdict(ours, ref),
+                                   f"{min(ours) / min(ref):.3f}", str(len(ours)), f"{row['rel_l2']:.1e}"])
+    table.notes.append(
+        f"Each cell: median [interquartile range] over *rounds* timed rounds (as many as fit in "
+        f"{bench.effort.timing['budget']:.0f} s, {bench.effort.timing['min_rounds']:.0f} to "
+        f"{bench.effort.timing['max_rounds']:.0f}) after {bench.effort.timing['warmup']:.0f} warm-up rounds; each "
+        "round calls ours and the reference once, alternating which goes first. The ratio is the median of "
+        "the per-round ratios. Both models hold the same calibrated weights (loaded through the crosscheck "
+        "adapter) and get the same input tensor, already on the device; "
+        "a call ends when the output is ready (torch.cuda.synchronize / paddle.device.synchronize on GPU, "
+        "`.numpy()` for TensorFlow). Keras models are called eagerly, `model(x, training=False)`, as "
+        "crosscheck calls them; both Keras models take (None, None, 3) input. rel L2 0 means bit-identical "
+        "logits. *verdict*: ok when the ratio is within the goal; above it, *noise* when at least a quarter of "
+        "the rounds had ours no slower than the reference (the IQR reaches 1), else *slower*. *ratio of minima*: "
+        "fastest ours / fastest reference call, the least load-sensitive estimate (load only ever adds time).")
+    return table
+
+
+def memory_table(bench: Bench) -> Table:
+    """Peak RSS during forwards of each implementation vs its reference, fresh processes per cell."""
+    table = Table("Peak memory (CPU, MiB): ours vs reference",
+                  ["framework", "model", "batch", "ours: after load", "ours: peak", "ref: after load", "ref: peak",
+                   "peak ratio ours/ref", "verdict", "forward growth ours / ref"])
+    cells = [(fw, m, b, v, i) for fw in FRAMEWORKS for m in LATENCY_MODELS[fw] for b in BATCHES
+             for i in range(bench.effort.memory_processes) for v in ("ours", "reference")]
+    console.log(f"memory: {len(cells)} fresh processes, two at a time")
+
+    def one(cell: tuple[str, str, int, str, int]) -> dict[str, float]:
+        framework, model_id, batch, variant, _ = cell
+        return bench.measure({"command": "memory", "framework": framework, "model_id": model_id, "batch": batch,
+                              "variant": variant, "weights": bench.weights(model_id),
+                              "forwards": bench.effort.memory_forwards})
+
+    for model_id in {m for models in LATENCY_MODELS.values() for m in models}:
+        bench.weights(model_id)  # made here, not concurrently inside the threads
+    with ThreadPoolExecutor(max_workers=2) as pool:  # memory does not depend on CPU contention
+        measured = list(pool.map(one, cells))
+    by_cell: dict[tuple[str, str, int], dict[str, list[dict[str, float]]]] = {}
+    for (framework, model_id, batch, variant, _), result in zip(cells, measured):
+        by_cell.setdefault((framework, model_id, batch), {}).setdefault(variant, []).append(result)
+    for (framework, model_id, batch), variants in by_cell.items():
+        ours, ref = variants["ours"], variants["reference"]
+        peaks = [[r["peak_mb"] for r in results] for results in (ours, ref)]
+        ratio = float(np.median(peaks[0]) / np.median(peaks[1]))
+        overlap = min(peaks[0]) <= max(peaks[1])
+        verdict = "ok" if ratio <= GOAL_RATIO else ("noise: ranges overlap" if overlap else "larger")
+        growth = [float(np.median([r["peak_mb"] - r["loaded_mb"] for r in results])) for results in (ours, ref)]
+        table.rows.append([framework, model_id, str(batch), _mib([r["loaded_mb"] for r in ours]), _mib(peaks[0]),
+                           _mib([r["loaded_mb"] for r in ref]), _mib(peaks[1]),
+                           f"**{ratio:.3f}**" if ratio > GOAL_RATIO else f"{ratio:.3f}", verdict,
+                           f"{growth[0]:.0f} / {growth[1]:.0f}"])
+    table.notes.append(
+        f"Each (framework, model, ours|reference, batch) runs in {bench.effort.memory_processes} fresh process(es): "
+        "import the framework, build the model, load the calibrated weights, garbage-collect; *after load* is "
+        "the resident set size (VmRSS) then. The kernel's peak-RSS mark is then reset to that value "
+        f"(`/proc/self/clear_refs` = 5) and the model runs {bench.effort.memory_forwards} forward(s) on the CPU; "
+        "*peak* is `getrusage(RUSAGE_SELF).ru_maxrss` afterwards, i.e. the largest RSS of the process during "
+        "those forwards (framework runtime, weights, activations, allocator caches and lazily created kernels). "
+        "With several processes a cell shows min-max and the ratio compares medians; *noise* means the two "
+        "ranges overlap. *Forward growth* = peak - after load (median).")
+    return table
+
+
+def _mib(values: Sequence[float]) -> str:
+    """One value, or 'min-max' of several, in whole MiB."""
+    low, high = round(min(values)), round(max(values))
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def transfer_table(bench: Bench) -> Table:
+    """Weight transfer time for every framework pair, through canonical files written and read for real."""
+    model_id = TRANSFER_MODEL
+    files = {fw: str(bench.tmp / f"transfer-{fw}.safetensors") for fw in FRAMEWORKS}
+    out: dict[str, Any] = {}
+    for framework in FRAMEWORKS:  # each loads the calibrated file and writes its own canonical export
+        console.log(f"transfer: {framework} writes its canonical {model_id}")
+        out[framework] = bench.measure({"command": "transfer", "framework": framework, "model_id": model_id,
+                                        "sources": [bench.weights(model_id)], "output": files[framework],
+                                        "repeats": bench.effort.transfer_repeats})
+    into: dict[str, Any] = {}
+    for framework in FRAMEWORKS:  # each reads the other two frameworks' files
+        console.log(f"transfer: {framework} reads the others' files")
+        into[framework] = bench.measure({"command": "transfer", "framework": framework, "model_id": model_id,
+                                         "sources": [files[fw] for fw in FRAMEWORKS if fw != framework],
+                                         "repeats": bench.effort.transfer_repeats})
+    table = Table(f"Weight transfer, {model_id} ({Path(files['torch']).stat().st_size / 1e6:.1f} MB canonical file)",
+                  ["direction", "source: get_native + from_native", "canonical write", "canonical read",
+                   "destination: to_native + set_native", "total"])
+    for source in FRAMEWORKS:
+        for destination in (fw for fw in FRAMEWORKS if fw != source):
+            steps = [out[source]["export"], out[source]["write"], into[destination]["read"][files[source]],
+                     into[destination]["import"][files[source]]]
+            table.rows.append([f"{source} -> {destination}", *(f"{s * 1e3:.0f} ms" for s in steps),
+                               f"{sum(steps) * 1e3:.0f} ms"])
+    table.notes.append(
+        f"Median of {bench.effort.transfer_repeats} repetitions of each step, each in the framework's own process. "
+        "Every framework writes the canonical file of its loaded weights (safetensors, float32, canonical "
+        "layout) and reads the other two frameworks' files; every import is checked to give back the "
+        "source's arrays bit-exactly. The model is built beforehand (not timed).")
+    return table
+
+
+def onnx_table(bench: Bench) -> Table:
+    """ONNX export time per framework and onnxruntime latency vs the native model."""
+    table = Table(f"ONNX export ({ONNX_MODEL}) and onnxruntime vs native latency (CPU)",
+                  ["framework", "exporter s", "export() wall s", "file MB", "passes gate", "batch", "native ms",
+                   "onnxruntime ms", "ratio ort/native", "ratio IQR", "rounds", "rel L2 ort vs native"])
+    for framework in FRAMEWORKS:
+        console.log(f"onnx: export {ONNX_MODEL} from {framework}")
+        path = bench.tmp / f"{framework}-{ONNX_MODEL}.onnx"
+        started = time.perf_counter()
+        exported = export(ONNX_MODEL, framework, path, options=ExportOptions(overwrite=True, force=True))
+        wall = time.perf_counter() - started
+        result = bench.measure({"command": "onnx", "framework": framework, "model_id": ONNX_MODEL,
+                                "weights": bench.weights(ONNX_MODEL), "onnx": str(path), "batches": list(BATCHES),
+                                "timing": bench.effort.timing})
+        for row in result:
+            native, ort = row["times"]["native"], row["times"]["onnxruntime"]
+            table.rows.append([framework, f"{exported.export_seconds:.1f}", f"{wall:.1f}",
+                               f"{path.stat().st_size / 1e6:.1f}", str(exported.passed), str(row["batch"]),
+                               ms(native), ms(ort), *ratio_cells(ort, native, flag=False),
+                               str(len(ort)), f"{row['rel_l2']:.1e}"])
+    table.notes.append(
+        "*exporter s*: the framework's own exporter inside its worker (torch.onnx dynamo, Keras `export` via "
+        "tf2onnx, paddle2onnx); *export() wall*: all of `crosscheck.export.export` (worker start, weights, "
+        "native run, export, finalise, onnxruntime verification at two batch sizes). Latencies: the native model "
+        "(crosscheck's adapter build, called as in the latency table) and onnxruntime (CPUExecutionProvider, "
+        "`crosscheck.onnx_tools.run` on the NCHW export) in the same process, alternating call by call. A ratio "
+        "above 1 means onnxruntime is slower (not a goal; informational).")
+    return table
+
+
+def run_table() -> Table:
+    """Wall time of the default `crosscheck run`, by stage, with and without --onnx."""
+    reports = {}
+    for label, config in (("default", RunConfig()), ("--onnx", RunConfig(onnx=True))):
+        console.log(f"crosscheck run {label}")
+        started = time.perf_counter()
+        report = MatrixRun(config).run()
+        reports[label] = (report, time.perf_counter() - started)
+    stages = list(reports["--onnx"][0].stage_seconds)  # the default run's stages are a subset, in the same order
+    overlapped = list(reports["--onnx"][0].overlapped_seconds)
+    table = Table("Full `crosscheck run` (4 models x 3 frameworks, batch 2, CPU), wall seconds by stage",
+                  ["stage", *reports])
+    for stage in stages:
+        table.rows.append([stage, *(_seconds(r.stage_seconds.get(stage)) for r, _ in reports.values())])
+    for stage in overlapped:
+        table.rows.append([f"{stage} (overlapped)",
+                           *(_seconds(r.overlapped_seconds.get(stage)) for r, _ in reports.values())])
+    table.rows.append(["**total wall**", *(f"**{wall:.1f}**" for _, wall in reports.values())])
+    table.rows.append(["passed", *(str(r.passed) for r, _ in reports.values())])
+    for label, (report, _) in reports.items():
+        failures = [f"{p.model_id} {p.a} vs {p.b} (rel L2 {p.agreement.rel_l2:.1e})"
+                    for result in report.results for p in result.pairs if not p.passed]
+        failures += [f"{r.model_id} {fw}: {error.splitlines()[0]}"
+                     for r in report.results for fw, error in r.errors.items()]
+        failures += [f"{fw}: {error.splitlines()[0]}" for fw, error in report.framework_errors.items()]
+        if failures:
+            table.notes.append(f"{label} run failures: " + "; ".join(failures))
+    table.notes.append(
+        "`MatrixRun(RunConfig()).run()` and `MatrixRun(RunConfig(onnx=True)).run()` in this process (which starts "
+        "one worker per framework). Stages run one after another and add up to the total; within a stage the "
+        "three workers run concurrently. *(overlapped)* rows are work inside a stage that runs alongside other "
+        "work (the weights are made while the workers import their frameworks).")
+    return table
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def machine(load_before: str) -> list[str]:
+    """CPU model, cores, RAM, GPU, load, OS, Python, package versions, commit and date, as markdown bullet lines."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    ram_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")))
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True, text=True)
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores visible",
+        f"- RAM: {ram_kb / 1024 ** 2:.1f} GiB",
+        f"- GPU: {gpu() or 'none (GPU rows skipped)'}",
+        f"- Load average (1, 5, 15 min) before / after the run: {load_before} / {load_average()} "
+        "(anything above 0 is other work competing for the cores)",
+        f"- OS: {platform.platform()}; Python {platform.python_version()}",
+        f"- Packages: {versions}",
+        f"- Commit: {commit.stdout.strip() or 'unknown'}",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages from /proc/loadavg."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def gpu() -> str | None:
+    """The NVIDIA driver's GPU description, or None without one (then no framework is asked about a GPU)."""
+    version = Path("/proc/driver/nvidia/version")
+    return version.read_text().splitlines()[0] if version.exists() else None
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def document(tables: Sequence[Table], command: str, seconds: float, load_before: str) -> str:
+    """BENCHMARKS.md: how it was made, the machine, then the tables."""
+    header = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}` in {seconds / 60:.1f} min; do not edit by hand, re-run the script. "
+        f"Goal: every implementation within {GOAL_RATIO:.2f}x of its reference (ratios above are in bold).",
+        "",
+        "## Machine",
+        "",
+        *machine(load_before),
+        "",
+        "## Results",
+        "",
+    ]
+    return "\n".join(header) + "\n" + "\n".join(table.markdown() for table in tables)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier numbers, ~half the time)")
+    parser.add_argument("--threads", type=int, help="intra-op threads of every framework (default: each one's "
+                        "own; onnxruntime always keeps its own); 1 keeps ratios stable on a busy machine")
+    parser.add_argument("--output", default=str(HERE.parent / "BENCHMARKS.md"), help="where to write the report")
+    args = parser.parse_args(argv)
+    effort = QUICK if args.quick else FULL
+    if args.threads:
+        os.environ.update(thread_environment(args.threads))  # inherited by every measurement and worker process
+    started, load_before = time.perf_counter(), load_average()
+    with tempfile.TemporaryDirectory(prefix="crosscheck-bench-") as tmp:
+        bench = Bench(Path(tmp), effort)
+        tables = [section(latency_table, bench, ["cpu", "cuda"] if gpu() else ["cpu"]), section(memory_table, bench),
+                  section(transfer_table, bench), section(onnx_table, bench), section(run_table)]
+    for table in tables:
+        table.print()
+    command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    Path(args.output).write_text(document(tables, command, time.perf_counter() - started, load_before))
+    console.log(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
