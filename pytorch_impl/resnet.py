@@ -51,10 +51,15 @@ class BasicBlock(nn.Module):
         self.downsample = _projection(block, layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        # One op per statement and an in-place add, as torchvision: each input is freed as soon as
+        # it is consumed (a nested `relu(bn(conv(out)))` keeps the old `out` alive).
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -72,11 +77,16 @@ class Bottleneck(nn.Module):
         self.downsample = _projection(block, layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class PreActBottleneck(nn.Module):
@@ -101,9 +111,16 @@ class PreActBottleneck(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         preact = self.relu(self.preact_bn(x))
         identity = self.shortcut_pool(x) if self.downsample is None else self.downsample(preact)
-        out = self.relu(self.bn1(self.conv1(preact)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.conv3(out) + identity
+        out = self.conv1(preact)  # one op per statement, for memory: see BasicBlock.forward
+        del preact
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out += identity
+        return out
 
 
 BLOCK_TYPES: dict[str, type[nn.Module]] = {
@@ -170,7 +187,8 @@ class ResNet(nn.Module):
         x = self.layer3(x)
         x = self.layer4(x)
         if self.post_bn is not None:
-            x = self.relu(self.post_bn(x))
+            x = self.post_bn(x)
+            x = self.relu(x)
         return x
 
     def forward(self, x: Tensor) -> Tensor:

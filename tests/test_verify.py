@@ -74,9 +74,10 @@ def test_correct_keras_resnet50v2_from_the_paper_passes(tmp_path):
     ("torch", TORCH, "resnet18", {"depth": 18, "stem_width": 32}, "channels", "conv1_conv", "conv1_conv"),
     ("torch", TORCH, "resnet18", {"depth": 18, "shortcut_bn": False}, "shortcut_bn_missing", "conv3_block1_0_bn",
      "conv3_block1_0_bn"),
-    # the shortcut conv runs first in the reference order, so it is the first point whose shape differs
+    # the blog code also strides its shortcut twice to keep the add's shapes equal; torchvision runs the
+    # shortcut after the main branch, so the strided second conv is the first point whose shape differs
     ("torch", TORCH, "resnet18", {"depth": 18, "second_conv_stride": True}, "basic_conv2_stride",
-     "conv3_block1_2_conv", "conv3_block1_0_conv"),
+     "conv3_block1_2_conv", "conv3_block1_2_conv"),
     # V2 strides in the LAST block of conv2..conv4; a port from v1 code strides the first block of conv3..conv5
     ("keras", KERAS, "resnet50v2", {"stride_first": True}, "stride_block", "conv2_block3", "conv2_block3_2_conv"),
     ("paddle", f"{PADDLE}:PaddleResNet18", "resnet18", {"stride_on_second": True}, "stride", "conv3_block1_1_conv",
