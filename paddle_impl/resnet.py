@@ -15,6 +15,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from crosscheck import pdparams
 from crosscheck import spec as specs
 from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
 
@@ -256,10 +257,11 @@ def load_state_dict(model: nn.Layer, state_dict: Mapping[str, Any], source: str 
 
 
 def load(model_or_id: nn.Layer | str, path: str | os.PathLike[str]) -> nn.Layer:
-    """Load a local .pdparams into a model (or `build(model_id)`) strictly; errors name the file and each key."""
+    """Load a local .pdparams into a model (or `build(model_id)`) strictly; errors name the file and each key.
+
+    The file is read by crosscheck's restricted unpickler (numpy arrays only, no code runs), not by
+    `paddle.load`, which unpickles whatever the file names: a stranger's checkpoint is safe to open.
+    """
     model = build(model_or_id) if isinstance(model_or_id, str) else model_or_id
-    state_dict = paddle.load(os.fspath(path))
-    if not isinstance(state_dict, Mapping):
-        raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state dict")
-    load_state_dict(model, state_dict, source=f"'{os.fspath(path)}'")
+    load_state_dict(model, pdparams.load(path), source=f"'{os.fspath(path)}'")
     return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pickle
 import subprocess
 import sys
 from functools import cache
@@ -180,6 +181,21 @@ def test_pdparams_with_bad_keys_raises_naming_each_key_and_the_file(tmp_path):
     for key in ("layer2.0.downsample.1._mean", "layer5.0.conv1.weight", "fc.weight"):
         assert key in message
     assert len(error.value.problems) == 3
+
+
+def test_pdparams_that_would_run_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "MARKER"
+
+    class Payload:  # unpickling it runs `touch MARKER`
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    state = {key: value.numpy() for key, value in vision.resnet18().state_dict().items()}
+    path = tmp_path / "evil.pdparams"
+    path.write_bytes(pickle.dumps({**state, "fc.bias": Payload()}))
+    with pytest.raises(ValueError, match="refused global posix.system") as error:
+        paddle_impl.load("resnet18", path)
+    assert str(path) in str(error.value) and not marker.exists()
 
 
 def test_unknown_model_id_raises_the_specs_error():
