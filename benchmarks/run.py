@@ -343,7 +343,8 @@ def run_table() -> Table:
         "`MatrixRun(RunConfig()).run()` and `MatrixRun(RunConfig(onnx=True)).run()` in this process (which starts "
         "one worker per framework). Stages run one after another and add up to the total; within a stage the "
         "three workers run concurrently. *(overlapped)* rows are work inside a stage that runs alongside other "
-        "work (the weights are made while the workers import their frameworks).")
+        "work: each worker imports its framework and implementation (*import torch* etc., timed in the worker) "
+        "while the others do and while this process makes the weights.")
     return table
 
 

@@ -178,6 +178,8 @@ class MatrixRun:
             reply = self.workers[framework].request("configure", device=self.config.device,
                                                     allow_tf32=self.config.allow_tf32)
             self.report.settings[framework] = reply["result"]["settings"]
+            if self.workers[framework].import_seconds is not None:
+                self.report.overlapped_seconds[f"import {framework}"] = round(self.workers[framework].import_seconds, 3)
             self.progress(framework, "ready")
 
         self._each_framework(configure, per_model=False)

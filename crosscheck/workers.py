@@ -54,6 +54,7 @@ class FrameworkWorker:
         threading.Thread(target=self._read_replies, daemon=True).start()
         self.dead = False
         self.ready = False
+        self.import_seconds: float | None = None  # reported by the worker once its framework is imported
 
     def wait_ready(self) -> None:
         """Wait until the worker has imported its framework (start several workers, then wait on each)."""
@@ -64,6 +65,7 @@ class FrameworkWorker:
             self.close()
             raise FrameworkUnavailable(self.framework, reply.get("error", "could not start"))
         self.ready = True
+        self.import_seconds = reply.get("seconds")
 
     def _read_replies(self) -> None:
         assert self._process.stdout is not None

@@ -39,6 +39,8 @@ def test_default_matrix_passes_end_to_end(tmp_path):
         for pair in model["pairs"]:
             assert pair["rel_l2"] <= report["gate"]["rtol"] and pair["top1"] == 1.0
     assert set(report["stage_seconds"]) >= {"start workers + weights", "transfer", "forward", "compare"}
+    for framework in ("torch", "keras", "paddle"):  # each worker's import happens inside the start stage
+        assert 0 < report["overlapped_seconds"][f"import {framework}"] <= report["stage_seconds"]["start workers + weights"]
     assert "# crosscheck run: PASS" in (tmp_path / "r.md").read_text()
 
 
