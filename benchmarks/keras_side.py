@@ -48,3 +48,14 @@ def call(model: keras.Model, images: tf.Tensor) -> np.ndarray:
 def to_numpy(logits: np.ndarray) -> np.ndarray:
     """The forward's output, already on the host."""
     return logits
+
+
+def reset_peak_device_memory() -> None:
+    """Start a new peak in TensorFlow's GPU:0 allocator statistics."""
+    tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def device_memory_mb() -> tuple[float, float]:
+    """(bytes allocated now, peak allocated since the last reset) on GPU:0 by TensorFlow's allocator, in MiB."""
+    info = tf.config.experimental.get_memory_info("GPU:0")
+    return info["current"] / 2**20, info["peak"] / 2**20

@@ -85,21 +85,27 @@ def latency(request: Request) -> list[dict[str, Any]]:
 
 
 def memory(request: Request) -> dict[str, Any]:
-    """Peak RSS of forwards in this fresh process: RSS after build + load, then the high-water mark of the forwards.
+    """Memory in this fresh process after build + load, then its peak during the forwards, in MiB.
 
-    The kernel's high-water mark (ru_maxrss) is reset to the current RSS through /proc/self/clear_refs
-    just before the first forward, so the peak covers the forwards only (warm-up included), not the
-    weight loading before them.
+    CPU: the resident set size; the kernel's high-water mark (ru_maxrss) is reset to the current RSS
+    through /proc/self/clear_refs just before the first forward, so the peak covers the forwards only
+    (warm-up included), not the weight loading before them. GPU: the framework's own allocator
+    statistics (bytes allocated, and their peak since a reset just before the first forward).
     """
-    fw = side(request["framework"])
-    model = loaded(request["framework"], request["variant"], request["model_id"], request["weights"], "cpu")
-    images = fw.to_input(calibration.sample_input(request["batch"]), "cpu")
+    fw, device = side(request["framework"]), request["device"]
+    model = loaded(request["framework"], request["variant"], request["model_id"], request["weights"], device)
+    images = fw.to_input(calibration.sample_input(request["batch"]), device)
     gc.collect()
-    loaded_mb = _rss_mb()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+    if device == "cpu":
+        loaded_mb = _rss_mb()
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+    else:
+        fw.reset_peak_device_memory()
+        loaded_mb = fw.device_memory_mb()[0]
     for _ in range(request["forwards"]):
-        fw.call(model, images)
-    return {"loaded_mb": loaded_mb, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        fw.call(model, images)  # finished before it returns (synchronised on GPU)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if device == "cpu" else fw.device_memory_mb()[1]
+    return {"loaded_mb": loaded_mb, "peak_mb": peak_mb}
 
 
 def transfer(request: Request) -> dict[str, Any]:

@@ -51,3 +51,14 @@ def call(model: nn.Layer, images: paddle.Tensor) -> paddle.Tensor:
 def to_numpy(logits: paddle.Tensor) -> np.ndarray:
     """Host copy of a forward's output."""
     return logits.numpy()
+
+
+def reset_peak_device_memory() -> None:
+    """Start a new peak in paddle's CUDA allocator statistics."""
+    paddle.device.synchronize()
+    paddle.device.cuda.reset_max_memory_allocated()
+
+
+def device_memory_mb() -> tuple[float, float]:
+    """(bytes allocated now, peak allocated since the last reset) on the current GPU, in MiB."""
+    return paddle.device.cuda.memory_allocated() / 2**20, paddle.device.cuda.max_memory_allocated() / 2**20

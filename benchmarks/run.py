@@ -198,48 +198,54 @@ def latency_table(bench: Bench, devices: Sequence[str]) -> Table:
     return table
 
 
-def memory_table(bench: Bench) -> Table:
-    """Peak RSS during forwards of each implementation vs its reference, fresh processes per cell."""
-    table = Table("Peak memory (CPU, MiB): ours vs reference",
-                  ["framework", "model", "batch", "ours: after load", "ours: peak", "ref: after load", "ref: peak",
-                   "peak ratio ours/ref", "verdict", "forward growth ours / ref"])
-    cells = [(fw, m, b, v, i) for fw in FRAMEWORKS for m in LATENCY_MODELS[fw] for b in BATCHES
+def memory_table(bench: Bench, devices: Sequence[str]) -> Table:
+    """Peak memory during forwards of each implementation vs its reference, fresh processes per cell."""
+    table = Table("Peak memory (MiB): ours vs reference",
+                  ["framework", "model", "device", "batch", "ours: after load", "ours: peak", "ref: after load",
+                   "ref: peak", "peak ratio ours/ref", "verdict", "forward growth ours / ref"])
+    cells = [(fw, m, d, b, v, i) for d in devices for fw in FRAMEWORKS for m in LATENCY_MODELS[fw] for b in BATCHES
              for i in range(bench.effort.memory_processes) for v in ("ours", "reference")]
     console.log(f"memory: {len(cells)} fresh processes, two at a time")
 
-    def one(cell: tuple[str, str, int, str, int]) -> dict[str, float]:
-        framework, model_id, batch, variant, _ = cell
-        return bench.measure({"command": "memory", "framework": framework, "model_id": model_id, "batch": batch,
-                              "variant": variant, "weights": bench.weights(model_id),
+    def one(cell: tuple[str, str, str, int, str, int]) -> dict[str, Any]:
+        framework, model_id, device, batch, variant, _ = cell
+        return bench.measure({"command": "memory", "framework": framework, "model_id": model_id, "device": device,
+                              "batch": batch, "variant": variant, "weights": bench.weights(model_id),
                               "forwards": bench.effort.memory_forwards})
 
     for model_id in {m for models in LATENCY_MODELS.values() for m in models}:
         bench.weights(model_id)  # made here, not concurrently inside the threads
     with ThreadPoolExecutor(max_workers=2) as pool:  # memory does not depend on CPU contention
         measured = list(pool.map(one, cells))
-    by_cell: dict[tuple[str, str, int], dict[str, list[dict[str, float]]]] = {}
-    for (framework, model_id, batch, variant, _), result in zip(cells, measured):
-        by_cell.setdefault((framework, model_id, batch), {}).setdefault(variant, []).append(result)
-    for (framework, model_id, batch), variants in by_cell.items():
+    by_cell: dict[tuple[str, str, str, int], dict[str, list[dict[str, Any]]]] = {}
+    for (framework, model_id, device, batch, variant, _), result in zip(cells, measured):
+        if "skipped" in result:
+            if f"{device}: {result['skipped']}; skipped." not in table.notes:
+                table.notes.append(f"{device}: {result['skipped']}; skipped.")
+            continue
+        by_cell.setdefault((framework, model_id, device, batch), {}).setdefault(variant, []).append(result)
+    for (framework, model_id, device, batch), variants in by_cell.items():
         ours, ref = variants["ours"], variants["reference"]
         peaks = [[r["peak_mb"] for r in results] for results in (ours, ref)]
         ratio = float(np.median(peaks[0]) / np.median(peaks[1]))
         overlap = min(peaks[0]) <= max(peaks[1])
         verdict = "ok" if ratio <= GOAL_RATIO else ("noise: ranges overlap" if overlap else "larger")
         growth = [float(np.median([r["peak_mb"] - r["loaded_mb"] for r in results])) for results in (ours, ref)]
-        table.rows.append([framework, model_id, str(batch), _mib([r["loaded_mb"] for r in ours]), _mib(peaks[0]),
-                           _mib([r["loaded_mb"] for r in ref]), _mib(peaks[1]),
+        table.rows.append([framework, model_id, device, str(batch), _mib([r["loaded_mb"] for r in ours]),
+                           _mib(peaks[0]), _mib([r["loaded_mb"] for r in ref]), _mib(peaks[1]),
                            f"**{ratio:.3f}**" if ratio > GOAL_RATIO else f"{ratio:.3f}", verdict,
                            f"{growth[0]:.0f} / {growth[1]:.0f}"])
     table.notes.append(
-        f"Each (framework, model, ours|reference, batch) runs in {bench.effort.memory_processes} fresh process(es): "
-        "import the framework, build the model, load the calibrated weights, garbage-collect; *after load* is "
-        "the resident set size (VmRSS) then. The kernel's peak-RSS mark is then reset to that value "
-        f"(`/proc/self/clear_refs` = 5) and the model runs {bench.effort.memory_forwards} forward(s) on the CPU; "
-        "*peak* is `getrusage(RUSAGE_SELF).ru_maxrss` afterwards, i.e. the largest RSS of the process during "
-        "those forwards (framework runtime, weights, activations, allocator caches and lazily created kernels). "
-        "With several processes a cell shows min-max and the ratio compares medians; *noise* means the two "
-        "ranges overlap. *Forward growth* = peak - after load (median).")
+        f"Each (framework, model, device, ours|reference, batch) runs in {bench.effort.memory_processes} fresh "
+        "process(es): import the framework, build the model, load the calibrated weights, garbage-collect, then "
+        f"run {bench.effort.memory_forwards} forward(s). CPU: *after load* is the resident set size (VmRSS) before "
+        "the forwards; the kernel's peak-RSS mark is then reset to that value (`/proc/self/clear_refs` = 5) and "
+        "*peak* is `getrusage(RUSAGE_SELF).ru_maxrss` after them, i.e. the largest RSS of the process during "
+        "the forwards (framework runtime, weights, activations, allocator caches and lazily created kernels). "
+        "GPU: the framework's own allocator statistics, reset before the forwards (torch.cuda "
+        "`memory_allocated`/`max_memory_allocated`, paddle.device.cuda likewise, TensorFlow "
+        "`get_memory_info('GPU:0')` current/peak). With several processes a cell shows min-max and the ratio "
+        "compares medians; *noise* means the two ranges overlap. *Forward growth* = peak - after load (median).")
     return table
 
 
@@ -422,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     started, load_before = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="crosscheck-bench-") as tmp:
         bench = Bench(Path(tmp), effort)
-        tables = [section(latency_table, bench, ["cpu", "cuda"] if gpu() else ["cpu"]), section(memory_table, bench),
+        devices = ["cpu", "cuda"] if gpu() else ["cpu"]
+        tables = [section(latency_table, bench, devices), section(memory_table, bench, devices),
                   section(transfer_table, bench), section(onnx_table, bench), section(run_table)]
     for table in tables:
         table.print()

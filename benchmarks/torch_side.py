@@ -49,3 +49,14 @@ def call(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def to_numpy(logits: torch.Tensor) -> np.ndarray:
     """Host copy of a forward's output."""
     return logits.cpu().numpy()
+
+
+def reset_peak_device_memory() -> None:
+    """Start a new peak in torch's CUDA caching-allocator statistics."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+
+
+def device_memory_mb() -> tuple[float, float]:
+    """(bytes allocated now, peak allocated since the last reset) on the current CUDA device, in MiB."""
+    return torch.cuda.memory_allocated() / 2**20, torch.cuda.max_memory_allocated() / 2**20
