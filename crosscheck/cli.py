@@ -12,6 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosscheck import convert_cli, export_cli
 from crosscheck import spec as specs
+from crosscheck.doctor import command as doctor_command
+from crosscheck.doctor.device_check import require_device
 from crosscheck.files import check_writable, write_text
 from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert_cli.add_parser(commands)
     export_cli.add_parser(commands)
     verify_command.add_parser(commands)
+    doctor_command.add_parser(commands)
     return parser
 
 
@@ -66,6 +69,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         config.validate()
     except ValueError as error:
         raise CliError(str(error)) from error
+    require_device(config.device, config.frameworks, config.timeout)
     for path in (args.json, args.report):
         if path:
             check_writable(path)  # fail now, not after the run
