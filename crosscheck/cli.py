@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args, console)
     except (CliError, ValueError, OSError) as error:
-        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False)
+        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
 
 
