@@ -65,7 +65,8 @@ def _framework_cells(probe: FrameworkProbe) -> list[str]:
     versions = probe.versions.items()
     return ["\n".join(f"{name} {version}" if len(versions) > 1 else version for name, version in versions), build,
             "\n".join(escape(device) for device in probe.devices) or NONE,
-            "\n".join(f"{TF32_LABEL[name]} {'on' if value else 'off'}" for name, value in probe.tf32.items()),
+            "\n".join(f"{TF32_LABEL[name]} {'on' if value else 'off'}" for name, value in probe.tf32.items())
+            if probe.cuda else "n/a",
             "[green]yes[/green]" if not blocker else f"no: {blocker}"]
 
 
