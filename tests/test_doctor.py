@@ -185,11 +185,11 @@ def test_missing_framework_blocks_the_cpu_proof_and_exits_1(monkeypatch, capsys)
     missing = FrameworkProbe("paddle", "missing", "paddle: the framework is not installed (No module named 'paddle'); "
                                                   "install it with: pip install 'crosscheck[paddle]'")
     env = environment({"torch": probe("torch"), "keras": probe("keras"), "paddle": missing})
-    monkeypatch.setattr(command, "collect", lambda timeout: env)
+    monkeypatch.setattr(command, "collect", lambda timeout, check_import_order: env)
     assert main(["doctor"]) == command.EXIT_CPU_PROOF_BLOCKED
     out = " ".join(capsys.readouterr().out.split())
     assert "error: paddle: the framework is not installed" in out and "pip install 'crosscheck[paddle]'" in out
-    monkeypatch.setattr(command, "collect", lambda timeout: environment())
+    monkeypatch.setattr(command, "collect", lambda timeout, check_import_order: environment())
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["gpu_proof_ready"] is True
 
@@ -272,3 +272,19 @@ def test_readme_states_tensorflows_cuda_ranges():
     requires = [r for r in importlib.metadata.requires("tensorflow") or [] if 'extra == "and-cuda"' in r]
     assert any(r.startswith("nvidia-cuda-runtime-cu12<13.0,>=12.5") for r in requires), requires
     assert any(r.startswith("nvidia-cudnn-cu12<10.0,>=9.3") for r in requires), requires
+
+
+@pytest.mark.parametrize("outcome, noted", [(None, "is known to segfault"), ("SIGSEGV", "ended with SIGSEGV"), ("ok", None)])
+def test_tensorflow_then_paddle_is_noted_unless_it_was_tried_and_worked(outcome, noted):
+    env = environment()
+    env = Environment(env.frameworks, env.packages, env.providers, env.machine_gpus, outcome)
+    problems = [f.problem for f in diagnose(env) if "paddle in one process" in f.problem or "tensorflow, paddle" in f.problem]
+    assert [noted in p for p in problems] == ([True] if noted else [])
+
+
+@pytest.mark.slow
+def test_tensorflow_then_paddle_segfaults_with_the_pinned_versions():
+    """README, paddle_impl and tests/conftest.py rely on it: TensorFlow 2.21 then Paddle 3.3 kills the process."""
+    from crosscheck.doctor.environment import tensorflow_then_paddle
+
+    assert tensorflow_then_paddle() == "SIGSEGV"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ PACKAGES = ("onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "tf2onnx", "
             "paddlepaddle", "paddlepaddle-gpu", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13", "nvidia-nccl-cu12",
             "nvidia-nccl-cu13")
 PROVIDERS_SCRIPT = "import json, onnxruntime; print(json.dumps(onnxruntime.get_available_providers()))"
+IMPORT_ORDER_SCRIPT = "import tensorflow, paddle"  # the order that segfaults inside libpaddle
 
 WorkerFactory = Callable[[str], FrameworkWorker]
 
@@ -63,6 +65,7 @@ class Environment:
     packages: dict[str, str | None]  # distribution -> installed version, None when absent
     providers: tuple[str, ...] | None  # onnxruntime's execution providers; None without onnxruntime
     machine_gpus: tuple[str, ...] = ()  # what `nvidia-smi -L` lists, whatever the frameworks see
+    import_order: str | None = None  # how `import tensorflow, paddle` ended in a fresh process; None: not tried
 
     @property
     def gpu_present(self) -> bool:
@@ -82,7 +85,7 @@ class Environment:
                              "gpu_proof_blocker": probe.gpu_proof_blocker} for name, probe in self.frameworks.items()}
         return {"frameworks": frameworks, "packages": self.packages,
                 "onnxruntime_providers": list(self.providers) if self.providers is not None else None,
-                "machine_gpus": list(self.machine_gpus), "cpu_proof_ready": self.cpu_proof_ready,
+                "machine_gpus": list(self.machine_gpus), "import_order": self.import_order, "cpu_proof_ready": self.cpu_proof_ready,
                 "gpu_proof_ready": self.gpu_proof_ready}
 
 
@@ -141,7 +144,19 @@ def machine_gpus() -> tuple[str, ...]:
     return tuple(line.strip() for line in done.stdout.splitlines() if line.startswith("GPU")) if done.returncode == 0 else ()
 
 
+def tensorflow_then_paddle(timeout: float = PROBE_TIMEOUT) -> str:
+    """Import TensorFlow and then Paddle in a throw-away process: 'ok', or how it died (e.g. 'SIGSEGV')."""
+    try:
+        done = subprocess.run([sys.executable, "-c", IMPORT_ORDER_SCRIPT], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"hung for {timeout:.0f} s"
+    if done.returncode < 0:
+        return signal.Signals(-done.returncode).name
+    return "ok" if done.returncode == 0 else f"exit code {done.returncode}: {done.stderr.strip().splitlines()[-1:]}"
+
+
 def collect(frameworks: Sequence[str] = specs.FRAMEWORKS, timeout: float = PROBE_TIMEOUT,
-            factory: WorkerFactory | None = None) -> Environment:
-    return Environment(probe_frameworks(frameworks, timeout, factory), installed_packages(),
-                       onnxruntime_providers(timeout), machine_gpus())
+            factory: WorkerFactory | None = None, check_import_order: bool = False) -> Environment:
+    probes = probe_frameworks(frameworks, timeout, factory)
+    import_order = tensorflow_then_paddle(timeout) if check_import_order else None
+    return Environment(probes, installed_packages(), onnxruntime_providers(timeout), machine_gpus(), import_order)

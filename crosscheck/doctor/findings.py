@@ -65,7 +65,8 @@ def _framework_findings(env: Environment) -> list[Finding]:
                                  f"for a GPU: {GPU_INSTALL[probe.framework]}"))
         elif probe.status == "failed":
             found.append(Finding("error", f"{probe.framework}: the worker failed to answer the probe: {probe.error}",
-                                 f"run `python -m crosscheck.worker {probe.framework}` to see the full error"))
+                                 "the same probe outside a worker shows the whole traceback: python -c \"from "
+                                 f"crosscheck.doctor.worker_ops import PROBES; print(PROBES['{probe.framework}']())\""))
         elif (advice := _gpu_advice(probe, env)) is not None:
             found.append(advice)
     return found
@@ -106,12 +107,17 @@ def _package_findings(env: Environment) -> list[Finding]:
 
 
 def _import_order(env: Environment) -> list[Finding]:
+    """TensorFlow then Paddle in one process: a crash when tried (--check-import-order), else the known risk."""
     keras, paddle = env.frameworks.get("keras"), env.frameworks.get("paddle")
-    if keras is None or paddle is None or keras.status != "ok" or paddle.status != "ok":
+    if keras is None or paddle is None or keras.status != "ok" or paddle.status != "ok" or env.import_order == "ok":
         return []
-    return [Finding("note", f"importing tensorflow before paddle in one process segfaults inside libpaddle "
-                            f"(TensorFlow {keras.versions.get('tensorflow')}, paddle {paddle.versions.get('paddle')}); "
-                            "crosscheck's workers keep them in separate processes",
+    versions = f"TensorFlow {keras.versions.get('tensorflow')}, paddle {paddle.versions.get('paddle')}"
+    if env.import_order is None:
+        problem = (f"importing tensorflow before paddle in one process is known to segfault inside libpaddle "
+                   f"({versions}; `crosscheck doctor --check-import-order` tries it)")
+    else:
+        problem = f"`import tensorflow, paddle` in one process ended with {env.import_order} here ({versions})"
+    return [Finding("note", problem + "; crosscheck's workers keep them in separate processes",
                     "in your own scripts import paddle first (paddle_impl refuses the other order with an ImportError)")]
 
 
