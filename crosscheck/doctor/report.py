@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from rich import box
@@ -82,4 +83,4 @@ def print_report(env: Environment, findings: list[Finding], console: Console) ->
 
 
 def as_dict(env: Environment, findings: list[Finding]) -> dict[str, Any]:
-    return {**env.as_dict(), "findings": [finding.__dict__ for finding in findings]}
+    return {**env.as_dict(), "findings": [asdict(finding) for finding in findings]}
