@@ -18,9 +18,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
+from crosscheck.export.session import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL, Agreement, agreement, rel_l2
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 

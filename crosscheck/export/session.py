@@ -25,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.metrics import DEFAULT_RTOL, Agreement, agreement
