@@ -30,9 +30,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crosscheck import calibration, canonical
-from crosscheck.convert import ConvertOptions, convert
-from crosscheck.export import ExportOptions, export
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
+from crosscheck.convert.session import ConvertOptions, convert
+from crosscheck.export.session import ExportOptions, export
 from crosscheck.runner import MatrixRun, RunConfig
 from crosscheck.workers import FrameworkWorker
 
@@ -329,7 +330,7 @@ def onnx_table(bench: Bench) -> Table:
                                str(len(ort)), f"{row['rel_l2']:.1e}"])
     table.notes.append(
         "*exporter s*: the framework's own exporter inside its worker (torch.onnx dynamo, Keras `export` via "
-        "tf2onnx, paddle2onnx); *export() wall*: all of `crosscheck.export.export` (worker start, weights, "
+        "tf2onnx, paddle2onnx); *export() wall*: all of `crosscheck.export.session.export` (worker start, weights, "
         "native run, export, finalise, onnxruntime verification at two batch sizes). Latencies: the native model "
         "(crosscheck's adapter build, called as in the latency table) and onnxruntime (CPUExecutionProvider, "
         "`crosscheck.onnx_tools.run` on the NCHW export) in the same process, alternating call by call. A ratio "

@@ -10,7 +10,8 @@ from typing import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from crosscheck import convert_cli, export_cli
+from crosscheck.convert import command as convert_command
+from crosscheck.export import command as export_command
 from crosscheck import spec as specs
 from crosscheck.files import check_writable, write_text
 from crosscheck.calibration import WEIGHT_KINDS
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
     matrix.set_defaults(handler=cmd_run)
     # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
-    convert_cli.add_parser(commands)
-    export_cli.add_parser(commands)
+    convert_command.add_parser(commands)
+    export_command.add_parser(commands)
     verify_command.add_parser(commands)
     return parser
 

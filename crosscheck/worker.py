@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from crosscheck import canonical
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES, load_adapter
-from crosscheck.checkpoint_ops import CHECKPOINT_OPS
+from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]

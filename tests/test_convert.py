@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.convert import ConvertOptions, WorkerPool, convert
+from crosscheck.convert.session import ConvertOptions, WorkerPool, convert
 from crosscheck.metrics import rel_l2
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
@@ -39,7 +40,8 @@ REFERENCES = {
 # The reference library computes its logits in float64, as convert's own verification does.
 REFERENCE_SCRIPT = r'''
 import sys, numpy as np
-from crosscheck import canonical, spec as specs
+from crosscheck import spec as specs
+from crosscheck.checkpoints import canonical
 framework, mode, model_id, path, images_path, logits_path = sys.argv[1:7]
 spec = specs.get(model_id)
 images = np.load(images_path)

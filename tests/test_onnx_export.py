@@ -17,10 +17,11 @@ import numpy as np
 import onnx
 import pytest
 
-from crosscheck import calibration, canonical, onnx_tools
+from crosscheck import calibration, onnx_tools
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.export import ExportError, ExportOptions, ExportResult, export
+from crosscheck.export.session import ExportError, ExportOptions, ExportResult, export
 from crosscheck.metrics import rel_l2
 
 FLOAT32_GATE = 1e-5  # README: the float32 gate never tighter than 1e-5; resnet18 rounds at ~1e-6

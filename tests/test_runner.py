@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
 from crosscheck.runner import MatrixRun, RunConfig, first_divergence
 from crosscheck.workers import FrameworkWorker

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.metrics import FLOAT32_MIN_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosscheck import canonical
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.verify import counterfactual

@@ -22,7 +22,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from crosscheck import calibration, canonical, identify, pdparams
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical, identify, paddle_formats
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.metrics import FLOAT64_RTOL, Agreement, agreement
@@ -193,7 +194,7 @@ class _Conversion:
             except (SafetensorError, OSError, ValueError) as error:
                 raise ConvertError(f"{file.path}: not a readable safetensors file (truncated or corrupt: {error})") from error
         if file.naming == "paddle":
-            return pdparams.load(file.path)
+            return paddle_formats.load(file.path)
         output = self.tmp / "native.npz"
         model = {"model_id": spec.model_id, "num_classes": spec.num_classes} if spec else {}
         try:

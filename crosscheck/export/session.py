@@ -27,7 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.metrics import Agreement, agreement, float32_gate, rel_l2

@@ -1,4 +1,4 @@
-"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export)."""
+"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export.session)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.export import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
+from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
 from crosscheck.workers import DEFAULT_TIMEOUT
 

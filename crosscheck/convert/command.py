@@ -1,4 +1,4 @@
-"""`crosscheck convert SRC DST`: its argument parser and handler (the work is in crosscheck.convert)."""
+"""`crosscheck convert SRC DST`: its argument parser and handler (the work is in crosscheck.convert.session)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.convert import FORMATS, ConvertOptions, ConvertResult, convert
+from crosscheck.convert.session import FORMATS, ConvertOptions, ConvertResult, convert
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
