@@ -46,7 +46,9 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
 
 
 def build(model_id: str, num_classes: int = 1000) -> keras.Model:
-    """The spec's model with a logits head; any input size, as the torch and paddle models accept."""
+    """The spec's model with a logits head (NO_HEAD: include_top=False, pooled features); any input size."""
+    if num_classes == specs.NO_HEAD:
+        return resnet.build(model_id, include_top=False, pooling="avg", input_tensor=keras.Input(shape=(None, None, 3)))
     return resnet.build(model_id, classes=num_classes, classifier_activation=None,
                         input_tensor=keras.Input(shape=(None, None, 3)))
 
@@ -80,7 +82,7 @@ def block_outputs(model: keras.Model, images_nchw: np.ndarray) -> dict[str, np.n
     if model not in _BLOCK_MODELS:
         names = {"stem": "pool1_pool"}
         names.update({layer.name.removesuffix("_out"): layer.name for layer in model.layers if layer.name.endswith("_out")})
-        names["logits"] = "predictions"
+        names["logits"] = "predictions" if any(layer.name == "predictions" for layer in model.layers) else "avg_pool"
         outputs = {key: model.get_layer(name).output for key, name in names.items()}
         _BLOCK_MODELS[model] = keras.Model(model.input, outputs, name=f"{model.name}_blocks")
     outputs = _run(_BLOCK_MODELS[model], images_nchw)

@@ -82,9 +82,10 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float32 batch (paddle is NCHW already)."""
+    """Logits for an NCHW float32 batch (paddle is NCHW already); a headless model's pooled [N, C, 1, 1] flattened."""
     with paddle.no_grad():
-        return model(paddle.to_tensor(np.asarray(images_nchw, dtype=np.float32))).numpy()
+        outputs = model(paddle.to_tensor(np.asarray(images_nchw, dtype=np.float32))).numpy()
+    return outputs.reshape(len(outputs), -1)
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
