@@ -46,8 +46,8 @@ class Located:
 
 
 def where(container: str, prefix: str) -> str:
-    """'[state_dict], prefix "model."' or 'top level', for messages."""
-    return (f"[{container}]" if container else "top level") + (f', prefix "{prefix}"' if prefix else "")
+    """'under key "state_dict", prefix "model."' or 'top level', for messages."""
+    return (f'under key "{container}"' if container else "top level") + (f', prefix "{prefix}"' if prefix else "")
 
 
 def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.ndarray), path: str = TOP) -> dict[str, Arrays]:

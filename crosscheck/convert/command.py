@@ -41,7 +41,7 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
                              overwrite=args.overwrite,
                              force=args.force, seed=args.seed, timeout=args.timeout)
-    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False))
+    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))
     print_result(result, args.src, args.dst, Console())
     return 0 if result.passed else EXIT_MISMATCH
 
