@@ -42,6 +42,7 @@ torch.save({"epoch": 2, "global_step": 40, "pytorch-lightning_version": "2.4.0",
            f"{out}/lightning.ckpt")
 save_file({k: v.contiguous() for k, v in sd.items()}, f"{out}/model.safetensors", metadata={"format": "pt"})
 torch.save(sd, f"{out}/torchvision.pth")
+torch.save(sd, f"{out}/pytorch_model.bin")
 ema = {k: v * 0.5 if v.is_floating_point() else v for k, v in sd.items()}
 torch.save({"state_dict": sd, "state_dict_ema": ema}, f"{out}/ema.pth")
 torch.save(ema, f"{out}/ema-reference.pth")
@@ -137,6 +138,7 @@ TORCH_CASES = [
     ("dataparallel.pth", 'top level, prefix "module."', "num_classes=1000"),
     ("lightning.ckpt", 'under key "state_dict", prefix "model."', "num_classes=1000"),
     ("model.safetensors", "top level", "num_classes=1000"),
+    ("pytorch_model.bin", "top level", "num_classes=1000"),
     ("headless.pth", "top level", "no head"),
 ]
 
@@ -192,6 +194,18 @@ def test_inspect_says_where_the_model_is_and_names_the_weights_by_digest(torch_f
     headless = inspect_json(capsys, str(paddle_files / "backbone.pdparams"))
     assert headless["head"] == "none" and headless["prefix"] == "backbone." and headless["frameworks_started"] == []
     assert headless["parameters"] == 11_689_512 - 512 * 1000 - 1000  # resnet18 without its fc
+
+
+def test_inspect_reports_nan_and_inf_instead_of_refusing(tmp_path, capsys):
+    from crosscheck import calibration
+    from crosscheck import spec as specs
+
+    native = specs.to_native(specs.get("resnet18"), calibration.calibrated_weights("resnet18"), "paddle")
+    native["bn1._variance"] = np.full_like(native["bn1._variance"], np.inf)
+    native["fc.bias"][0] = np.nan
+    (tmp_path / "nan.pdparams").write_bytes(pickle.dumps({"model": native}, protocol=4))
+    summary = inspect_json(capsys, str(tmp_path / "nan.pdparams"))
+    assert sorted(summary["nonfinite"]) == ["bn1._variance", "fc.bias"] and summary["container"] == "model"
 
 
 def test_several_places_with_a_resnet_need_key(torch_files, pool, tmp_path, capsys):
