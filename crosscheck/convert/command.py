@@ -12,7 +12,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import reader
 from crosscheck.checkpoints.reader import FORMATS
 from crosscheck.convert.session import ConvertOptions, ConvertResult, convert
-from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
@@ -50,7 +50,7 @@ def print_result(result: ConvertResult, src: str, dst: str, console: Console) ->
     """The match report: source framework vs destination framework on the same input."""
     head = "no head: pooled features compared" if result.spec.headless else f"num_classes={result.spec.num_classes}"
     table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, {head}  "
-                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
+                        f"(float64 gate: rel L2 <= {FLOAT64_RTOL:.0e})", title_justify="left")
     for column in ("pair", "max abs", "rel L2", "cosine", "top-1", "result"):
         table.add_column(column, justify="left" if column in ("pair", "result") else "right")
     a = result.agreement
