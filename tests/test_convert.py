@@ -21,8 +21,9 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.convert.session import ConvertOptions, WorkerPool, convert
+from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.metrics import rel_l2
+from crosscheck.workers import WorkerPool
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 

@@ -82,7 +82,7 @@ def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: s
     if not places:
         raise ContainerError("holds no dict of tensors (not a state_dict or a checkpoint holding one)")
     exact: list[Located] = []
-    nearest: tuple[int, str, dict[str, identify.Fit]] | None = None  # (distance, where, fits)
+    nearest: tuple[tuple[bool, int], str, dict[str, identify.Fit]] | None = None  # (rank, where, fits)
     for naming in namings:
         for path, arrays in places.items():
             for candidate in ([prefix] if prefix is not None else prefixes(list(arrays), naming)):
@@ -93,7 +93,8 @@ def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: s
                 if any(f.exact and f.spec.model_id == (model_id or f.spec.model_id) for f in fits.values()):
                     spec = identify.choose(fits, model_id)  # several ids fitting one place: ambiguous, --model
                     exact.append(Located(spec, naming, path, candidate, native, ignored))
-                score = identify.distance(fits, model_id)
+                # a place some other id fits exactly explains the mismatch best ("it looks like ...")
+                score = (not any(f.exact for f in fits.values()), identify.distance(fits, model_id))
                 if nearest is None or score < nearest[0]:
                     nearest = (score, where(path, candidate), fits)
     if len(exact) == 1:
