@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosscheck.convert import command as convert_command
 from crosscheck.export import command as export_command
+from crosscheck.inspect import command as inspect_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
 from crosscheck.doctor.device_check import require_device
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
     convert_command.add_parser(commands)
     export_command.add_parser(commands)
+    inspect_command.add_parser(commands)
     verify_command.add_parser(commands)
     doctor_command.add_parser(commands)
     return parser

@@ -27,6 +27,7 @@ SPEC_VERSION = "1"
 CANONICAL_LAYOUT = "conv:OIHW,dense:OI"
 FRAMEWORKS = ("torch", "keras", "paddle")
 DEFAULT_INPUT_SIZE = 224
+NO_HEAD = 0  # num_classes of a headless model: pooled features, no `predictions` layer
 STAGE_WIDTHS = (64, 128, 256, 512)
 
 LayerKind = Literal["conv", "bn", "dense"]
@@ -151,6 +152,11 @@ class ModelSpec:
         return self.block_kind == "preact_bottleneck"
 
     @property
+    def headless(self) -> bool:
+        """No classifier: the model ends in the global average pool (torch without fc, keras include_top=False)."""
+        return self.num_classes == NO_HEAD
+
+    @property
     def feature_channels(self) -> int:
         return self.blocks[-1].out_channels
 
@@ -234,11 +240,11 @@ def check_framework(framework: str) -> str:
 
 
 def get(model_id: str, num_classes: int = 1000) -> ModelSpec:
-    """The spec of `model_id`; unknown ids and num_classes < 1 raise ValueError with the valid choices."""
+    """The spec of `model_id` (num_classes=NO_HEAD: headless); unknown ids and num_classes < 0 raise ValueError."""
     if model_id not in _VARIANTS:
         raise UnknownModelError(f"unknown model id {model_id!r}; valid ids: {', '.join(MODEL_IDS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < NO_HEAD:
+        raise ValueError(f"num_classes must be an integer >= 1, or {NO_HEAD} for no head, got {num_classes!r}")
     return _build(model_id, num_classes)
 
 
@@ -269,7 +275,8 @@ def _build(model_id: str, num_classes: int) -> ModelSpec:
 
     if family == "keras_v2":
         builder.bn("post_bn", "post", "post_bn", in_channels, (in_channels, size, size))
-    builder.dense("predictions", "head", "fc", in_channels, num_classes)
+    if num_classes != NO_HEAD:
+        builder.dense("predictions", "head", "fc", in_channels, num_classes)
 
     return ModelSpec(
         model_id=model_id,

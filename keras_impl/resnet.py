@@ -45,7 +45,7 @@ def build(
     """The spec's `model_id` as a functional model (keras' image_data_format, channels_last by default);
     the arguments are keras.applications.ResNet50's, and `weights` is None or a local file path."""
     # a ModelSpec is built as given: crosscheck verify builds mutated specs as counterfactuals
-    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes)
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes if include_top else specs.NO_HEAD)
     _check_weights(weights)
     if classifier_activation is FROM_SPEC:
         classifier_activation = "softmax" if spec.default_head == "softmax" else None

@@ -103,10 +103,12 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype."""
+    """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype; a headless model's
+    pooled [N, C, 1, 1] flattened."""
     dtype = model.conv1.weight.dtype
     with paddle.no_grad():
-        return model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
+        outputs = model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
+    return outputs.reshape(len(outputs), -1)
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:

@@ -165,7 +165,7 @@ class ResNet(nn.Layer):
         if isinstance(model_id, ModelSpec):  # crosscheck verify builds mutated specs as counterfactuals
             spec = model_id
         else:
-            spec = specs.get(model_id, num_classes) if num_classes > 0 else specs.get(model_id)
+            spec = specs.get(model_id, max(num_classes, specs.NO_HEAD))
         self.model_id = spec.model_id
         self.num_classes = num_classes
         self.with_pool = with_pool

@@ -153,7 +153,8 @@ class ResNet(nn.Module):
     """One spec model id with torchvision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
 
     Keras V2 ids have no stem `bn1` (nor its ReLU) and add `post_bn` + ReLU before the pool;
-    `softmax=True` applies softmax to the fc output (keras' classifier_activation).
+    `softmax=True` applies softmax to the fc output (keras' classifier_activation). `num_classes=0`
+    (NO_HEAD) makes `fc` an `nn.Identity`, as torchvision users strip the head: no fc weights, pooled features out.
     """
 
     def __init__(self, model_id: str | ModelSpec, num_classes: int = 1000, softmax: bool = False) -> None:
@@ -161,7 +162,7 @@ class ResNet(nn.Module):
         spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes
-        self.softmax = softmax
+        self.softmax = softmax and not spec.headless
 
         self.conv1 = _conv(spec.layer("conv1_conv"))
         self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
@@ -173,8 +174,11 @@ class ResNet(nn.Module):
         self.layer4 = _make_layer(spec, "layer4")
         self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        head = spec.layer("predictions")
-        self.fc = nn.Linear(head.in_channels, head.out_channels)
+        if spec.headless:
+            self.fc: nn.Module = nn.Identity()
+        else:
+            head = spec.layer("predictions")
+            self.fc = nn.Linear(head.in_channels, head.out_channels)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """NCHW feature map before global pooling (after post_bn + ReLU for V2)."""

@@ -21,8 +21,9 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.convert.session import ConvertOptions, WorkerPool, convert
+from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.metrics import rel_l2
+from crosscheck.workers import WorkerPool
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 
@@ -352,7 +353,7 @@ def test_paths_extensions_and_existing_outputs(tmp_path, capsys, paddle_resnet18
     src = write_pdparams(tmp_path / "ok.pdparams", paddle_resnet18)
     assert "nope.pth: no such file" in fails(capsys, tmp_path, str(tmp_path / "nope.pth"), str(tmp_path / "o.pdparams"))
     assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(src), str(tmp_path / "out.onnx"))
-    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.bin"), str(tmp_path / "o.pth"))
+    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.npz"), str(tmp_path / "o.pth"))
     existing = tmp_path / "existing.pth"
     existing.write_bytes(b"keep me")
     assert "already exists (pass --overwrite" in fails(capsys, tmp_path, str(src), str(existing))

@@ -176,8 +176,21 @@ def test_unknown_model_id_lists_every_valid_id() -> None:
     assert all(model_id in str(error.value) for model_id in specs.MODEL_IDS)
 
 
-@pytest.mark.parametrize("num_classes", [0, -3])
-def test_num_classes_below_one_is_rejected(num_classes: int) -> None:
+def test_num_classes_0_is_torchvision_with_fc_stripped() -> None:
+    """The headless model (NO_HEAD) is what users make with `model.fc = nn.Identity()`: same keys, pooled features."""
+    reference = torchvision_model("resnet18").eval()
+    reference.fc = torch.nn.Identity()
+    ours = pytorch_impl.build("resnet18", num_classes=0).eval()
+    pytorch_impl.load_state_dict(ours, reference.state_dict())  # strict: exactly the same keys
+    images = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = reference(images)
+        assert expected.shape == (2, 512)
+        torch.testing.assert_close(ours(images), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num_classes", [-1, -3])
+def test_num_classes_below_zero_is_rejected(num_classes: int) -> None:
     with pytest.raises(ValueError, match="num_classes"):
         pytorch_impl.build("resnet18", num_classes=num_classes)
     with pytest.raises(ValueError, match="num_classes"):
