@@ -154,7 +154,7 @@ class _Conversion:
         self.write(staged, spec, arrays)
         _, written = self.read(Checkpoint(staged, self.destination.suffix, self.destination.naming), spec.model_id)
         images = self.tmp / "input.npy"
-        np.save(images, calibration.sample_input(self.options.batch, self.options.seed))
+        np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
         before = self.logits("source", self.source.framework, spec, arrays, images)
         after = self.logits("destination", self.destination.framework, spec, written, images)
         measured = agreement(after, before)

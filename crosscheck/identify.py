@@ -88,14 +88,14 @@ def fit_layers(spec: ModelSpec, layers: Layers) -> Fit:
 def identify(shapes: Shapes, framework: str, model_id: str | None = None) -> ModelSpec:
     """The model id (and num_classes, from the head) whose keys and shapes `shapes` fits exactly."""
     head = _head_key(framework)
-    classes = int(shapes[head][0]) if head in shapes and len(shapes[head]) == 1 else 1000
+    classes = int(shapes[head][0]) if head in shapes and len(shapes[head]) == 1 else None
     return _choose({m: fit(specs.get(m, classes), shapes, framework) for m in specs.MODEL_IDS}, model_id)
 
 
 def identify_layers(layers: Layers, model_id: str | None = None) -> ModelSpec:
     """As `identify`, for an order-based Keras .weights.h5 listed by `keras_impl.checkpoint.layers`."""
     heads = [shapes[1] for kind, shapes in layers if kind == "dense" and len(shapes) == 2 and len(shapes[1]) == 1]
-    classes = int(heads[0][0]) if len(heads) == 1 else 1000
+    classes = int(heads[0][0]) if len(heads) == 1 else None
     return _choose({m: fit_layers(specs.get(m, classes), layers) for m in specs.MODEL_IDS}, model_id)
 
 

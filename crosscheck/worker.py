@@ -33,18 +33,26 @@ class Worker:
     def __init__(self, framework: str) -> None:
         self.framework = framework
         self.adapter = load_adapter(framework)
-        self.models: dict[tuple[str, int], Any] = {}
+        self.models: dict[tuple[str, int | None], Any] = {}
 
-    def model(self, model_id: str, num_classes: int = 1000) -> Any:
-        key = (model_id, num_classes)
+    def model(self, model_id: str, num_classes: int | None = None) -> Any:
+        key = self.key(model_id, num_classes)
         if key not in self.models:
-            self.models[key] = self.adapter.build(model_id, num_classes)
+            self.models[key] = self.adapter.build(model_id, key[1])
         return self.models[key]
 
     def loaded_model(self, request: dict[str, Any]) -> Any:
-        if (request["model_id"], request.get("num_classes", 1000)) not in self.models:
+        if self.key(request["model_id"], request.get("num_classes")) not in self.models:
             raise RuntimeError(f"{request['model_id']} has not been loaded in the {self.framework} worker")
-        return self.model(request["model_id"], request.get("num_classes", 1000))
+        return self.model(request["model_id"], request.get("num_classes"))
+
+    @staticmethod
+    def key(model_id: str, num_classes: int | None) -> tuple[str, int | None]:
+        """(model_id, num_classes), None meaning a spec id's default (1000, 10 for the CIFAR ids); keys that are
+        not spec ids (verify's counterfactual models) are kept as given."""
+        if num_classes is None and model_id in specs.MODEL_IDS:
+            num_classes = specs.get(model_id).num_classes
+        return model_id, num_classes
 
 
 def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def op_block_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read the loaded model's weights back out, through the spec, into a canonical file."""
     model = worker.loaded_model(request)
-    spec = specs.get(request["model_id"], request.get("num_classes", 1000))
+    spec = specs.get(request["model_id"], request.get("num_classes"))
     arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.framework)
     canonical.save(request["output"], spec.model_id, arrays, {"source_framework": worker.framework})
     return {}

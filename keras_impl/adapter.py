@@ -45,7 +45,7 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000) -> keras.Model:
+def build(model_id: str, num_classes: int | None = None) -> keras.Model:
     """The spec's model with a logits head; any input size, as the torch and paddle models accept."""
     return resnet.build(model_id, classes=num_classes, classifier_activation=None,
                         input_tensor=keras.Input(shape=(None, None, 3)))
@@ -76,9 +76,11 @@ def forward(model: keras.Model, images_nchw: np.ndarray) -> np.ndarray:
 
 
 def block_outputs(model: keras.Model, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
-    """NCHW outputs of 'stem' (pool1_pool), every block (its `_out` layer, by block name) and 'logits'."""
+    """NCHW outputs of 'stem' (pool1_pool, or conv1_relu for the pool-less CIFAR stem), every block (its `_out`
+    layer, by block name) and 'logits'."""
     if model not in _BLOCK_MODELS:
-        names = {"stem": "pool1_pool"}
+        has_pool = any(layer.name == "pool1_pool" for layer in model.layers)
+        names = {"stem": "pool1_pool" if has_pool else "conv1_relu"}
         names.update({layer.name.removesuffix("_out"): layer.name for layer in model.layers if layer.name.endswith("_out")})
         names["logits"] = "predictions"
         outputs = {key: model.get_layer(name).output for key, name in names.items()}

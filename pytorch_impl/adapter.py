@@ -48,7 +48,7 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000) -> ResNet:
+def build(model_id: str, num_classes: int | None = None) -> ResNet:
     """The spec's model with a logits head (no softmax), in eval mode on the configured device."""
     return build_model(model_id, num_classes, softmax=False).eval().to(_device)
 
