@@ -19,7 +19,7 @@ from crosscheck.metrics import rel_l2  # noqa: E402
 from crosscheck.spec import UnknownModelError, WeightMismatchError  # noqa: E402
 from pytorch_impl import adapter  # noqa: E402
 
-TORCHVISION_IDS = tuple(m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision")
+TORCHVISION_IDS = tuple(m for m in specs.MODEL_IDS if "torch" in specs.get(m).references)  # not the CIFAR ids
 
 
 def deep_ids_slow(model_ids: tuple[str, ...]) -> list:
@@ -107,10 +107,10 @@ def test_strict_load_from_torchvision_gives_equal_outputs(model_id: str) -> None
 
 
 @pytest.mark.parametrize("model_id", deep_ids_slow(specs.MODEL_IDS))
-def test_block_outputs_have_the_spec_shapes_at_224(model_id: str) -> None:
+def test_block_outputs_have_the_spec_shapes_at_the_default_input_size(model_id: str) -> None:
     spec = specs.get(model_id)
     model = adapter.build(model_id)
-    outputs = adapter.block_outputs(model, sample_input(1))
+    outputs = adapter.block_outputs(model, sample_input(1, size=spec.input_size))
     assert list(outputs) == ["stem", *(block.name for block in spec.blocks), "logits"]
     first = spec.blocks[0]
     assert outputs["stem"].shape == (1, first.in_channels, first.input_size, first.input_size)
@@ -164,6 +164,155 @@ def test_torch_export_with_dynamic_batch_matches_eager(model_id: str) -> None:
     images = torch.randn(3, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(exported.module()(images), model(images))
+
+
+# --------------------------------------------------------------------------------------------
+# The CIFAR ids against a CIFAR ResNet as the training blogs write it: kuangliu/pytorch-cifar's
+# models/resnet.py (its own names: `shortcut`, `linear`; avg_pool2d(4) as the head), written here
+# independently of pytorch_impl.
+
+
+class CifarBasicBlock(torch.nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(planes)
+        self.conv2 = torch.nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(planes)
+        self.shortcut = torch.nn.Sequential()
+        if stride != 1 or in_planes != self.expansion * planes:
+            self.shortcut = torch.nn.Sequential(
+                torch.nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
+                torch.nn.BatchNorm2d(self.expansion * planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        return torch.relu(out)
+
+
+class CifarBottleneck(torch.nn.Module):
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(planes)
+        self.conv2 = torch.nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(planes)
+        self.conv3 = torch.nn.Conv2d(planes, self.expansion * planes, kernel_size=1, bias=False)
+        self.bn3 = torch.nn.BatchNorm2d(self.expansion * planes)
+        self.shortcut = torch.nn.Sequential()
+        if stride != 1 or in_planes != self.expansion * planes:
+            self.shortcut = torch.nn.Sequential(
+                torch.nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
+                torch.nn.BatchNorm2d(self.expansion * planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out += self.shortcut(x)
+        return torch.relu(out)
+
+
+class CifarResNet(torch.nn.Module):
+    def __init__(self, block: type, num_blocks: list[int], num_classes: int = 10) -> None:
+        super().__init__()
+        self.in_planes = 64
+        self.conv1 = torch.nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(64)
+        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
+        self.linear = torch.nn.Linear(512 * block.expansion, num_classes)
+
+    def _make_layer(self, block: type, planes: int, num_blocks: int, stride: int) -> torch.nn.Sequential:
+        layers = []
+        for block_stride in [stride] + [1] * (num_blocks - 1):
+            layers.append(block(self.in_planes, planes, block_stride))
+            self.in_planes = planes * block.expansion
+        return torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.layer1(out)
+        out = self.layer2(out)
+        out = self.layer3(out)
+        out = self.layer4(out)
+        out = torch.nn.functional.avg_pool2d(out, 4)
+        out = out.view(out.size(0), -1)
+        return self.linear(out)
+
+
+CIFAR_BLOGS = {
+    "resnet18_cifar": (CifarBasicBlock, [2, 2, 2, 2]),
+    "resnet34_cifar": (CifarBasicBlock, [3, 4, 6, 3]),
+    "resnet50_cifar": (CifarBottleneck, [3, 4, 6, 3]),
+    "resnet101_cifar": (CifarBottleneck, [3, 4, 23, 3]),
+    "resnet152_cifar": (CifarBottleneck, [3, 8, 36, 3]),
+}
+# kuangliu's ResNet18 / ResNet50 parameter counts for CIFAR-10, as its README's models are known
+CIFAR_PARAMS = {"resnet18_cifar": 11_173_962, "resnet50_cifar": 23_520_842}
+
+
+def kuangliu_names(key: str) -> str:
+    """A torchvision state_dict key in kuangliu's naming: `downsample` -> `shortcut`, `fc` -> `linear`."""
+    return key.replace(".downsample.", ".shortcut.").replace("fc.", "linear.")
+
+
+def calibrated_cifar_pair(model_id: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(ours, the blog model), both holding the calibrated weights: ours through the spec's adapter, the blog
+    model by strictly loading the same native arrays under its own names."""
+    spec = specs.get(model_id)
+    native = specs.to_native(spec, weights(model_id), "torch")
+    ours = adapter.build(model_id)
+    adapter.set_native(ours, spec, native)
+    blog = CifarResNet(*CIFAR_BLOGS[model_id]).eval()
+    blog.load_state_dict({**blog.state_dict(), **{kuangliu_names(k): torch.from_numpy(v) for k, v in native.items()}},
+                         strict=True)
+    return ours, blog
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar"])
+def test_cifar_ids_have_the_blog_models_parameters_and_keys(model_id: str) -> None:
+    ours, blog = pytorch_impl.build(model_id), CifarResNet(*CIFAR_BLOGS[model_id])
+    assert n_params(ours) == n_params(blog) == CIFAR_PARAMS[model_id]
+    assert [kuangliu_names(k) for k in ours.state_dict()] == list(blog.state_dict())
+    assert all(v.shape == blog.state_dict()[kuangliu_names(k)].shape for k, v in ours.state_dict().items())
+    assert ours.fc.out_features == 10 and specs.get(model_id).input_size == 32
+    assert isinstance(ours.maxpool, torch.nn.Identity)
+    assert (ours.conv1.kernel_size, ours.conv1.stride, ours.conv1.padding) == ((3, 3), (1, 1), (1, 1))
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar", *(pytest.param(m, marks=pytest.mark.slow)
+                                      for m in ("resnet34_cifar", "resnet101_cifar", "resnet152_cifar"))])
+def test_cifar_ids_compute_what_the_blog_cifar_resnet_computes(model_id: str) -> None:
+    """float64 outputs agree to rounding at the blogs' 32x32 input (their avg_pool2d(4) head needs it)."""
+    ours, blog = calibrated_cifar_pair(model_id)
+    images = torch.from_numpy(sample_input(2, size=32)).double()
+    with torch.inference_mode():
+        expected, actual = blog.double()(images).numpy(), ours.double()(images).numpy()
+    assert expected.shape == (2, 10) and np.isfinite(expected).all() and expected.std() > 0.1
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_resnet18_cifar_float32_features_are_bit_identical_to_the_blog_model() -> None:
+    """The same torch ops in the same order up to the head: float32 feature maps equal bit for bit. (The heads
+    then sum in different orders, avg_pool2d(4) vs adaptive pooling, which the float64 test above covers.)"""
+    ours, blog = calibrated_cifar_pair("resnet18_cifar")
+    images = torch.from_numpy(sample_input(2, size=32))
+    with torch.inference_mode():
+        expected = torch.relu(blog.bn1(blog.conv1(images)))
+        for stage in (blog.layer1, blog.layer2, blog.layer3, blog.layer4):
+            expected = stage(expected)
+        actual = ours.forward_features(images)
+    assert actual.shape == (2, 512, 4, 4)
+    np.testing.assert_array_equal(actual.numpy(), expected.numpy())
 
 
 # --------------------------------------------------------------------------------------------
