@@ -185,7 +185,7 @@ class ResNet(nn.Layer):
         self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
         if with_pool:
             self.avgpool = nn.AdaptiveAvgPool2D((1, 1))
-        if num_classes > 0:
+        if self.num_classes > 0:
             head = spec.layer("predictions")
             self.fc = nn.Linear(head.in_channels, head.out_channels)
 
