@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -168,95 +171,22 @@ def test_torch_export_with_dynamic_batch_matches_eager(model_id: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # The CIFAR ids against a CIFAR ResNet as the training blogs write it: kuangliu/pytorch-cifar's
-# models/resnet.py (its own names: `shortcut`, `linear`; avg_pool2d(4) as the head), written here
-# independently of pytorch_impl.
+# models/resnet.py, in tests/candidates/ (its own names `shortcut`, `linear`; avg_pool2d(4) as the head).
 
 
-class CifarBasicBlock(torch.nn.Module):
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(planes)
-        self.conv2 = torch.nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(planes)
-        self.shortcut = torch.nn.Sequential()
-        if stride != 1 or in_planes != self.expansion * planes:
-            self.shortcut = torch.nn.Sequential(
-                torch.nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
-                torch.nn.BatchNorm2d(self.expansion * planes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += self.shortcut(x)
-        return torch.relu(out)
+def _kuangliu() -> ModuleType:
+    path = Path(__file__).parent / "candidates" / "kuangliu_cifar_resnet.py"
+    loader = importlib.util.spec_from_file_location("kuangliu_cifar_resnet", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
 
 
-class CifarBottleneck(torch.nn.Module):
-    expansion = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(planes)
-        self.conv2 = torch.nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(planes)
-        self.conv3 = torch.nn.Conv2d(planes, self.expansion * planes, kernel_size=1, bias=False)
-        self.bn3 = torch.nn.BatchNorm2d(self.expansion * planes)
-        self.shortcut = torch.nn.Sequential()
-        if stride != 1 or in_planes != self.expansion * planes:
-            self.shortcut = torch.nn.Sequential(
-                torch.nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
-                torch.nn.BatchNorm2d(self.expansion * planes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        out += self.shortcut(x)
-        return torch.relu(out)
-
-
-class CifarResNet(torch.nn.Module):
-    def __init__(self, block: type, num_blocks: list[int], num_classes: int = 10) -> None:
-        super().__init__()
-        self.in_planes = 64
-        self.conv1 = torch.nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(64)
-        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
-        self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
-        self.linear = torch.nn.Linear(512 * block.expansion, num_classes)
-
-    def _make_layer(self, block: type, planes: int, num_blocks: int, stride: int) -> torch.nn.Sequential:
-        layers = []
-        for block_stride in [stride] + [1] * (num_blocks - 1):
-            layers.append(block(self.in_planes, planes, block_stride))
-            self.in_planes = planes * block.expansion
-        return torch.nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.layer1(out)
-        out = self.layer2(out)
-        out = self.layer3(out)
-        out = self.layer4(out)
-        out = torch.nn.functional.avg_pool2d(out, 4)
-        out = out.view(out.size(0), -1)
-        return self.linear(out)
-
-
-CIFAR_BLOGS = {
-    "resnet18_cifar": (CifarBasicBlock, [2, 2, 2, 2]),
-    "resnet34_cifar": (CifarBasicBlock, [3, 4, 6, 3]),
-    "resnet50_cifar": (CifarBottleneck, [3, 4, 6, 3]),
-    "resnet101_cifar": (CifarBottleneck, [3, 4, 23, 3]),
-    "resnet152_cifar": (CifarBottleneck, [3, 8, 36, 3]),
-}
-# kuangliu's ResNet18 / ResNet50 parameter counts for CIFAR-10, as its README's models are known
+kuangliu = _kuangliu()
+CIFAR_BLOGS = {"resnet18_cifar": kuangliu.ResNet18, "resnet34_cifar": kuangliu.ResNet34,
+               "resnet50_cifar": kuangliu.ResNet50, "resnet101_cifar": kuangliu.ResNet101,
+               "resnet152_cifar": kuangliu.ResNet152}
+# kuangliu's ResNet18 / ResNet50 parameter counts for CIFAR-10 (11.17M / 23.52M)
 CIFAR_PARAMS = {"resnet18_cifar": 11_173_962, "resnet50_cifar": 23_520_842}
 
 
@@ -272,7 +202,7 @@ def calibrated_cifar_pair(model_id: str) -> tuple[torch.nn.Module, torch.nn.Modu
     native = specs.to_native(spec, weights(model_id), "torch")
     ours = adapter.build(model_id)
     adapter.set_native(ours, spec, native)
-    blog = CifarResNet(*CIFAR_BLOGS[model_id]).eval()
+    blog = CIFAR_BLOGS[model_id]().eval()
     blog.load_state_dict({**blog.state_dict(), **{kuangliu_names(k): torch.from_numpy(v) for k, v in native.items()}},
                          strict=True)
     return ours, blog
@@ -280,7 +210,7 @@ def calibrated_cifar_pair(model_id: str) -> tuple[torch.nn.Module, torch.nn.Modu
 
 @pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar"])
 def test_cifar_ids_have_the_blog_models_parameters_and_keys(model_id: str) -> None:
-    ours, blog = pytorch_impl.build(model_id), CifarResNet(*CIFAR_BLOGS[model_id])
+    ours, blog = pytorch_impl.build(model_id), CIFAR_BLOGS[model_id]()
     assert n_params(ours) == n_params(blog) == CIFAR_PARAMS[model_id]
     assert [kuangliu_names(k) for k in ours.state_dict()] == list(blog.state_dict())
     assert all(v.shape == blog.state_dict()[kuangliu_names(k)].shape for k, v in ours.state_dict().items())
@@ -307,10 +237,7 @@ def test_resnet18_cifar_float32_features_are_bit_identical_to_the_blog_model() -
     ours, blog = calibrated_cifar_pair("resnet18_cifar")
     images = torch.from_numpy(sample_input(2, size=32))
     with torch.inference_mode():
-        expected = torch.relu(blog.bn1(blog.conv1(images)))
-        for stage in (blog.layer1, blog.layer2, blog.layer3, blog.layer4):
-            expected = stage(expected)
-        actual = ours.forward_features(images)
+        expected, actual = blog.features(images), ours.forward_features(images)
     assert actual.shape == (2, 512, 4, 4)
     np.testing.assert_array_equal(actual.numpy(), expected.numpy())
 
