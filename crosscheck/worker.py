@@ -22,6 +22,7 @@ from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES, load_adapter
 from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
+from crosscheck.doctor.worker_ops import DOCTOR_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
@@ -119,6 +120,7 @@ OPS: dict[str, Handler] = {
     "export_onnx": op_export_onnx,
     **CHECKPOINT_OPS,
     **VERIFY_OPS,
+    **DOCTOR_OPS,
 }
 
 
