@@ -57,7 +57,7 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> ResNet:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
     """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device."""
     model = build_model(model_id, num_classes, softmax=False)
     model.to(dtype=dtype)
@@ -112,8 +112,9 @@ def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
-    """'stem' (after the max-pool), each block by its spec name, and 'logits', captured by forward post hooks."""
-    paths = {"maxpool": "stem", **{block.torch_path: block.name for block in specs.get(model.model_id).blocks}}
+    """'stem' (the input of layer1: after the max-pool, or the CIFAR stem's ReLU), each block by its spec name,
+    and 'logits', captured by forward hooks."""
+    paths = {block.torch_path: block.name for block in specs.get(model.model_id).blocks}
     sublayers = dict(model.named_sublayers())
     outputs: dict[str, np.ndarray] = {}
 
@@ -122,7 +123,11 @@ def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarra
             outputs[name] = output.numpy()
         return hook
 
-    handles = [sublayers[path].register_forward_post_hook(hook_for(name)) for path, name in paths.items()]
+    def stem_hook(layer: nn.Layer, inputs: tuple) -> None:
+        outputs["stem"] = inputs[0].numpy()
+
+    handles = [sublayers["layer1"].register_forward_pre_hook(stem_hook)]
+    handles += [sublayers[path].register_forward_post_hook(hook_for(name)) for path, name in paths.items()]
     try:
         outputs["logits"] = forward(model, images_nchw)
     finally:

@@ -79,11 +79,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def spec_for(model_id: str, arrays: Mapping[str, np.ndarray]) -> specs.ModelSpec:
-    """The spec of `model_id` sized to the classifier found in `arrays`; no `predictions` keys: headless."""
+    """The spec of `model_id` sized to the classifier found in `arrays` (none in the file: headless)."""
     head = arrays.get("predictions.bias")
     if head is None and "predictions.weight" not in arrays:
         return specs.get(model_id, specs.NO_HEAD)
-    return specs.get(model_id, int(head.shape[0]) if head is not None and head.ndim == 1 else 1000)
+    return specs.get(model_id, int(head.shape[0]) if head is not None and head.ndim == 1 else None)
 
 
 def digest(spec: specs.ModelSpec, arrays: Mapping[str, np.ndarray]) -> str:

@@ -89,9 +89,9 @@ def fits(shapes: Shapes, framework: str) -> dict[str, Fit]:
     """How `shapes` differs from every model id, each sized to the head found (none: headless)."""
     head = _head_key(framework)
     if head in shapes:
-        classes = int(shapes[head][0]) if len(shapes[head]) == 1 else 1000
+        classes = int(shapes[head][0]) if len(shapes[head]) == 1 else None
     else:
-        classes = 1000 if _head_key(framework, "weight") in shapes else specs.NO_HEAD
+        classes = None if _head_key(framework, "weight") in shapes else specs.NO_HEAD
     return {m: fit(specs.get(m, classes), shapes, framework) for m in specs.MODEL_IDS}
 
 
@@ -109,7 +109,7 @@ def identify_layers(layers: Layers, model_id: str | None = None) -> ModelSpec:
     """As `identify`, for an order-based Keras .weights.h5 listed by `crosscheck.checkpoints.keras_formats.layers`."""
     dense = [shapes for kind, shapes in layers if kind == "dense"]
     heads = [shapes[1] for shapes in dense if len(shapes) == 2 and len(shapes[1]) == 1]
-    classes = int(heads[0][0]) if len(heads) == 1 else 1000 if dense else specs.NO_HEAD
+    classes = int(heads[0][0]) if len(heads) == 1 else None if dense else specs.NO_HEAD
     return choose({m: fit_layers(specs.get(m, classes), layers) for m in specs.MODEL_IDS}, model_id)
 
 

@@ -113,7 +113,7 @@ class _Conversion:
         self.write(staged, spec, arrays)
         written = self.read(reader.Checkpoint(staged, self.destination.suffix, self.destination.naming), spec.model_id).arrays
         images = self.tmp / "input.npy"
-        np.save(images, calibration.sample_input(self.options.batch, self.options.seed))
+        np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
         before = self.outputs("source", self.source.framework, spec, arrays, images)
         after = self.outputs("destination", self.destination.framework, spec, written, images)
         measured, passed = verdict(after, before, self.options.rtol)

@@ -23,7 +23,8 @@ def add_parser(commands: Any) -> None:
         "export", help="export a model to ONNX with one framework's own exporter, verified in onnxruntime",
         description="The output is written only if onnxruntime reproduces the native model within the gate, "
                     f"at batch {VERIFY_BATCH} and batch 1 (or with --force). Every export takes NCHW input "
-                    "[batch, 3, 224, 224] named 'images' unless --input-layout nhwc, and yields 'logits'.")
+                    "[batch, 3, 224, 224] ([batch, 3, 32, 32] for the CIFAR ids) named 'images' unless --input-layout nhwc, "
+                    "and yields 'logits'.")
     parser.add_argument("--model", required=True, help=f"model id: {', '.join(specs.MODEL_IDS)}")
     parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS, help="whose exporter to use")
     parser.add_argument("--weights", metavar="FILE",

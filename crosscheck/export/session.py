@@ -115,7 +115,7 @@ def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: s
         "spec_version": specs.SPEC_VERSION,
         "source_framework": framework,
         "input_layout": input_layout,
-        "input_size": str(specs.DEFAULT_INPUT_SIZE),
+        "input_size": str(spec.input_size),
         "weights_sha256": digest,
     }
 
@@ -124,7 +124,7 @@ def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str
                      input_layout: str) -> float:
     """Export the model loaded in `worker` to `path` and finalise it; returns the exporter's seconds."""
     reply = worker.request("export_onnx", model_id=spec.model_id, num_classes=spec.num_classes, output=path,
-                           opset=opset, input_layout=input_layout, image_size=specs.DEFAULT_INPUT_SIZE)
+                           opset=opset, input_layout=input_layout, image_size=spec.input_size)
     onnx_tools().finalize(path, metadata(spec, digest, worker.framework, input_layout), opset)
     return float(reply["seconds"])
 
@@ -149,7 +149,7 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
     check_writable(output, options.overwrite)  # fail now, not after the export
     spec, arrays = _weights(model_id, weights, options)
     digest = canonical.digest(spec, arrays)
-    images = calibration.sample_input(options.batch, options.seed)
+    images = calibration.sample_input(options.batch, options.seed, spec.input_size)
     with tempfile.TemporaryDirectory(prefix="crosscheck-export-") as tmp:
         scratch = Path(tmp)
         worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
