@@ -35,7 +35,7 @@ def test_num_classes_is_overridable_and_defaults_per_id():
     assert specs.get("resnet50_cifar", 100).layer("predictions").shapes["weight"] == (100, 2048)
     assert specs.get("resnet50").num_classes == 1000 and specs.get("resnet50").input_size == 224
     with pytest.raises(ValueError, match="num_classes"):
-        specs.get("resnet18_cifar", 0)
+        specs.get("resnet18_cifar", -1)  # 0 is NO_HEAD, a headless model
 
 
 def test_reduction_sets_the_calibration_size():
