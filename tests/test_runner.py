@@ -21,6 +21,23 @@ HANGS_ON_FIRST_REQUEST = f"import sys, time; print({READY!r}, flush=True); sys.s
 TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
 
 
+# A real worker whose forward op dies (SIGKILL) or hangs on one model, after serving every other request.
+FAILS_ON_MODEL = """
+import os, signal, sys, time
+import crosscheck.worker as worker
+real_forward = worker.OPS["forward"]
+def forward(state, request):
+    if request["model_id"] == sys.argv[2]:
+        sys.stderr.write(f"simulated {sys.argv[1]} on {sys.argv[2]}\\n"); sys.stderr.flush()
+        if sys.argv[1] == "death":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(600)
+    return real_forward(state, request)
+worker.OPS["forward"] = forward
+worker.serve(sys.argv[3])
+"""
+
+
 def factory_with(framework: str, script: str, timeout: float = 600):
     def make(fw: str) -> FrameworkWorker:
         command = [sys.executable, "-c", script] if fw == framework else None
@@ -125,3 +142,69 @@ def test_canonical_file_round_trip_and_bad_files(tmp_path):
     with pytest.raises(canonical.WeightFileError, match="conv1_bn.running_var"):
         canonical.save(tmp_path / "nan.safetensors", "resnet18", broken)
     assert not (tmp_path / "nan.safetensors").exists()
+
+
+class _HangsOnForward(FrameworkWorker):
+    """A worker whose client waits `short` seconds for the forward of `model_id` (which hangs), 900 s otherwise."""
+
+    def __init__(self, framework: str, model_id: str, short: float) -> None:
+        command = [sys.executable, "-c", FAILS_ON_MODEL, "hang", model_id, framework]
+        super().__init__(framework, command=command, timeout=900)
+        self.model_id, self.short = model_id, short
+
+    def request(self, op: str, **arguments):
+        self.timeout = self.short if op == "forward" and arguments.get("model_id") == self.model_id else 900
+        return super().request(op, **arguments)
+
+
+def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_results(tmp_path, monkeypatch, capsys):
+    """Through the CLI: paddle is killed and torch hangs in the forward of resnet34, after resnet18 ran in both.
+    resnet18 keeps its pair, passing; resnet34 names both failures; the exit code is 1."""
+    def worker(framework: str, timeout: float) -> FrameworkWorker:
+        if framework == "paddle":
+            return FrameworkWorker(framework, [sys.executable, "-c", FAILS_ON_MODEL, "death", "resnet34", framework],
+                                   timeout=timeout)
+        return _HangsOnForward(framework, "resnet34", short=10)
+
+    monkeypatch.setattr("crosscheck.runner.FrameworkWorker", worker)
+    path = tmp_path / "report.json"
+    assert main(["run", "--models", "resnet18,resnet34", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
+    report = json.loads(path.read_text())
+    first, second = report["models"]
+    assert first["model_id"] == "resnet18" and first["passed"] and first["errors"] == {}
+    [pair] = first["pairs"]
+    assert (pair["a"], pair["b"]) == ("torch", "paddle") and pair["passed"] and pair["float64_rel_l2"] <= 1e-9
+    assert set(first["float32_vs_float64_rel_l2"]) == {"torch", "paddle"}
+    assert second["model_id"] == "resnet34" and not second["passed"] and second["pairs"] == []
+    assert set(second["errors"]) == {"paddle", "torch"}
+    assert "exited with code -9 during forward" in second["errors"]["paddle"]
+    assert "forward timed out after 10 s" in second["errors"]["torch"]
+    assert "simulated death on resnet34" in report["framework_errors"]["paddle"]  # the stderr tail is shown
+    assert "simulated hang on resnet34" in report["framework_errors"]["torch"]
+    assert not report["passed"] and "MISMATCH or ERROR" in capsys.readouterr().out
+
+
+def test_an_impossible_float64_gate_fails_the_run_with_exit_code_1(tmp_path, capsys):
+    """torch and paddle agree to ~1e-15 in float64, not to 1e-30: the gate given on the command line is the one used."""
+    path = tmp_path / "report.json"
+    assert main(["run", "--models", "resnet18", "--frameworks", "torch,paddle", "--float64-rtol", "1e-30",
+                 "--json", str(path)]) == 1
+    report = json.loads(path.read_text())
+    [pair] = report["models"][0]["pairs"]
+    assert not report["passed"] and report["gate"]["float64_rtol"] == 1e-30
+    assert not pair["float64_passed"] and 0 < pair["float64_rel_l2"] < 1e-12 and pair["float32_passed"]
+    assert pair["first_divergence"] is not None
+    assert "MISMATCH or ERROR" in capsys.readouterr().out
+
+
+def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, monkeypatch):
+    """The torch worker builds every BN with keras' epsilon (tests/test_precision.py's slip); `crosscheck run` exits 1."""
+    from test_precision import EPSILON_SLIP
+
+    monkeypatch.setattr("crosscheck.runner.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+        framework, [sys.executable, "-c", EPSILON_SLIP] if framework == "torch" else None, timeout=timeout))
+    path = tmp_path / "report.json"
+    assert main(["run", "--models", "resnet18", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
+    [pair] = json.loads(path.read_text())["models"][0]["pairs"]
+    assert not pair["float64_passed"] and pair["float64_rel_l2"] > 10 * 1e-9  # measured 6.6e-8 (README gate 1e-9)
+    assert pair["float32_passed"] and pair["first_divergence"] == "stem"

@@ -145,10 +145,36 @@ def _snake_case(name: str) -> str:
 
 
 def _open(path: str | os.PathLike[str] | io.BytesIO, name: str = "") -> h5py.File:
+    """Open a Keras HDF5 file for reading, refusing one whose data would come from other files."""
     try:
-        return h5py.File(path, "r")
+        file = h5py.File(path, "r")
     except OSError as error:
         raise ValueError(f"{name or os.fspath(path)}: not a readable HDF5 file (truncated or corrupt: {error})") from error
+    outside = _outside_references(file)
+    if outside:
+        file.close()
+        raise ValueError(f"{name or os.fspath(path)}: unsafe HDF5 file, not loaded: data from other files at {', '.join(outside)}")
+    return file
+
+
+def _outside_references(file: h5py.File) -> list[str]:
+    """Objects whose data HDF5 would read from other files: external links, external storage, virtual datasets.
+
+    h5py follows them silently, so a stranger's weight file could pull any local file (a key, a token) into
+    the converted weights.
+    """
+    found: list[str] = []
+
+    def visit(name: str, link: h5py.SoftLink | h5py.ExternalLink | h5py.HardLink) -> None:
+        if isinstance(link, h5py.ExternalLink):
+            found.append(f"{name} (link to {link.filename})")
+        elif isinstance(link, h5py.HardLink):
+            dataset = file[name]
+            if isinstance(dataset, h5py.Dataset) and (dataset.external or dataset.is_virtual):
+                found.append(f"{name} ({'external storage' if dataset.external else 'virtual dataset'})")
+
+    file.visititems_links(visit)
+    return found
 
 
 def _class_and_index(group_name: str) -> tuple[str, int]:

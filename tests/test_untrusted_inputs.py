@@ -1,0 +1,141 @@
+"""Checkpoints from strangers through `crosscheck convert`: real files cut in the middle, and a Keras file with code.
+
+Every file here is written by its own ecosystem's library (torch.save, paddle.save, Keras' save_weights /
+legacy HDF5 writer / model.save, safetensors), then damaged or armed. Everything runs through the CLI
+(`crosscheck.cli.main`), so the checks hold whatever the convert internals look like: exit code 2, one
+error naming the file, no output file; and code inside a file never runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosscheck import calibration
+from crosscheck import spec as specs
+from crosscheck.checkpoints import canonical
+from crosscheck.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Rich wraps at the terminal width; keep every message on one line so the tests can read it."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
+def _torch_pth(path: Path) -> None:
+    torch, torchvision = pytest.importorskip("torch"), pytest.importorskip("torchvision")
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+
+
+def _paddle_pdparams(path: Path) -> None:
+    paddle = pytest.importorskip("paddle")
+    paddle.save(paddle.vision.models.resnet18().state_dict(), str(path))
+
+
+def _keras_model():
+    pytest.importorskip("keras")
+    import keras_impl
+
+    return keras_impl.build("resnet18", classifier_activation=None)
+
+
+def _keras_weights_h5(path: Path) -> None:
+    _keras_model().save_weights(path)
+
+
+def _keras_legacy_h5(path: Path) -> None:
+    """By-name HDF5 groups, the format of keras.applications' downloadable weight files."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, _keras_model())
+
+
+def _safetensors(path: Path) -> None:
+    canonical.save(path, "resnet18", calibration.calibrated_weights("resnet18"))
+
+
+WRITERS = {".pth": _torch_pth, ".pdparams": _paddle_pdparams, ".weights.h5": _keras_weights_h5,
+           ".h5": _keras_legacy_h5, ".safetensors": _safetensors}
+
+
+def error_lines(capsys) -> list[str]:
+    """The CLI's stderr lines that report an error."""
+    return [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+
+
+@pytest.mark.parametrize("suffix", list(WRITERS))
+def test_a_real_checkpoint_cut_in_the_middle_is_one_clear_error_and_no_file(tmp_path, capsys, suffix):
+    whole = tmp_path / f"whole{suffix}"
+    WRITERS[suffix](whole)
+    data = whole.read_bytes()
+    assert len(data) > 10_000_000  # a real resnet18 checkpoint (~45 MB), not a stub
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) // 2])
+    whole.unlink()
+    destination = tmp_path / ("out.pth" if suffix == ".safetensors" else "out.safetensors")
+    assert main(["convert", str(cut), str(destination)]) == 2
+    [error] = error_lines(capsys)
+    assert str(cut) in error and "truncated or corrupt" in error and "Traceback" not in error, error
+    assert os.listdir(tmp_path) == [cut.name]  # no output, no partial file
+
+
+# A Keras model whose last layer runs Python code: loading it as a model (keras.models.load_model) would
+# touch MARKER. As a weights file it is a resnet18 checkpoint like any other.
+ARMED_LAMBDA = "lambda t: (__import__('pathlib').Path({marker!r}).touch(), t)[1]"
+
+
+def test_a_legacy_h5_model_with_a_code_carrying_lambda_is_read_as_weights_only(tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    marker = tmp_path / "MARKER"
+    model = _keras_model()
+    armed = keras.Model(model.inputs, keras.layers.Lambda(eval(ARMED_LAMBDA.format(marker=str(marker))))(model.output))
+    source = tmp_path / "armed.h5"
+    armed.save(source)  # a legacy full-model HDF5 file: model_config holds the lambda's bytecode
+    marker.unlink()  # building the model above ran the lambda once, in this process
+
+    destination = tmp_path / "out.safetensors"
+    assert main(["convert", str(source), str(destination)]) == 0, capsys.readouterr().err
+    assert not marker.exists()
+    _, converted, _ = canonical.load(destination)
+    spec = specs.get("resnet18")
+    expected = specs.from_native(spec, {f"{layer.name}/{variable.name}": np.asarray(variable)
+                                        for layer in model.layers for variable in layer.weights}, "keras")
+    for key, array in expected.items():
+        np.testing.assert_array_equal(converted[key], array, err_msg=key)
+
+    # The file is really armed: Keras, asked to load it as a model with safe mode off, runs the lambda.
+    load = "import keras, sys; keras.models.load_model(sys.argv[1], safe_mode=False)"
+    done = subprocess.run([sys.executable, "-c", load, str(source)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert marker.exists()
+
+
+def test_a_keras_h5_that_reads_another_local_file_is_refused(tmp_path, capsys):
+    """HDF5 external storage: a dataset whose bytes h5py silently reads from any path the file names (here a
+    'secret' holding valid weights). Converted, that file would leak into the output; it is refused instead."""
+    import h5py
+
+    source = tmp_path / "leaky.h5"
+    _keras_legacy_h5(source)
+    secret = tmp_path / "secret.bin"
+    with h5py.File(source, "r+") as file:
+        layer = file["conv1_bn"]
+        name = next(n.decode() if isinstance(n, bytes) else n for n in layer.attrs["weight_names"] if "moving_mean" in str(n))
+        values = np.asarray(layer[name])
+        secret.write_bytes(values.astype("<f4").tobytes())
+        del layer[name]
+        layer.create_dataset(name, shape=values.shape, dtype="<f4", external=[(str(secret), 0, values.nbytes)])
+    assert main(["convert", str(source), str(tmp_path / "out.safetensors")]) == 2
+    [error] = error_lines(capsys)
+    assert str(source) in error and "unsafe HDF5 file" in error and f"conv1_bn/{name} (external storage)" in error, error
+    assert sorted(os.listdir(tmp_path)) == ["leaky.h5", "secret.bin"]
