@@ -64,10 +64,7 @@ def load_candidate(source: str, name: str, kwargs: dict[str, Any], framework: st
         raise CandidateError(f"{name}(**{kwargs}) raised {_summary(error, path)}") from None
     if not trace.is_model(model):
         raise CandidateError(f"{name}(**{kwargs}) returned {type(model).__name__}, not a {framework} model")
-    try:
-        return trace.prepare(model)
-    except TypeError as error:  # a model the trace cannot read, e.g. a subclassed keras.Model
-        raise CandidateError(str(error)) from None
+    return trace.prepare(model)
 
 
 def _summary(error: BaseException, path: Path) -> str:
