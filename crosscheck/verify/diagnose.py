@@ -284,7 +284,8 @@ def _compare_conv(candidate: Structure, reference: Structure, name: str, cand: R
     if cpad != rpad and cand["kernel"] == ref["kernel"]:
         if _asymmetric(cpad) and not _asymmetric(rpad):
             found.add("asymmetric_padding", name, f"{name}: padding {_pad(cpad)} (TF/Keras 'same' at stride "
-                                                  f"{cand['stride'][0]}), reference {_pad(rpad)}")
+                                                  f"{cand['stride'][0]} pads the extra row and column at the "
+                                                  f"bottom/right only), reference {_pad(rpad)}")
         else:
             found.add("padding", name, f"{name}: padding {_pad(cpad)}, reference {_pad(rpad)}")
     if cand["bias"] and not ref["bias"]:

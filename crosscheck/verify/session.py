@@ -111,10 +111,7 @@ class VerifyConfig:
             raise VerifyUsageError(str(error)) from None
         self.candidate.validate()
         if self.against is not None:
-            self.against.validate()
-            if LAYOUTS[self.against.framework] != self.layout and self.input_shape is not None:
-                raise VerifyUsageError("--input-shape with --against and frameworks of different layouts: give the "
-                                       f"candidate's ({self.framework}) layout")
+            self.against.validate()  # --input-shape is in the candidate's layout; the source gets the same images
         channels, height, width = self.shape if self.layout == "nchw" else (self.shape[2], *self.shape[:2])
         if len(self.shape) != 3 or channels != 3 or height != width or height < 32:
             layout = "3,H,W" if self.layout == "nchw" else "H,W,3"
