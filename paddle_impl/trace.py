@@ -28,9 +28,15 @@ def is_model(candidate: Any) -> bool:
     return isinstance(candidate, nn.Layer)
 
 
+def float64() -> contextlib.AbstractContextManager:
+    """Nothing to set before a paddle constructor runs: `prepare` casts the built model (and the adapter loads
+    float32 arrays into it before that)."""
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
-def float64() -> Iterator[None]:
-    """Paddle's default float type is float64 while a constructor runs (tensors it makes itself follow)."""
+def _default_float64() -> Iterator[None]:
+    """Paddle's default float type is float64 during a traced forward: tensors the forward makes follow it."""
     saved = paddle.get_default_dtype()
     paddle.set_default_dtype("float64")
     try:
@@ -58,7 +64,7 @@ def trace(model: nn.Layer, images: np.ndarray,
             handles.append(layer.register_forward_pre_hook(tracer.enter))
             handles.append(layer.register_forward_post_hook(tracer.leave(names[id(layer)])))
     try:
-        with paddle.no_grad(), tracer.functional(), float64():
+        with paddle.no_grad(), tracer.functional(), _default_float64():
             output = model(paddle.to_tensor(np.ascontiguousarray(images, np.float64)))
     except Exception as error:  # the candidate's own forward crashed: that is a finding, not a usage error
         tracer.failed(error)
