@@ -32,6 +32,7 @@ _ADDS = {"AddV2", "Add", "AddN"}
 _BIAS_ADDS = {"BiasAdd", "AddV2", "Add"}
 _READS = {"ReadVariableOp", "Cast", "Identity", "Reshape", "Squeeze"}  # how a variable reaches the op using it
 # TF's message when an op cannot be built: "... for '{{node NAME}} = Op[attrs](input, input)' with input shapes: ..."
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FAILED_NODE = re.compile(r"\{\{node ([^}]+)\}\} = (\w+)\[[^\]]*\]\(([^)]*)\)(?:.*?input shapes: ([^.]*))?", re.S)
 
 
@@ -259,7 +260,8 @@ def _upstream(op: tf.Operation) -> set[tf.Operation]:
 
 def _failure(error: Exception, records: list[dict], tensors: list[tf.Tensor]) -> dict:
     """The op a failed call could not build, as a record: an add (with its inputs' shapes) when TF names one."""
-    message = " ".join(str(error).split())
+    message = " ".join(_ANSI.sub("", str(error)).split())
+    message = re.sub(r"Exception encountered when calling [\w.]+\(\)\.\s*", "", message)  # keras' wrapper
     match = _FAILED_NODE.search(message)
     by_name = {t.name.split(":")[0]: i for i, t in enumerate(tensors)}
     record = {"op": "other", "func": "call", "name": "", "inputs": [], "input_shapes": []}

@@ -130,6 +130,18 @@ def test_basic_block_striding_twice_crashes_and_the_double_stride_is_named(tmp_p
                                     "detail": "no output: the forward pass fails"}
 
 
+@pytest.mark.slow
+def test_subclassed_keras_block_striding_twice_fails_while_traced_and_is_named(tmp_path):
+    """The same slip in a Keras subclassed model: TensorFlow fails to build the add; the same diagnosis."""
+    code, report = verify(tmp_path, KERAS_SUBCLASSED, "keras", "resnet18", {"double_stride": True})
+    assert code == 1, report
+    assert error_codes(report) == {"basic_conv2_stride", "forward_fails"}
+    crash = findings(report)["forward_fails"]
+    assert crash["where"] == "conv3_block1" and "Dimensions must be equal, but are 4 and 8" in crash["explanation"]
+    assert "main branch gives (128, 4, 4)" in crash["explanation"] and "shortcut gives (128, 8, 8)" in crash["explanation"]
+    assert report["first_divergence"]["name"] == "conv3_block1_2_conv" and report["causes"][0] == "basic_conv2_stride"
+
+
 def test_tutorial_basic_block_resnet18_passes(tmp_path):
     code, report = verify(tmp_path, TUTORIAL_TORCH, "torch", "resnet18")
     assert code == 0, report

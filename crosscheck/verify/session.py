@@ -233,7 +233,7 @@ class Verification:
         self.config = config
         self.progress = progress or (lambda what: None)
         self.report = VerifyReport(config)
-        self.built: set[str] = set()  # reference handles built so far, per worker framework
+        self.built: set[tuple[str, str]] = set()  # (framework, handle) of the references built so far
 
     def run(self) -> VerifyReport:
         started = time.perf_counter()
@@ -310,9 +310,9 @@ class Verification:
         compared = {i: diagnose.compare(structure, self._reference_structure(framework, i), specs.get(i)) for i in ids}
         nearest = min(ids, key=lambda i: (len(diagnose.errors(compared[i])), len(compared[i])))
         findings = diagnose.errors(compared[nearest])
-        changes = [m.describe for m in counterfactual.mutations(findings, structure, specs.get(nearest), framework)]
-        explained = {m.code for m in counterfactual.mutations(findings, structure, specs.get(nearest), framework)}
-        changes += [f.code for f in findings if f.code not in explained]
+        mutations = counterfactual.mutations(findings, structure, specs.get(nearest), framework)
+        explained = {m.code for m in mutations}  # said as a spec change, e.g. bn_eps=0.001; the rest by finding
+        changes = [m.describe for m in mutations] + [f.code for f in findings if f.code not in explained]
         self.report.nearest[role] = {"model_id": nearest, "deviations": changes}
         return nearest
 

@@ -5,7 +5,8 @@ Test candidate for `crosscheck verify`, written in the tutorial style (model sub
 in the stem) with torchvision's ResNet-18 numbers: no conv biases, BN epsilon 1e-5 (momentum 0.9,
 which inference never reads), symmetric explicit padding. `same_padding=True` is the usual
 shortcut of writing `padding="same"` on every conv, which TensorFlow pads bottom/right only at
-stride 2.
+stride 2. `double_stride=True` passes the block's stride to both 3x3 convs: the call then fails at
+the residual add while TensorFlow traces it.
 """
 
 import tensorflow as tf
@@ -26,11 +27,11 @@ def run(stack, x):
 
 
 class BasicBlock(layers.Layer):
-    def __init__(self, filters, stride=1, same_padding=False, **kwargs):
+    def __init__(self, filters, stride=1, same_padding=False, double_stride=False, **kwargs):
         super().__init__(**kwargs)
         self.conv1 = conv(filters, 3, stride, same_padding)
         self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
-        self.conv2 = conv(filters, 3, 1, same_padding)
+        self.conv2 = conv(filters, 3, stride if double_stride else 1, same_padding)
         self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
         self.downsample = None
         if stride != 1:
@@ -47,7 +48,7 @@ class BasicBlock(layers.Layer):
 
 
 class ResNet18(tf.keras.Model):
-    def __init__(self, num_classes=1000, same_padding=False, **kwargs):
+    def __init__(self, num_classes=1000, same_padding=False, double_stride=False, **kwargs):
         super().__init__(**kwargs)
         self.stem = conv(64, 7, 2, same_padding)
         self.bn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
@@ -56,7 +57,8 @@ class ResNet18(tf.keras.Model):
         self.stages = []
         for i, filters in enumerate([64, 128, 256, 512]):
             stride = 1 if i == 0 else 2
-            self.stages.append([BasicBlock(filters, stride, same_padding), BasicBlock(filters, 1, same_padding)])
+            self.stages.append([BasicBlock(filters, stride, same_padding, double_stride),
+                                BasicBlock(filters, 1, same_padding, double_stride)])
         self.avgpool = layers.GlobalAveragePooling2D()
         self.fc = layers.Dense(num_classes)
 
