@@ -280,6 +280,9 @@ class Verification:
         source = self._build_and_trace(source_model, SOURCE, role="source")
         if candidate is None or source is None:
             return
+        if source.failure is not None:  # nothing to carry over or compare against
+            report.not_a_resnet = f"the source's own forward pass fails: {source.failure['error']}"
+            return
         nearest = self._describe(source_model.framework, source, "source")
         self._describe(config.framework, candidate, "candidate")
         spec = replace(specs.get(nearest), default_head="softmax" if "softmax" in source.head_sequence else "logits")
