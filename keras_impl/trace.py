@@ -42,13 +42,16 @@ def is_model(candidate: Any) -> bool:
 
 @contextlib.contextmanager
 def float64() -> Iterator[None]:
-    """Keras' float type is float64 while a constructor runs (layers take their dtype when made), then restored."""
-    saved = keras.config.floatx()
+    """Keras' float type and dtype policy are float64 while a constructor runs (layers take their dtype when
+    made), then restored."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     try:
         yield
     finally:
-        keras.config.set_floatx(saved)
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def prepare(model: keras.Model) -> keras.Model:

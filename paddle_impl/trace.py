@@ -87,6 +87,8 @@ def assign(model: nn.Layer, layers: Sequence[tuple[dict, Mapping[str, np.ndarray
                 raise ValueError(f"{record['name']}: the layer has no {param}")
             perm = specs.native_permutation("paddle", record["op"], param)
             value = np.ascontiguousarray(array.transpose(perm) if perm else array, np.float64)
+            if param == "running_var":
+                value = value + _epsilon_correction(record)
             if tuple(state[name].shape) != value.shape:
                 raise ValueError(f"{name}: model has {tuple(state[name].shape)}, weights {value.shape}")
             state[name].set_value(value)
@@ -100,8 +102,17 @@ def read(model: nn.Layer, records: Sequence[dict]) -> dict[str, np.ndarray]:
         for param, name in record["params"].items():
             perm = specs.native_permutation("paddle", record["op"], param)
             value = state[name].numpy().astype(np.float64)
+            if param == "running_var":
+                value = value - _epsilon_correction(record)
             arrays[f"{record['index']}/{param}"] = value.transpose(np.argsort(perm)) if perm else value
     return arrays
+
+
+def _epsilon_correction(bn: dict) -> float:
+    """eps - float32(eps): paddle keeps BatchNorm's epsilon as a float32 attribute even in float64, so the
+    float64 running variance carries the difference and paddle computes var + eps with the exact epsilon
+    (as paddle_impl.adapter.epsilon_correction does for the reference)."""
+    return bn["eps"] - float(np.float32(bn["eps"]))
 
 
 class _Tracer:

@@ -25,7 +25,7 @@ PADDLE = f"{CANDIDATES / 'blog_resnet18_paddle.py'}"
 KERAS_SUBCLASSED = f"{CANDIDATES / 'tf2_resnet18_keras.py'}:ResNet18"
 TUTORIAL_TORCH = f"{CANDIDATES / 'blog_basicblock_torch.py'}:ResNet18"
 PORTED_V2 = f"{CANDIDATES / 'ported_resnet50v2_torch.py'}:ResNet50V2"
-GATE = 1e-10  # the documented float64 gate (README): equal functions agree to ~1e-15 in float64
+GATE = 1e-9  # the documented float64 gate (README): equal functions agree to ~1e-13 and below in float64
 SMALL = {"torch": "3,64,64", "paddle": "3,64,64", "keras": "64,64,3"}
 # findings that have a single-change counterfactual reference: (framework, finding) -> mutations tested
 COUNTERFACTUALS = {

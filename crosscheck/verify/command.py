@@ -15,7 +15,7 @@ from rich.console import Console
 
 from crosscheck import spec as specs
 from crosscheck.files import check_writable, write_text
-from crosscheck.verify.numeric import FLOAT64_RTOL
+from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError

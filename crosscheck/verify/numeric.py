@@ -12,10 +12,6 @@ from crosscheck.spec import CANONICAL_PARAMS, ModelSpec
 from crosscheck.verify.graph import Record, Structure
 
 OUTPUT = "output"
-# verify runs both models in float64 inside their frameworks, so equal functions agree to ~1e-13 and a
-# real difference stands above this gate: BN eps 1e-5 vs 1.001e-5 alone moves the first BN by ~2.6e-9. Local until
-# crosscheck.metrics.FLOAT64_RTOL lands on main; this is the one place to switch.
-FLOAT64_RTOL = 1e-10
 
 
 @dataclass(frozen=True)

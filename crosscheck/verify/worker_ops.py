@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosscheck import canonical
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.verify import counterfactual
@@ -114,13 +114,11 @@ def op_verify_reference(worker: Worker, request: dict[str, Any]) -> dict[str, An
     spec = specs.get(request["model_id"])
     if request.get("mutation"):
         spec = counterfactual.mutate(spec, request["mutation"], request["value"])
-    trace = tracer(worker.framework)
-    with trace.float64():
-        model = worker.adapter.build(spec)
+    model = worker.adapter.build(spec, spec.num_classes, "float64")
     if request.get("weights"):
         _, arrays, _ = canonical.load(request["weights"], request["model_id"])
         worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    _candidates[request["handle"]] = trace.prepare(model)
+    _candidates[request["handle"]] = tracer(worker.framework).prepare(model)
     return {}
 
 

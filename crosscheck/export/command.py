@@ -1,4 +1,4 @@
-"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export)."""
+"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export.session)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.export import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
+from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
-from crosscheck.metrics import DEFAULT_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
@@ -55,15 +54,16 @@ def print_result(result: ExportResult, console: Console) -> None:
     """The verification table (native vs onnxruntime), the latency if measured, and what was written."""
     meta = result.metadata
     table = Table(title=f"{meta['model_id']}: {result.framework} -> ONNX opset {result.opset}, {meta['input_layout']} input  "
-                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
+                        f"(float32 gate vs the float64 truth: rel L2 <= {result.gate:.1e})", title_justify="left")
     for column in ("pair", "input", "max abs", "rel L2", "cosine", "top-1", "result"):
         table.add_column(column, justify="left" if column in ("pair", "input", "result") else "right", no_wrap=True)
     for check in result.checks:
         a = check.agreement
         verdict = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
-        table.add_row(f"{result.framework} vs {participant(result.framework)}", check.label, f"{a.max_abs:.2e}",
+        table.add_row(f"{result.framework} float64 vs {participant(result.framework)}", check.label, f"{a.max_abs:.2e}",
                       f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
+    console.print(f"native float32 vs its float64 truth: rel L2 {result.native_float32_distance:.2e}", highlight=False)
     console.print(f"export took {result.export_seconds:.1f} s; weights sha256 {meta['weights_sha256'][:16]}...",
                   highlight=False)
     if result.latency:
