@@ -286,7 +286,8 @@ class Verification:
             report.not_a_resnet = f"the source's own forward pass fails: {source.failure['error']}"
             return
         nearest = self._describe(source_model.framework, source, "source")
-        self._describe(config.framework, candidate, "candidate")
+        if candidate.failure is None:  # a partial trace has no nearest model id
+            self._describe(config.framework, candidate, "candidate")
         spec = replace(specs.get(nearest), default_head="softmax" if "softmax" in source.head_sequence else "logits")
         report.findings = diagnose.compare(candidate, source, spec)
         self.progress("carrying the source's weights into the candidate")
