@@ -28,14 +28,34 @@ def is_model(candidate: Any) -> bool:
     return isinstance(candidate, nn.Layer)
 
 
+def float64() -> contextlib.AbstractContextManager:
+    """Nothing to set before a paddle constructor runs: `prepare` casts the built model (and the adapter loads
+    float32 arrays into it before that)."""
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _default_float64() -> Iterator[None]:
+    """Paddle's default float type is float64 during a traced forward: tensors the forward makes follow it."""
+    saved = paddle.get_default_dtype()
+    paddle.set_default_dtype("float64")
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(saved)
+
+
 def prepare(model: nn.Layer) -> nn.Layer:
-    """Inference mode: BN uses its running statistics."""
+    """Inference mode in float64 (verify's numbers are proven in float64): BN uses its running statistics."""
+    model.to(dtype="float64")
     model.eval()
     return model
 
 
-def trace(model: nn.Layer, images: np.ndarray, capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray]:
-    """Run NCHW `images` once: op records, captured outputs (by op index), model output."""
+def trace(model: nn.Layer, images: np.ndarray,
+          capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
+    """Run NCHW `images` in float64 once: op records, captured outputs (by op index), model output. A forward
+    that raises ends the records with the failing op (its `error`) and gives no output."""
     tracer = _Tracer(set(capture))
     names = {id(layer): name for name, layer in model.named_sublayers(include_self=True)}
     handles = []
@@ -44,8 +64,11 @@ def trace(model: nn.Layer, images: np.ndarray, capture: Collection[int] = ()) ->
             handles.append(layer.register_forward_pre_hook(tracer.enter))
             handles.append(layer.register_forward_post_hook(tracer.leave(names[id(layer)])))
     try:
-        with paddle.no_grad(), tracer.functional():
-            output = model(paddle.to_tensor(np.ascontiguousarray(images, np.float32)))
+        with paddle.no_grad(), tracer.functional(), _default_float64():
+            output = model(paddle.to_tensor(np.ascontiguousarray(images, np.float64)))
+    except Exception as error:  # the candidate's own forward crashed: that is a finding, not a usage error
+        tracer.failed(error)
+        return tracer.records, tracer.captured, None
     finally:
         for handle in handles:
             handle.remove()
@@ -63,10 +86,33 @@ def assign(model: nn.Layer, layers: Sequence[tuple[dict, Mapping[str, np.ndarray
             if name is None:
                 raise ValueError(f"{record['name']}: the layer has no {param}")
             perm = specs.native_permutation("paddle", record["op"], param)
-            value = np.ascontiguousarray(array.transpose(perm) if perm else array, np.float32)
+            value = np.ascontiguousarray(array.transpose(perm) if perm else array, np.float64)
+            if param == "running_var":
+                value = value + _epsilon_correction(record)
             if tuple(state[name].shape) != value.shape:
                 raise ValueError(f"{name}: model has {tuple(state[name].shape)}, weights {value.shape}")
             state[name].set_value(value)
+
+
+def read(model: nn.Layer, records: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Each traced layer's own arrays keyed '{record index}/{canonical param}', in canonical layout."""
+    state = dict(model.named_parameters()) | dict(model.named_buffers())
+    arrays = {}
+    for record in records:
+        for param, name in record["params"].items():
+            perm = specs.native_permutation("paddle", record["op"], param)
+            value = state[name].numpy().astype(np.float64)
+            if param == "running_var":
+                value = value - _epsilon_correction(record)
+            arrays[f"{record['index']}/{param}"] = value.transpose(np.argsort(perm)) if perm else value
+    return arrays
+
+
+def _epsilon_correction(bn: dict) -> float:
+    """eps - float32(eps): paddle keeps BatchNorm's epsilon as a float32 attribute even in float64, so the
+    float64 running variance carries the difference and paddle computes var + eps with the exact epsilon
+    (as paddle_impl.adapter.epsilon_correction does for the reference)."""
+    return bn["eps"] - float(np.float32(bn["eps"]))
 
 
 class _Tracer:
@@ -80,6 +126,13 @@ class _Tracer:
         self.alive: list[paddle.Tensor] = []  # keeps traced tensors alive so their ids stay unique
         self.depth = 0
         self.inputs: list[list[int]] = []
+        self.failing: dict | None = None  # a wrapped functional op that raised
+
+    def failed(self, error: Exception) -> None:
+        """End the records with the op that raised (or a generic one) carrying the error message."""
+        record = self.failing or {"op": "other", "func": "forward", "name": "", "inputs": [], "input_shapes": []}
+        record.update(index=len(self.records), shape=None, error=f"{type(error).__name__}: {error}")
+        self.records.append(record)
 
     def enter(self, layer: nn.Layer, args: tuple) -> None:
         self.depth += 1
@@ -123,7 +176,13 @@ class _Tracer:
         def call(*args: Any, **kwargs: Any) -> Any:
             tensors = [a for a in args if isinstance(a, paddle.Tensor)]
             inputs = [self.producer.get(id(t), MODEL_INPUT) for t in tensors[:2]]
-            output = original(*args, **kwargs)
+            try:
+                output = original(*args, **kwargs)
+            except Exception:
+                if self.failing is None and self.depth == 0:
+                    self.failing = {"op": op, "name": "", "inputs": inputs if op == "add" else inputs[:1],
+                                    "input_shapes": [list(t.shape[1:]) for t in tensors[:2]]}
+                raise
             if op == "add" and (len(tensors) < 2 or tensors[0].shape != tensors[1].shape or len(tensors[0].shape) != 4):
                 return output
             self.record({"op": op} if op != "other" else {"op": op, "func": original.__name__}, "", inputs, output)

@@ -8,6 +8,7 @@ the dataflow between them. Records are plain dicts (see crosscheck/verify/graph.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
@@ -27,19 +28,29 @@ def is_model(candidate: Any) -> bool:
     return isinstance(candidate, torch.nn.Module)
 
 
+def float64() -> contextlib.AbstractContextManager:
+    """Nothing to set before a torch constructor runs: `prepare` casts the built model."""
+    return contextlib.nullcontext()
+
+
 def prepare(model: torch.nn.Module) -> torch.nn.Module:
-    """Inference mode on the CPU in float32: BN uses its running statistics."""
-    return model.float().eval()
+    """Inference mode on the CPU in float64 (verify's numbers are proven in float64): BN uses its running statistics."""
+    return model.double().eval()
 
 
-def trace(model: torch.nn.Module, images: np.ndarray, capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray]:
-    """Run `images` (the model's own layout) once: op records, captured outputs (by op index, NCHW), model output."""
+def trace(model: torch.nn.Module, images: np.ndarray,
+          capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
+    """Run `images` (the model's own layout) in float64 once: op records, captured outputs (by op index, NCHW),
+    model output. A forward that raises ends the records with the failing op (its `error`) and gives no output."""
     tracer = _Tracer(_parameter_names(model), set(capture))
     handles = [module.register_forward_pre_hook(tracer.enter(name)) for name, module in model.named_modules()]
     handles += [module.register_forward_hook(tracer.leave) for module in model.modules()]
     try:
         with torch.no_grad(), tracer:
-            output = model(torch.from_numpy(np.ascontiguousarray(images, np.float32)))
+            output = model(torch.from_numpy(np.ascontiguousarray(images, np.float64)))
+    except Exception as error:  # the candidate's own forward crashed: that is a finding, not a usage error
+        tracer.failed(error)
+        return tracer.records, tracer.captured, None
     finally:
         for handle in handles:
             handle.remove()
@@ -60,7 +71,14 @@ def assign(model: torch.nn.Module, layers: Sequence[tuple[dict, Mapping[str, np.
                 target = state[name]
                 if tuple(target.shape) != array.shape:
                     raise ValueError(f"{name}: model has shape {tuple(target.shape)}, weights have {array.shape}")
-                target.copy_(torch.from_numpy(np.ascontiguousarray(array, np.float32)))
+                target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def read(model: torch.nn.Module, records: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Each traced layer's own arrays keyed '{record index}/{canonical param}' (torch layout is canonical)."""
+    state = dict(model.named_parameters()) | dict(model.named_buffers())
+    return {f"{r['index']}/{param}": state[name].detach().cpu().numpy().astype(np.float64)
+            for r in records for param, name in r["params"].items()}
 
 
 def _parameter_names(model: torch.nn.Module) -> dict[int, str]:
@@ -79,6 +97,8 @@ class _Tracer(TorchFunctionMode):
         self.producer: dict[int, int] = {}
         self.alive: list[torch.Tensor] = []  # keeps traced tensors alive so their ids stay unique
         self.stack: list[str] = []
+        self.failing: dict | None = None  # the op that raised, described before the exception propagates
+
 
     def enter(self, name: str) -> Callable[..., None]:
         def hook(module: torch.nn.Module, args: Any) -> None:
@@ -88,14 +108,30 @@ class _Tracer(TorchFunctionMode):
     def leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self.stack.pop()
 
+    def failed(self, error: Exception) -> None:
+        """End the records with the op that raised (or a generic one) carrying the error message."""
+        record = self.failing or {"op": "other", "func": "forward", "name": self.stack[-1] if self.stack else "",
+                                  "inputs": [], "input_shapes": []}
+        record.update(index=len(self.records), shape=None, error=f"{type(error).__name__}: {error}")
+        self.records.append(record)
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         inputs = [self.producer.get(id(t), MODEL_INPUT) for t in tensors[:2]]
-        output = func(*args, **kwargs)
-        if not isinstance(output, torch.Tensor) or output.dtype != torch.float32:
-            return output
         name = getattr(func, "__name__", str(func))
+        try:
+            output = func(*args, **kwargs)
+        except Exception:
+            if self.failing is None:
+                record = _describe(name, args, kwargs, self.names, failing=True) or {"op": "other", "func": name}
+                record.update(name=self.stack[-1] if self.stack else "",
+                              inputs=inputs if record["op"] == "add" else inputs[:1],
+                              input_shapes=[list(t.shape[1:]) for t in tensors[:2]])
+                self.failing = record
+            raise
+        if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+            return output
         record = _describe(name, args, kwargs, self.names)
         if record is None:
             return output
@@ -112,8 +148,9 @@ class _Tracer(TorchFunctionMode):
         return output
 
 
-def _describe(name: str, args: tuple, kwargs: dict, names: dict[int, str]) -> dict | None:
-    """The op record (without index/name/inputs/shape) for one call, or None for calls that carry no data."""
+def _describe(name: str, args: tuple, kwargs: dict, names: dict[int, str], failing: bool = False) -> dict | None:
+    """The op record (without index/name/inputs/shape) for one call, or None for calls that carry no data;
+    `failing`: the call raised, so an add of two feature maps is a residual add whatever their shapes."""
     x = args[0] if args and isinstance(args[0], torch.Tensor) else None
     if x is None:
         return None
@@ -141,7 +178,7 @@ def _describe(name: str, args: tuple, kwargs: dict, names: dict[int, str]) -> di
         return {"op": "pad", "padding": [top, bottom, left, right], "value": float(value or 0.0)}
     if name in _ADD:
         other = args[1] if len(args) > 1 else kwargs.get("other")
-        if isinstance(other, torch.Tensor) and other.shape == x.shape and x.dim() == 4:
+        if isinstance(other, torch.Tensor) and x.dim() == other.dim() == 4 and (failing or other.shape == x.shape):
             return {"op": "add"}
         return None
     if name in _RELU:

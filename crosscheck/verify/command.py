@@ -1,4 +1,5 @@
 """`crosscheck verify FILE.py:CALLABLE --framework F --model ID`: is a hand-written ResNet the model it claims?
+`... --against SOURCE.py:CALLABLE --against-framework G`: is it a faithful translation of that source?
 
 Exit codes: 0 the candidate matches at the gate; 1 it does not (or is not a ResNet); 2 usage
 errors, files that do not import, constructors that raise.
@@ -14,9 +15,9 @@ from rich.console import Console
 
 from crosscheck import spec as specs
 from crosscheck.files import check_writable, write_text
-from crosscheck.metrics import FLOAT32_MIN_RTOL
+from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
-from crosscheck.verify.session import VerifyConfig, VerifyUsageError, verify
+from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError
 
 EXIT_MISMATCH = 1
@@ -30,14 +31,19 @@ def add_parser(commands: Any) -> None:
                     "calibrated weights into both, and name the first layer that diverges and why.")
     parser.add_argument("target", metavar="FILE.py:CALLABLE", help="a class or function in FILE.py that returns the model")
     parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS)
-    parser.add_argument("--model", required=True, metavar="ID", help=f"the model id to check against: {', '.join(specs.MODEL_IDS)}")
+    parser.add_argument("--model", metavar="ID", help=f"the model id to check against: {', '.join(specs.MODEL_IDS)}")
     parser.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments for CALLABLE, a JSON object")
+    parser.add_argument("--against", metavar="SOURCE.py:CALLABLE",
+                        help="check against the model this one translates instead of a model id")
+    parser.add_argument("--against-framework", choices=specs.FRAMEWORKS, help="the framework of --against")
+    parser.add_argument("--against-kwargs", default="{}", metavar="JSON", help="keyword arguments for --against")
     parser.add_argument("--input-shape", metavar="SHAPE",
                         help="one input image: C,H,W for torch/paddle, H,W,C for keras (default: the model id's size, "
                              "3,224,224 or 3,32,32 for the CIFAR ids)")
     parser.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
-    parser.add_argument("--rtol", type=float, default=FLOAT32_MIN_RTOL, help=f"gate on relative L2 error (default {FLOAT32_MIN_RTOL:g})")
+    parser.add_argument("--rtol", type=float, default=FLOAT64_RTOL,
+                        help=f"gate on relative L2 error, both models run in float64 (default {FLOAT64_RTOL:g})")
     parser.add_argument("--no-alternatives", action="store_true", help="on a mismatch, do not try the other model ids")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
     parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
@@ -47,15 +53,13 @@ def add_parser(commands: Any) -> None:
 
 def config_from(args: argparse.Namespace) -> VerifyConfig:
     """The run's configuration; anything malformed raises VerifyUsageError."""
-    source, separator, name = args.target.rpartition(":")
-    if not separator or not source or not name:
-        raise VerifyUsageError(f"{args.target!r}: expected FILE.py:CALLABLE")
-    try:
-        kwargs = json.loads(args.kwargs)
-    except json.JSONDecodeError as error:
-        raise VerifyUsageError(f"--kwargs is not valid JSON: {error}") from None
-    if not isinstance(kwargs, dict):
-        raise VerifyUsageError("--kwargs must be a JSON object, e.g. '{\"depth\": 50}'")
+    source, name = _target(args.target)
+    kwargs = _kwargs(args.kwargs, "--kwargs")
+    against = None
+    if args.against:
+        if not args.against_framework:
+            raise VerifyUsageError("--against needs --against-framework")
+        against = Target(*_target(args.against), args.against_framework, _kwargs(args.against_kwargs, "--against-kwargs"))
     shape = None
     if args.input_shape:
         try:
@@ -63,9 +67,26 @@ def config_from(args: argparse.Namespace) -> VerifyConfig:
         except ValueError:
             raise VerifyUsageError(f"--input-shape must be three integers, got {args.input_shape!r}") from None
     config = VerifyConfig(source, name, args.framework, args.model, kwargs, shape, args.batch, args.seed, args.rtol,
-                          args.timeout, not args.no_alternatives)
+                          args.timeout, not args.no_alternatives, against)
     config.validate()
     return config
+
+
+def _target(text: str) -> tuple[str, str]:
+    source, separator, name = text.rpartition(":")
+    if not separator or not source or not name:
+        raise VerifyUsageError(f"{text!r}: expected FILE.py:CALLABLE")
+    return source, name
+
+
+def _kwargs(text: str, option: str) -> dict[str, Any]:
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise VerifyUsageError(f"{option} is not valid JSON: {error}") from None
+    if not isinstance(kwargs, dict):
+        raise VerifyUsageError(f"{option} must be a JSON object, e.g. '{{\"depth\": 50}}'")
+    return kwargs
 
 
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
@@ -77,7 +98,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
         with console.status("verify: starting the worker") as status:
             report = verify(config, lambda what: status.update(f"verify: {what}"))
     except WorkerCrashed as error:
-        raise VerifyUsageError(f"the {config.framework} worker died: {error}\n{error.detail}") from None
+        raise VerifyUsageError(f"a worker died: {error}\n{error.detail}") from None
     except WorkerError as error:
         message = str(error)
         if CANDIDATE_ERROR in message:

@@ -51,6 +51,7 @@ TITLES: dict[str, str] = {
     "head_softmax": "softmax head where the reference outputs logits",
     "head_logits": "logits head where the reference ends in softmax",
     "head_pool": "no global average pooling before the classifier",
+    "forward_fails": "the forward pass fails",
 }
 
 
@@ -103,7 +104,7 @@ class _Findings:
 def compare(candidate: Structure, reference: Structure, spec: ModelSpec) -> list[Finding]:
     """Every structural difference of `candidate` from `reference` (the spec's model), as named findings."""
     found = _Findings()
-    if candidate.depths != reference.depths:
+    if candidate.failure is None and candidate.depths != reference.depths:
         found.add("depths", "conv2_block1", f"blocks per stage {candidate.depths}, reference {reference.depths}")
     _compare_stem(candidate, reference, spec, found)
     _compare_strides(candidate, reference, found)
@@ -111,7 +112,10 @@ def compare(candidate: Structure, reference: Structure, spec: ModelSpec) -> list
     for block in candidate.blocks:
         if block.name in ref_blocks:
             _compare_block(candidate, reference, block, ref_blocks[block.name], found)
-    _compare_head(candidate, reference, spec, found)
+    if candidate.failure is None:
+        _compare_head(candidate, reference, spec, found)
+    else:
+        _compare_failure(candidate, ref_blocks, found)
     return found.result(list(reference.points()))
 
 
@@ -143,6 +147,33 @@ def _compare_stem(candidate: Structure, reference: Structure, spec: ModelSpec, f
         found.add("pool", "stem", "no stem max-pool" if "pool" in ref else "a stem max-pool the reference lacks")
     elif "pool" in cand:
         _compare_pool(candidate, reference, found)
+
+
+def _compare_failure(candidate: Structure, ref_blocks: dict[str, Block], found: _Findings) -> None:
+    """Where the forward pass raised; at a residual add, which strides make the two branches' shapes disagree."""
+    failure = candidate.failure
+    block = next((b for b in candidate.blocks if b.output["index"] == failure["index"]), None)
+    if block is None:
+        last = candidate.blocks[-1].name if candidate.blocks else "stem"
+        found.add("forward_fails", last, f"after {last}, {failure['op']} {failure['name']!r} raised {failure['error']}")
+        return
+    shapes = failure["input_shapes"]
+    main, short = tuple(shapes[block.main_input]), tuple(shapes[1 - block.main_input])
+    text = (f"the residual add raised {failure['error']}: the main branch gives {main} after "
+            f"{_strided(block, main=True)} (stride {block.stride} in total), the shortcut gives {short} after "
+            f"{_strided(block, main=False)} (stride {block.shortcut_stride})")
+    ref = ref_blocks.get(block.name)
+    if ref is not None:
+        text += f"; the reference strides {_strided(ref, main=True)} and its shortcut {_strided(ref, main=False)}"
+    found.add("forward_fails", block.name, text)
+
+
+def _strided(block: Block, main: bool) -> str:
+    """The strided convs of a block's main branch (or its shortcut), 'name (KxK, stride S, padding P)'."""
+    layers = [f"{block.name}_{role} ({_k(r['kernel'])}, stride {r['stride'][0]}, padding {_pad(r['padding'])})"
+              for role, r in block.layers.items()
+              if r["op"] == "conv" and r["stride"][0] > 1 and role.startswith("0_") != main]
+    return ", ".join(layers) or "no strided conv"
 
 
 def _stem_kind(structure: Structure) -> str | None:
@@ -228,7 +259,8 @@ def _compare_block(candidate: Structure, reference: Structure, block: Block, ref
             found.add("shortcut_bn_missing", f"{name}_0_bn", f"{name}: shortcut conv without BN")
         elif "0_bn" in block.layers and "0_bn" not in ref.layers:
             found.add("shortcut_bn_extra", f"{name}_0_conv", f"{name}: shortcut conv followed by a BN")
-    if block.relu_after_add != ref.relu_after_add:
+    failed = candidate.failure is not None and block.output["index"] == candidate.failure["index"]
+    if block.relu_after_add != ref.relu_after_add and not failed:  # a failed add never reached its ReLU
         code = "relu_after_add_missing" if ref.relu_after_add else "relu_after_add_extra"
         found.add(code, name, "the sum goes on without a ReLU; the reference applies ReLU after every add"
                   if ref.relu_after_add else "the sum goes through a ReLU; the reference (pre-activation) has none")
@@ -282,7 +314,8 @@ def _compare_conv(candidate: Structure, reference: Structure, name: str, cand: R
     if cpad != rpad and cand["kernel"] == ref["kernel"]:
         if _asymmetric(cpad) and not _asymmetric(rpad):
             found.add("asymmetric_padding", name, f"{name}: padding {_pad(cpad)} (TF/Keras 'same' at stride "
-                                                  f"{cand['stride'][0]}), reference {_pad(rpad)}")
+                                                  f"{cand['stride'][0]} pads the extra row and column at the "
+                                                  f"bottom/right only), reference {_pad(rpad)}")
         else:
             found.add("padding", name, f"{name}: padding {_pad(cpad)}, reference {_pad(rpad)}")
     if cand["bias"] and not ref["bias"]:

@@ -14,6 +14,9 @@ block's ops are the add's ancestors after the previous block's output; the add i
 convs is the main branch, the other the shortcut. Roles are numbered along the main branch
 (1_conv, 1_bn, ...), so a torch block that runs its downsample last and a keras block that creates
 ``_0_conv`` first get the same roles. Stages are runs of blocks with the same output width.
+
+A forward pass that raised ends its records with the failing op (``error``: the message,
+``input_shapes``, ``shape`` None): the structure holds what ran up to it, and `failure` is that op.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Block:
     stride: int  # product of the main branch's strides
     out_channels: int
     output: Record  # the add, or the ReLU after it
+    shortcut_stride: int = 1  # product of the shortcut's strides
+    main_input: int = 0  # which input of the add is the main branch
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Structure:
     stages: list[list[Block]] = field(default_factory=list)
     head: dict[str, Record] = field(default_factory=dict)  # post_bn, gap, predictions, softmax
     head_sequence: list[str] = field(default_factory=list)
+    failure: Record | None = None  # the op the forward pass raised at; the structure is what ran before it
 
     @property
     def blocks(self) -> list[Block]:
@@ -112,14 +118,17 @@ def producer(records: Sequence[Record], index: int) -> int:
 def extract(records: Sequence[Record]) -> Structure:
     """The ResNet structure of a trace; raises NotAResNetError when there is no residual add."""
     records = list(records)
+    failure = records[-1] if records and records[-1].get("error") else None
     adds = [r for r in records if r["op"] == "add"]
     if not adds:
+        if failure is not None:
+            raise NotAResNetError(f"the forward pass fails before any residual addition: {failure['error']}")
         raise NotAResNetError("no residual additions in the forward pass: this is not a ResNet")
     consumers: dict[int, list[int]] = {}
     for r in records:
         for i in r["inputs"]:
             consumers.setdefault(i, []).append(r["index"])
-    structure = Structure(records)
+    structure = Structure(records, failure=failure)
     stem_end = _stem_end(records, adds[0])
     stem_ops = sorted(_ancestors(records, stem_end["index"])) if stem_end else []
     structure.stem = _stem_roles(records, stem_ops)
@@ -191,15 +200,18 @@ def _block(records: Sequence[Record], add: Record, seen: set[int], consumers: di
     after = [records[c] for c in consumers.get(add["index"], [])]
     relu = next((r for r in after if r["op"] == "relu"), None)
     pooled = any(records[i]["op"] in ("maxpool", "avgpool") for i in short)
+    strided = ("conv", "maxpool", "avgpool")
     return Block(
         name="",
         layers=layers,
         shortcut="projection" if short_convs else ("maxpool" if pooled else "identity"),
         relu_after_add=relu is not None,
         sequence=_kinds(records, main),
-        stride=math.prod(records[i]["stride"][0] for i in main if records[i]["op"] in ("conv", "maxpool", "avgpool")),
-        out_channels=add["shape"][0],
+        stride=math.prod(records[i]["stride"][0] for i in main if records[i]["op"] in strided),
+        out_channels=(add["shape"] or add["input_shapes"][main_at])[0],
         output=relu or add,
+        shortcut_stride=math.prod(records[i]["stride"][0] for i in short if records[i]["op"] in strided),
+        main_input=main_at,
     )
 
 

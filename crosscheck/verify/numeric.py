@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 import numpy as np
 
@@ -47,33 +47,41 @@ def record_shapes(record: Record) -> dict[str, tuple[int, ...]]:
 
 def plan_weights(candidate: Structure, reference: Structure, spec: ModelSpec,
                  weights: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Arrays keyed '{candidate record index}/{param}' for every aligned layer, and notes on what could not load."""
+    """The spec's canonical `weights` planned onto the candidate through the alignment (see plan_aligned)."""
+    aligned = {f"{name}/{param}": weights[spec.layer(name).canonical_key(param)]
+               for name in reference.layers() for param in spec.layer(name).shapes}
+    return plan_aligned(candidate, set(reference.layers()), aligned)
+
+
+def plan_aligned(candidate: Structure, layers: Collection[str],
+                 weights: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Arrays keyed '{candidate record index}/{param}' for every layer aligned with one of `layers` (canonical
+    names; `weights` keyed '{name}/{param}', canonical layout), and notes on what could not load."""
     arrays: dict[str, np.ndarray] = {}
     notes: list[str] = []
-    aligned = reference.layers()
     for name, record in candidate.layers().items():
-        if name not in aligned:
+        if name not in layers:
             notes.append(f"{name}: no reference layer; keeps its own initial weights")
             continue
-        layer = spec.layer(name)
         have = record_shapes(record)
         for param, shape in have.items():
-            key = f"{record['index']}/{param}"
-            if param not in layer.shapes:
-                arrays[key] = np.zeros(shape, np.float32)
+            key, value = f"{record['index']}/{param}", weights.get(f"{name}/{param}")
+            if value is None:
+                arrays[key] = np.zeros(shape, np.float64)
                 notes.append(f"{name}.{param}: the reference has none; loaded as zeros")
-            elif tuple(layer.shapes[param]) != shape:
-                notes.append(f"{name}.{param}: shape {shape}, reference {tuple(layer.shapes[param])}; not loaded")
+            elif value.shape != shape:
+                notes.append(f"{name}.{param}: shape {shape}, reference {value.shape}; not loaded")
             else:
-                arrays[key] = weights[layer.canonical_key(param)]
-        notes += [f"{name}.{param}: the candidate has none; the reference's value is dropped"
-                  for param in layer.shapes if param not in have]
+                arrays[key] = value
+        notes += [f"{name}.{key.split('/')[1]}: the candidate has none; the reference's value is dropped"
+                  for key in weights if key.split("/")[0] == name and key.split("/")[1] not in have]
     return arrays, notes
 
 
-def compare_points(candidate: Structure, reference: Structure, spec: ModelSpec,
-                   cand_arrays: Mapping[str, np.ndarray], ref_arrays: Mapping[str, np.ndarray]) -> list[Point]:
-    """rel L2 at every reference point (forward order) and at the model output; arrays are keyed by record index."""
+def compare_points(candidate: Structure, reference: Structure, cand_arrays: Mapping[str, np.ndarray],
+                   ref_arrays: Mapping[str, np.ndarray], softmax_head: bool) -> list[Point]:
+    """rel L2 at every reference point (forward order) and at the model output; arrays are keyed by record index.
+    `softmax_head`: the reference's model ends in softmax, which its traced logits do not include."""
     cand_points = candidate.points()
     points = []
     for name, (kind, ref_record) in reference.points().items():
@@ -82,14 +90,20 @@ def compare_points(candidate: Structure, reference: Structure, spec: ModelSpec,
             continue
         record = cand_points[name][1]
         expected = ref_arrays[str(ref_record["index"])]
-        got = cand_arrays[str(record["index"])]
-        if record.get("activation") == "softmax":
+        got = cand_arrays.get(str(record["index"]))
+        if got is None:  # the candidate's forward pass raised at or before this op
+            points.append(Point(name, kind, float("inf"), "the forward pass fails here"))
+            continue
+        if record.get("activation") == "softmax" and ref_record.get("activation") != "softmax":
             expected = softmax(expected)
         points.append(_point(name, kind, got, expected))
     expected = ref_arrays[OUTPUT]
-    if spec.default_head == "softmax":
+    if softmax_head:
         expected = softmax(expected)
-    points.append(_point(OUTPUT, OUTPUT, cand_arrays[OUTPUT], expected))
+    if OUTPUT not in cand_arrays:
+        points.append(Point(OUTPUT, OUTPUT, float("inf"), "no output: the forward pass fails"))
+    else:
+        points.append(_point(OUTPUT, OUTPUT, cand_arrays[OUTPUT], expected))
     return points
 
 

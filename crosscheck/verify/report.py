@@ -17,11 +17,14 @@ def print_report(report: VerifyReport, console: Console) -> None:
     config = report.config
     kwargs = f" {dict(config.kwargs)}" if config.kwargs else ""
     console.print(f"[bold]crosscheck verify[/bold] {config.source}:{config.name}{kwargs} "
-                  f"({config.framework}, {report.candidate_class}) against [bold]{config.model_id}[/bold], "
-                  f"input {'x'.join(map(str, config.shape))}, gate rel L2 <= {config.rtol:.0e}", highlight=False)
+                  f"({config.framework}, {report.candidate_class}) against [bold]{config.reference_label}[/bold], "
+                  f"input {'x'.join(map(str, config.shape))}, gate rel L2 <= {config.rtol:.0e} in float64", highlight=False)
     if report.not_a_resnet:
         console.print(f"[red]NOT A RESNET:[/red] {report.not_a_resnet}", highlight=False)
         return
+    for role, nearest in report.nearest.items():
+        deviations = ", ".join(nearest["deviations"])
+        console.print(f"{role}: {nearest['model_id']}{' with ' + deviations if deviations else ''}", highlight=False)
     _print_findings(report, console)
     _print_numbers(report, console)
     _print_verdict(report, console)
@@ -29,9 +32,9 @@ def print_report(report: VerifyReport, console: Console) -> None:
 
 def _print_findings(report: VerifyReport, console: Console) -> None:
     if not report.findings:
-        console.print(f"structure: blocks per stage {report.depths}, every layer aligns with {report.config.model_id}")
+        console.print(f"structure: blocks per stage {report.depths}, every layer aligns with {report.config.reference_label}")
         return
-    table = Table(title=f"structure vs {report.config.model_id} (blocks per stage {report.depths})", title_justify="left")
+    table = Table(title=f"structure vs {report.config.reference_label} (blocks per stage {report.depths})", title_justify="left")
     for column in ("", "where", "finding"):
         table.add_column(column)
     for finding in report.findings:
@@ -43,7 +46,8 @@ def _print_findings(report: VerifyReport, console: Console) -> None:
 def _print_numbers(report: VerifyReport, console: Console) -> None:
     """Stem, every block and the output; the first diverging layer gets its own row."""
     divergence = report.divergence
-    table = Table(title=f"numbers: rel L2 vs {report.config.model_id} on calibrated weights "
+    weights = "the source's own" if report.config.against else "calibrated"
+    table = Table(title=f"numbers in float64: rel L2 vs {report.config.reference_label} on {weights} weights "
                         f"({len(report.points)} points compared)", title_justify="left")
     for column in ("point", "rel L2", ""):
         table.add_column(column, justify="right" if column == "rel L2" else "left")
@@ -77,7 +81,7 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
             console.print("[red]cause:[/red] no structural difference explains it: the layers align, so look at "
                           "weights, data layout or ops the trace cannot see (custom functions)", highlight=False)
     for test in report.counterfactuals:
-        what = f"counterfactual: {report.config.model_id} with {test.mutation.describe}"
+        what = f"counterfactual: {report.config.reference_label} with {test.mutation.describe}"
         if test.explains:
             console.print(f"[yellow]{what} matches the candidate at every point (max rel L2 "
                           f"{_number(max(p.rel_l2 for p in test.points))}): this one change explains the whole "
@@ -87,17 +91,17 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
             console.print(f"{what} still diverges at {rest.name} (rel L2 {_number(rest.rel_l2)}): more than this "
                           f"one change differs", highlight=False)
     if report.matched:
-        console.print(f"[yellow]the candidate is {report.matched}, not {report.config.model_id}: it matches "
+        console.print(f"[yellow]the candidate is {report.matched}, not {report.config.reference_label}: it matches "
                       f"{report.matched} structurally and numerically[/yellow]", highlight=False)
     elif report.alternatives:
         closest = min(report.alternatives, key=lambda a: len(diagnose.errors(a.findings)))
         codes = ", ".join(f.title for f in diagnose.errors(closest.findings))
         console.print(f"no other model id matches; closest: {closest.model_id} (differs by: {codes})", highlight=False)
     if report.passed:
-        console.print(f"[green]MATCH: the candidate computes {report.config.model_id} "
+        console.print(f"[green]MATCH: the candidate computes {report.config.reference_label} "
                       f"(output rel L2 {_number(report.points[-1].rel_l2)})[/green]")
     else:
-        console.print(f"[red]MISMATCH: the candidate is not {report.config.model_id}[/red]")
+        console.print(f"[red]MISMATCH: the candidate is not {report.config.reference_label}[/red]")
 
 
 def save_plot(report: VerifyReport, path: str | os.PathLike[str]) -> None:
@@ -123,7 +127,7 @@ def save_plot(report: VerifyReport, path: str | os.PathLike[str]) -> None:
     for test in report.counterfactuals:
         errors = np.array([p.rel_l2 for p in test.points], dtype=float)
         axes.plot(range(len(errors)), np.where(np.isfinite(errors), np.maximum(errors, floor), ceiling),
-                  linestyle="--", linewidth=2, color="tab:orange", label=f"counterfactual: vs {report.config.model_id} with "
+                  linestyle="--", linewidth=2, color="tab:orange", label=f"counterfactual: vs {report.config.reference_label} with "
                                                      f"{test.mutation.describe}")
     axes.axhline(report.config.rtol, color="tab:green", linestyle="--", label=f"gate {report.config.rtol:.0e}")
     divergence = report.divergence
@@ -141,7 +145,7 @@ def save_plot(report: VerifyReport, path: str | os.PathLike[str]) -> None:
     axes.set_xticks(ticks, [points[i].name for i in ticks], rotation=30, ha="right", fontsize=8)
     axes.set_ylabel("relative L2 error vs reference\n(exact 0 drawn at the bottom)")
     config = report.config
-    axes.set_title(f"{os.path.basename(config.source)}:{config.name} ({config.framework}) vs {config.model_id}")
+    axes.set_title(f"{os.path.basename(config.source)}:{config.name} ({config.framework}) vs {config.reference_label}")
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     with atomic_output(path) as temp:

@@ -7,10 +7,11 @@ back as plain records and arrays as .npz files in a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -19,14 +20,14 @@ import numpy as np
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.metrics import FLOAT32_MIN_RTOL
+from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 LAYOUTS = {"torch": "nchw", "paddle": "nchw", "keras": "nhwc"}
-CANDIDATE = "candidate"
+CANDIDATE, SOURCE = "candidate", "source"
 
 Progress = Callable[[str], None]
 
@@ -36,18 +37,55 @@ class VerifyUsageError(ValueError):
 
 
 @dataclass(frozen=True)
+class Target:
+    """A user's model: CALLABLE in FILE.py, called with `kwargs`, in `framework`."""
+
+    source: str
+    name: str
+    framework: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.source).name}:{self.name} ({self.framework})"
+
+    def validate(self) -> None:
+        try:
+            specs.check_framework(self.framework)
+        except ValueError as error:
+            raise VerifyUsageError(str(error)) from None
+        path = Path(self.source)
+        if not path.is_file():
+            raise VerifyUsageError(f"{self.source}: no such file")
+        if path.suffix != ".py":
+            raise VerifyUsageError(f"{self.source}: not a .py file")
+        if not self.name.isidentifier():
+            raise VerifyUsageError(f"{self.name!r} is not a Python name (expected FILE.py:CALLABLE)")
+
+
+@dataclass(frozen=True)
 class VerifyConfig:
     source: str  # path of the user's .py file
     name: str  # class or function in it that returns the model
     framework: str
-    model_id: str
+    model_id: str | None  # None: checked against `against` only
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     input_shape: tuple[int, ...] | None = None  # one image in the framework's layout; None: the model id's size
     batch: int = 2
     seed: int = 0
-    rtol: float = FLOAT32_MIN_RTOL
+    rtol: float = FLOAT64_RTOL  # both models run in float64
     timeout: float = DEFAULT_TIMEOUT
     alternatives: bool = True  # on a mismatch, also try the other model ids with the candidate's depths
+    against: Target | None = None  # the source the candidate translates, instead of a model id
+
+    @property
+    def candidate(self) -> Target:
+        return Target(self.source, self.name, self.framework, self.kwargs)
+
+    @property
+    def reference_label(self) -> str:
+        """What the candidate is checked against: a model id, or its source."""
+        return self.against.label if self.against else str(self.model_id)
 
     @property
     def layout(self) -> str:
@@ -64,18 +102,18 @@ class VerifyConfig:
 
     def validate(self) -> None:
         """Raise VerifyUsageError for anything the run could only fail on later."""
+        if self.model_id is None and self.against is None:
+            raise VerifyUsageError("give --model ID, or --against SOURCE.py:CALLABLE --against-framework F")
+        if self.model_id is not None and self.against is not None:
+            raise VerifyUsageError("give either --model or --against, not both")
         try:
-            specs.check_framework(self.framework)
-            specs.get(self.model_id)
+            if self.model_id is not None:
+                specs.get(self.model_id)
         except ValueError as error:
             raise VerifyUsageError(str(error)) from None
-        path = Path(self.source)
-        if not path.is_file():
-            raise VerifyUsageError(f"{self.source}: no such file")
-        if path.suffix != ".py":
-            raise VerifyUsageError(f"{self.source}: not a .py file")
-        if not self.name.isidentifier():
-            raise VerifyUsageError(f"{self.name!r} is not a Python name (expected FILE.py:CALLABLE)")
+        self.candidate.validate()
+        if self.against is not None:
+            self.against.validate()  # --input-shape is in the candidate's layout; the source gets the same images
         channels, height, width = self.shape if self.layout == "nchw" else (self.shape[2], *self.shape[:2])
         if len(self.shape) != 3 or channels != 3 or height != width or height < 32:
             layout = "3,H,W" if self.layout == "nchw" else "H,W,3"
@@ -129,6 +167,7 @@ class VerifyReport:
     points: list[Point] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
     counterfactuals: list[Counterfactual] = field(default_factory=list)
+    nearest: dict[str, dict[str, Any]] = field(default_factory=dict)  # with --against: role -> nearest id, deviations
     seconds: float = 0.0
 
     @property
@@ -161,7 +200,11 @@ class VerifyReport:
                           "framework": self.config.framework, "kwargs": dict(self.config.kwargs),
                           "input_shape": list(self.config.shape), "depths": list(self.depths)},
             "model_id": self.config.model_id,
-            "gate": {"metric": "relative L2 error", "rtol": self.config.rtol},
+            "against": None if self.config.against is None else {
+                "source": self.config.against.source, "callable": self.config.against.name,
+                "framework": self.config.against.framework, "kwargs": dict(self.config.against.kwargs)},
+            "nearest": self.nearest or None,
+            "gate": {"metric": "relative L2 error", "rtol": self.config.rtol, "dtype": "float64"},
             "not_a_resnet": self.not_a_resnet or None,
             "findings": [f.as_dict() for f in self.findings],
             "first_divergence": divergence.as_dict() if divergence else None,
@@ -185,91 +228,184 @@ def _rank(place: str, order: list[str]) -> int:
 
 
 class Verification:
-    """Owns the worker and the temporary directory of one verify run."""
+    """Owns the workers and the temporary directory of one verify run."""
 
     def __init__(self, config: VerifyConfig, progress: Progress | None = None) -> None:
         config.validate()
         self.config = config
         self.progress = progress or (lambda what: None)
         self.report = VerifyReport(config)
+        self.built: set[tuple[str, str]] = set()  # (framework, handle) of the references built so far
 
     def run(self) -> VerifyReport:
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="crosscheck-verify-") as tmp, \
-                FrameworkWorker(self.config.framework, timeout=self.config.timeout) as worker:
-            self.tmp, self.worker = Path(tmp), worker
-            self._run()
+        frameworks = dict.fromkeys([self.config.framework] + ([self.config.against.framework]
+                                                               if self.config.against else []))
+        with tempfile.TemporaryDirectory(prefix="crosscheck-verify-") as tmp, contextlib.ExitStack() as stack:
+            self.tmp = Path(tmp)
+            self.workers = {f: stack.enter_context(FrameworkWorker(f, timeout=self.config.timeout)) for f in frameworks}
+            for worker in self.workers.values():
+                worker.request("configure", device="cpu", allow_tf32=False)
+            images = calibration.sample_input(self.config.batch, self.config.seed, self.config.image_size)
+            np.save(self.input_path, images)
+            np.save(self.structure_input_path, images[:1])  # structure traces need one image only
+            self._run_against() if self.config.against else self._run()
         self.report.seconds = time.perf_counter() - started
         return self.report
 
     def _run(self) -> None:
         config, report = self.config, self.report
-        self.worker.request("configure", device="cpu", allow_tf32=False)
-        images = calibration.sample_input(config.batch, config.seed, config.image_size)
-        np.save(self.input_path, images)
-        np.save(self.structure_input_path, images[:1])  # structure traces need one image only
-        self.progress("building the candidate")
-        reply = self.worker.request("verify_build", source=str(Path(config.source).resolve()), callable=config.name,
-                                    kwargs=dict(config.kwargs), handle=CANDIDATE)
-        report.candidate_class = reply["result"]["class"]
-        self.progress("tracing the candidate")
-        try:
-            candidate = graph.extract(self._trace(handle=CANDIDATE)[0])
-        except graph.NotAResNetError as error:
-            report.not_a_resnet = str(error)
+        candidate = self._build_and_trace(config.candidate, CANDIDATE)
+        if candidate is None:
             return
-        report.depths = candidate.depths
         self.progress(f"tracing the reference {config.model_id}")
-        reference = graph.extract(self._trace(model_id=config.model_id)[0])
+        reference = self._reference_structure(config.framework, config.model_id, self._weights(config.model_id))
         spec = specs.get(config.model_id)
         report.findings = diagnose.compare(candidate, reference, spec)
         self.progress("comparing numbers")
         report.points, report.weight_notes = self._numbers(candidate, reference, spec)
         for mutation in counterfactual.mutations(report.causes, candidate, spec, config.framework):
             try:
-                report.counterfactuals.append(self._counterfactual(candidate, reference, spec, mutation))
+                report.counterfactuals.append(self._counterfactual(candidate, spec, mutation))
             except WorkerCrashed:
                 raise
             except WorkerError as error:  # supplementary evidence: the diagnosis stands without it
                 report.notes.append(f"counterfactual {mutation.describe} could not be built: {error}")
-        if config.alternatives and not report.passed:
+        if config.alternatives and not report.passed and candidate.failure is None:
             report.alternatives = [self._alternative(candidate, other)
                                    for other in _alternative_ids(candidate, config.model_id)]
+
+    def _run_against(self) -> None:
+        """Candidate vs its source: each described as its nearest model id, then compared with each other."""
+        config, report, source_model = self.config, self.report, self.config.against
+        candidate = self._build_and_trace(config.candidate, CANDIDATE)
+        source = self._build_and_trace(source_model, SOURCE, role="source")
+        if candidate is None or source is None:
+            return
+        if source.failure is not None:  # nothing to carry over or compare against
+            report.not_a_resnet = f"the source's own forward pass fails: {source.failure['error']}"
+            return
+        nearest = self._describe(source_model.framework, source, "source")
+        if candidate.failure is None:  # a partial trace has no nearest model id
+            self._describe(config.framework, candidate, "candidate")
+        spec = replace(specs.get(nearest), default_head="softmax" if "softmax" in source.head_sequence else "logits")
+        report.findings = diagnose.compare(candidate, source, spec)
+        self.progress("carrying the source's weights into the candidate")
+        report.points, report.weight_notes = self._source_numbers(candidate, source)
+
+    def _build_and_trace(self, target: Target, handle: str, role: str = "candidate") -> graph.Structure | None:
+        """Build a user's model in its worker and trace its structure; None (and the report says why) if no ResNet."""
+        self.progress(f"building the {role}")
+        reply = self.workers[target.framework].request("verify_build", source=str(Path(target.source).resolve()),
+                                                       callable=target.name, kwargs=dict(target.kwargs), handle=handle)
+        if handle == CANDIDATE:
+            self.report.candidate_class = reply["result"]["class"]
+        self.progress(f"tracing the {role}")
+        try:
+            structure = graph.extract(self._trace(target.framework, handle)[0])
+        except graph.NotAResNetError as error:
+            self.report.not_a_resnet = f"the {role}: {error}" if self.config.against else str(error)
+            return None
+        if handle == CANDIDATE:
+            self.report.depths = structure.depths
+        return structure
+
+    def _describe(self, framework: str, structure: graph.Structure, role: str) -> str:
+        """The model id `structure` is nearest to (fewest structural errors), recorded with its deviations."""
+        ids = [i for i in specs.MODEL_IDS if _same_kind(structure, i)] or list(specs.MODEL_IDS)
+        compared = {i: diagnose.compare(structure, self._reference_structure(framework, i), specs.get(i)) for i in ids}
+        nearest = min(ids, key=lambda i: (len(diagnose.errors(compared[i])), len(compared[i])))
+        findings = diagnose.errors(compared[nearest])
+        mutations = counterfactual.mutations(findings, structure, specs.get(nearest), framework)
+        explained = {m.code for m in mutations}  # said as a spec change, e.g. bn_eps=0.001; the rest by finding
+        changes = [m.describe for m in mutations] + [f.code for f in findings if f.code not in explained]
+        self.report.nearest[role] = {"model_id": nearest, "deviations": changes}
+        return nearest
+
+    def _reference_structure(self, framework: str, model_id: str, weights: Path | None = None,
+                             mutation: counterfactual.Mutation | None = None) -> graph.Structure:
+        """Build (once) this project's float64 model of `model_id` in `framework`'s worker and trace its structure."""
+        handle = self._reference(framework, model_id, weights, mutation)
+        return graph.extract(self._trace(framework, handle)[0])
+
+    def _reference(self, framework: str, model_id: str, weights: Path | None = None,
+                   mutation: counterfactual.Mutation | None = None) -> str:
+        handle = f"reference:{model_id}" + (f"+{mutation.describe}" if mutation else "") + ("+w" if weights else "")
+        if (framework, handle) not in self.built:
+            self.workers[framework].request("verify_reference", model_id=model_id, handle=handle,
+                                            weights=str(weights) if weights else None,
+                                            mutation=mutation.name if mutation else None,
+                                            value=mutation.value if mutation else None)
+            self.built.add((framework, handle))
+        return handle
 
     def _numbers(self, candidate: graph.Structure, reference: graph.Structure,
                  spec: specs.ModelSpec) -> tuple[list[Point], list[str]]:
         """Load the reference's calibrated weights into both, capture every point on both sides, compare."""
-        weights = calibration.calibrated_weights(spec.model_id, self.config.seed)
-        path = self.tmp / f"{spec.model_id}.safetensors"
-        canonical.save(path, spec.model_id, weights, {"source": "crosscheck.calibration"})
-        self.worker.request("load", model_id=spec.model_id, weights=path)
-        arrays, notes = numeric.plan_weights(candidate, reference, spec, weights)
-        np.savez(self.tmp / "candidate-weights.npz", **arrays)
-        self.worker.request("verify_assign", handle=CANDIDATE, weights=self.tmp / "candidate-weights.npz")
-        ref_capture = [r["index"] for _, r in reference.points().values()]
-        cand_capture = [r["index"] for _, r in candidate.points().values()]
-        self.ref_arrays = self._trace(model_id=spec.model_id, capture=ref_capture)[1]
-        self.cand_arrays = self._trace(handle=CANDIDATE, capture=cand_capture)[1]
-        return numeric.compare_points(candidate, reference, spec, self.cand_arrays, self.ref_arrays), notes
+        framework = self.config.framework
+        path = self._weights(spec.model_id)
+        handle = self._reference(framework, spec.model_id, path)
+        arrays, notes = numeric.plan_weights(candidate, reference, spec, canonical.load(path, spec.model_id)[1])
+        self._assign(framework, CANDIDATE, arrays)
+        self.ref_arrays = self._capture(framework, handle, reference)
+        self.cand_arrays = self._capture(framework, CANDIDATE, candidate)
+        return numeric.compare_points(candidate, reference, self.cand_arrays, self.ref_arrays,
+                                      spec.default_head == "softmax"), notes
 
-    def _counterfactual(self, candidate: graph.Structure, reference: graph.Structure, spec: specs.ModelSpec,
+    def _source_numbers(self, candidate: graph.Structure, source: graph.Structure) -> tuple[list[Point], list[str]]:
+        """The source's own weights carried into the candidate through the alignment; every point compared."""
+        config = self.config
+        layers = source.layers()
+        output = self.tmp / "source-weights.npz"
+        self.workers[config.against.framework].request("verify_read", handle=SOURCE, output=output,
+                                                       indices=[r["index"] for r in layers.values()])
+        with np.load(output) as archive:
+            own = {key: archive[key] for key in archive.files}
+        weights = {f"{name}/{param}": own[f"{r['index']}/{param}"]
+                   for name, r in layers.items() for param in numeric.record_shapes(r) if f"{r['index']}/{param}" in own}
+        arrays, notes = numeric.plan_aligned(candidate, set(layers), weights)
+        self._assign(config.framework, CANDIDATE, arrays)
+        self.ref_arrays = self._capture(config.against.framework, SOURCE, source)
+        self.cand_arrays = self._capture(config.framework, CANDIDATE, candidate)
+        return numeric.compare_points(candidate, source, self.cand_arrays, self.ref_arrays, False), notes
+
+    def _weights(self, model_id: str) -> Path:
+        """The calibrated canonical weights of `model_id`, written once."""
+        path = self.tmp / f"{model_id}.safetensors"
+        if not path.exists():
+            weights = calibration.calibrated_weights(model_id, self.config.seed)
+            canonical.save(path, model_id, weights, {"source": "crosscheck.calibration"})
+        return path
+
+    def _assign(self, framework: str, handle: str, arrays: dict[str, np.ndarray]) -> None:
+        path = self.tmp / f"{handle}-weights.npz"
+        np.savez(path, **arrays)
+        self.workers[framework].request("verify_assign", handle=handle, weights=path)
+
+    def _capture(self, framework: str, handle: str, structure: graph.Structure) -> dict[str, np.ndarray]:
+        return self._trace(framework, handle, capture=[r["index"] for _, r in structure.points().values()])[1]
+
+    def _counterfactual(self, candidate: graph.Structure, spec: specs.ModelSpec,
                         mutation: counterfactual.Mutation) -> Counterfactual:
         """Compare the candidate's captured points with the reference built with `mutation`."""
         self.progress(f"counterfactual {spec.model_id} with {mutation.describe}")
         mutated = counterfactual.mutate(spec, mutation.name, mutation.value)
-        ref_arrays = self.ref_arrays
+        framework = self.config.framework
         if mutation.rebuilds:
-            key = f"{spec.model_id}+{mutation.describe}"
-            self.worker.request("verify_counterfactual", model_id=spec.model_id, mutation=mutation.name,
-                                value=mutation.value, weights=self.tmp / f"{spec.model_id}.safetensors", key=key)
-            reference = graph.extract(self._trace(model_id=key)[0])
-            ref_arrays = self._trace(model_id=key, capture=[r["index"] for _, r in reference.points().values()])[1]
-        points = numeric.compare_points(candidate, reference, mutated, self.cand_arrays, ref_arrays)
+            handle = self._reference(framework, spec.model_id, self._weights(spec.model_id), mutation)
+            reference = graph.extract(self._trace(framework, handle)[0])
+            ref_arrays = self._capture(framework, handle, reference)
+        else:
+            handle = self._reference(framework, spec.model_id, self._weights(spec.model_id))
+            reference = graph.extract(self._trace(framework, handle)[0])
+            ref_arrays = self.ref_arrays
+        points = numeric.compare_points(candidate, reference, self.cand_arrays, ref_arrays,
+                                        mutated.default_head == "softmax")
         return Counterfactual(mutation, points, self.config.rtol)
 
     def _alternative(self, candidate: graph.Structure, model_id: str) -> Alternative:
         self.progress(f"trying {model_id}")
-        reference = graph.extract(self._trace(model_id=model_id)[0])
+        reference = self._reference_structure(self.config.framework, model_id)
         spec = specs.get(model_id)
         alternative = Alternative(model_id, diagnose.compare(candidate, reference, spec))
         if not diagnose.errors(alternative.findings):
@@ -277,12 +413,13 @@ class Verification:
             alternative.output_rel_l2 = points[-1].rel_l2
         return alternative
 
-    def _trace(self, capture: list[int] | None = None, **target: str) -> tuple[list[dict], dict[str, np.ndarray]]:
-        """Trace the candidate (handle=...) or a reference (model_id=...); records and captured arrays."""
+    def _trace(self, framework: str, handle: str,
+               capture: list[int] | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
+        """Trace a model held under `handle` in `framework`'s worker; records and captured arrays."""
         output = self.tmp / "trace.npz"
         images = self.input_path if capture else self.structure_input_path
-        reply = self.worker.request("verify_trace", input=images, layout=self.config.layout, capture=capture or [],
-                                    output=output, **target)
+        reply = self.workers[framework].request("verify_trace", input=images, layout=LAYOUTS[framework],
+                                                capture=capture or [], output=output, handle=handle)
         with np.load(output) as archive:
             return reply["result"]["records"], dict(archive)
 
@@ -295,12 +432,16 @@ class Verification:
         return self.tmp / "input-1.npy"
 
 
+def _same_kind(structure: graph.Structure, model_id: str) -> bool:
+    """`model_id` has the structure's depths and block kind (basic vs bottleneck)."""
+    basic = "3_conv" not in structure.blocks[0].layers
+    spec = specs.get(model_id)
+    return spec.depths == structure.depths and (spec.block_kind == "basic") == basic
+
+
 def _alternative_ids(candidate: graph.Structure, model_id: str) -> list[str]:
     """Other model ids with the candidate's depths and block kind (basic vs bottleneck)."""
-    basic = "3_conv" not in candidate.blocks[0].layers
-    return [other for other in specs.MODEL_IDS
-            if other != model_id and specs.get(other).depths == candidate.depths
-            and (specs.get(other).block_kind == "basic") == basic]
+    return [other for other in specs.MODEL_IDS if other != model_id and _same_kind(candidate, other)]
 
 
 def verify(config: VerifyConfig, progress: Progress | None = None) -> VerifyReport:

@@ -25,8 +25,8 @@ from crosscheck.verify import counterfactual
 if TYPE_CHECKING:
     from crosscheck.worker import Worker
 
-_candidates: dict[str, Any] = {}  # handle -> the user's model, built once per worker
-_records: dict[str, list[dict]] = {}  # handle or model id -> records of its last trace
+_candidates: dict[str, Any] = {}  # handle -> a user's model or a float64 reference, built once per worker
+_records: dict[str, list[dict]] = {}  # handle -> records of its last trace
 
 
 class CandidateError(Exception):
@@ -56,17 +56,15 @@ def load_candidate(source: str, name: str, kwargs: dict[str, Any], framework: st
     factory = getattr(module, name, None)
     if not callable(factory):
         raise CandidateError(f"{source} defines no callable {name!r}")
+    trace = tracer(framework)
     try:
-        model = factory(**kwargs)
+        with trace.float64():  # keras reads its float type when the layers are made
+            model = factory(**kwargs)
     except Exception as error:  # anything the user's constructor raises
         raise CandidateError(f"{name}(**{kwargs}) raised {_summary(error, path)}") from None
-    trace = tracer(framework)
     if not trace.is_model(model):
         raise CandidateError(f"{name}(**{kwargs}) returned {type(model).__name__}, not a {framework} model")
-    try:
-        return trace.prepare(model)
-    except TypeError as error:  # a model the trace cannot read, e.g. a subclassed keras.Model
-        raise CandidateError(str(error)) from None
+    return trace.prepare(model)
 
 
 def _summary(error: BaseException, path: Path) -> str:
@@ -92,7 +90,8 @@ def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
         images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
     records, captured, output = tracer(worker.framework).trace(model, images, set(request.get("capture", ())))
     _records[key] = records
-    np.savez(request["output"], output=output, **{str(i): a for i, a in captured.items()})
+    arrays = {str(i): a for i, a in captured.items()} | ({} if output is None else {"output": output})
+    np.savez(request["output"], **arrays)
     return {"records": records}
 
 
@@ -109,21 +108,32 @@ def op_verify_assign(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     return {"layers": len(layers)}
 
 
-def op_verify_counterfactual(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Build this project's model from the spec with one mutation, load canonical weights, keep it under `key`."""
-    spec = counterfactual.mutate(specs.get(request["model_id"]), request["mutation"], request["value"])
-    _, arrays, _ = canonical.load(request["weights"], request["model_id"])
-    model = worker.adapter.build(spec)
-    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    worker.models[(request["key"], None, "float32")] = model
+def op_verify_reference(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Build this project's model of `model_id` (with one `mutation`, if given) in float64 under `handle`,
+    with the canonical `weights` if given (a structure-only trace needs none)."""
+    spec = specs.get(request["model_id"])
+    if request.get("mutation"):
+        spec = counterfactual.mutate(spec, request["mutation"], request["value"])
+    model = worker.adapter.build(spec, spec.num_classes, "float64")
+    if request.get("weights"):
+        _, arrays, _ = canonical.load(request["weights"], request["model_id"])
+        worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
+    _candidates[request["handle"]] = tracer(worker.framework).prepare(model)
     return {}
 
 
+def op_verify_read(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Save the traced model's own arrays keyed '{record index}/{canonical param}' (canonical layout)."""
+    key, model = _target(worker, request)
+    records = _records[key]
+    arrays = tracer(worker.framework).read(model, [records[i] for i in request["indices"]])
+    np.savez(request["output"], **arrays)
+    return {"arrays": len(arrays)}
+
+
 def _target(worker: Worker, request: dict[str, Any]) -> tuple[str, Any]:
-    if "handle" in request:
-        return request["handle"], _candidates[request["handle"]]
-    return request["model_id"], worker.model(request["model_id"], request.get("num_classes"))
+    return request["handle"], _candidates[request["handle"]]
 
 
 VERIFY_OPS = {"verify_build": op_verify_build, "verify_trace": op_verify_trace, "verify_assign": op_verify_assign,
-              "verify_counterfactual": op_verify_counterfactual}
+              "verify_reference": op_verify_reference, "verify_read": op_verify_read}
