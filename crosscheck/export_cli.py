@@ -8,7 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import canonical, identify
 from crosscheck import spec as specs
+from crosscheck.convert import FORMATS
 from crosscheck.export import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
 from crosscheck.metrics import DEFAULT_RTOL
@@ -46,23 +48,37 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     options = ExportOptions(opset=args.opset, input_layout=args.input_layout, seed=args.seed, overwrite=args.overwrite,
                             force=args.force, latency_repeats=args.latency, timeout=args.timeout)
     console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
-    result = export(args.model, args.framework, args.output, args.weights, options)
+    try:
+        result = export(args.model, args.framework, args.output, args.weights, options)
+    except canonical.UnreadableWeightsError as error:
+        raise canonical.UnreadableWeightsError(f"{error}\n{weights_help(args.weights)}") from error
     print_result(result, Console())
     return 0 if result.passed else EXIT_MISMATCH
+
+
+def weights_help(path: str) -> str:
+    """What --weights accepts and the command that makes such a file from the checkpoint the user has."""
+    checkpoints = [suffix for suffix, naming in FORMATS.items() if naming != identify.CANONICAL]
+    known = next((suffix for suffix in checkpoints if path.lower().endswith(suffix)), None)
+    command = (f"crosscheck convert {path} {path[:-len(known)]}.safetensors" if known
+               else "crosscheck convert CHECKPOINT WEIGHTS.safetensors")
+    return (f"--weights takes canonical weights: a .safetensors file as `crosscheck convert` writes it. Make one "
+            f"from a {', '.join(checkpoints)} checkpoint with: {command}")
 
 
 def print_result(result: ExportResult, console: Console) -> None:
     """The verification table (native vs onnxruntime), the latency if measured, and what was written."""
     meta = result.metadata
-    table = Table(title=f"{meta['model_id']}: {result.framework} -> ONNX opset {result.opset}, {meta['input_layout']} input  "
-                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
-    for column in ("pair", "input", "max abs", "rel L2", "cosine", "top-1", "result"):
-        table.add_column(column, justify="left" if column in ("pair", "input", "result") else "right", no_wrap=True)
+    # The pair is the same on every row, so it goes in the title: the numbers keep their full width at 80 columns.
+    table = Table(title=f"{meta['model_id']}: {result.framework} vs {participant(result.framework)} (ONNX opset "
+                        f"{result.opset}, {meta['input_layout']} input; gate: rel L2 <= {DEFAULT_RTOL:.0e})",
+                  title_justify="left")
+    for column in ("input", "max abs", "rel L2", "cosine", "top-1", "result"):
+        table.add_column(column, justify="left" if column in ("input", "result") else "right", no_wrap=True)
     for check in result.checks:
         a = check.agreement
         verdict = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
-        table.add_row(f"{result.framework} vs {participant(result.framework)}", check.label, f"{a.max_abs:.2e}",
-                      f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
+        table.add_row(check.label, f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
     console.print(f"export took {result.export_seconds:.1f} s; weights sha256 {meta['weights_sha256'][:16]}...",
                   highlight=False)
