@@ -14,6 +14,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from crosscheck.verify.counterfactual import Mutation
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
 from crosscheck.verify.session import Alternative, Counterfactual, VerifyConfig, VerifyReport
+from crosscheck.workers import FrameworkWorker, WorkerCrashed
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE = ROOT / "tests" / "candidates" / "blog_resnet_torch.py"
@@ -327,3 +329,29 @@ def test_pyproject_refers_to_no_missing_file():
     text = (ROOT / "pyproject.toml").read_text()
     for name in re.findall(r"\b[\w./-]+\.md\b", text):
         assert (ROOT / name).is_file(), f"pyproject.toml refers to {name}, which is not in the repository"
+
+
+# --- noise ------------------------------------------------------------------------------------------------------
+
+# What TensorFlow 2.21 prints on stderr when the keras worker starts on a CPU machine (copied from one).
+TF_START_UP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795446991.971407   20634 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1795446992.308200   20634 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available \
+CPU instructions in performance-critical operations.
+To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+E0000 00:00:1795447017.158412   20634 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call \
+to cuInit: UNKNOWN ERROR (303)
+"""
+
+
+def test_a_worker_crash_report_shows_the_error_not_tensorflow_info_logs():
+    script = f"import sys; sys.stderr.write({TF_START_UP!r}); raise RuntimeError('the real cause')"
+    worker = FrameworkWorker("keras", command=[sys.executable, "-c", script])
+    with pytest.raises(WorkerCrashed) as crash:
+        worker.wait_ready()
+    worker.close()
+    assert "RuntimeError: the real cause" in crash.value.detail
+    assert "cuInit" in crash.value.detail  # errors stay: on a GPU machine this one is the cause
+    for info in ("cudart_stub", "cpu_feature_guard", "AVX2", "absl::InitializeLog"):
+        assert info not in crash.value.detail
