@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +356,13 @@ def test_a_worker_crash_report_shows_the_error_not_tensorflow_info_logs():
     assert "cuInit" in crash.value.detail  # errors stay: on a GPU machine this one is the cause
     for info in ("cudart_stub", "cpu_feature_guard", "AVX2", "absl::InitializeLog"):
         assert info not in crash.value.detail
+
+
+def test_known_third_party_warnings_are_filtered_and_no_others():
+    """pyproject's filterwarnings (active around every test) drops paddle's ccache notice, nothing else."""
+    module = "paddle.utils.cpp_extension.extension_utils"
+    with warnings.catch_warnings(record=True) as seen:
+        for message in ("No ccache found. Please be aware that recompiling all source files may be required.",
+                        "a warning of ours"):
+            warnings.warn_explicit(message, UserWarning, "extension_utils.py", 712, module=module, registry={})
+    assert [str(w.message) for w in seen] == ["a warning of ours"]
