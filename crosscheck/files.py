@@ -66,9 +66,8 @@ def write_text(path: str | os.PathLike[str], text: str, overwrite: bool = True) 
 
 def _new_file(target: Path) -> Path:
     """Create an empty, uniquely named file beside `target` the way open() would: mode 0666 minus the umask."""
-    parent = target.parent if str(target.parent) else Path(".")
     while True:
-        temp = parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
         try:
             os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return temp
