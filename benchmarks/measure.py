@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import load_adapter
 from crosscheck.metrics import rel_l2

@@ -30,9 +30,12 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crosscheck import calibration, canonical
-from crosscheck.export import ExportOptions, export
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
+from crosscheck.convert.session import ConvertOptions, convert
+from crosscheck.export.session import ExportOptions, export
 from crosscheck.runner import MatrixRun, RunConfig
+from crosscheck.workers import FrameworkWorker
 
 HERE = Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"
@@ -43,6 +46,8 @@ LATENCY_MODELS = {"torch": ("resnet18", "resnet50"), "keras": ("resnet50_v1", "r
                   "paddle": ("resnet18", "resnet50")}
 TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
+PRECISION_MODELS = ("resnet50", "resnet50v2")
+PRECISION_BATCH = 2  # crosscheck run's default batch
 FRAMEWORKS = ("torch", "keras", "paddle")
 PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "paddlepaddle", "onnx", "onnxruntime", "onnxscript",
             "tf2onnx", "paddle2onnx", "numpy", "safetensors")
@@ -325,7 +330,7 @@ def onnx_table(bench: Bench) -> Table:
                                str(len(ort)), f"{row['rel_l2']:.1e}"])
     table.notes.append(
         "*exporter s*: the framework's own exporter inside its worker (torch.onnx dynamo, Keras `export` via "
-        "tf2onnx, paddle2onnx); *export() wall*: all of `crosscheck.export.export` (worker start, weights, "
+        "tf2onnx, paddle2onnx); *export() wall*: all of `crosscheck.export.session.export` (worker start, weights, "
         "native run, export, finalise, onnxruntime verification at two batch sizes). Latencies: the native model "
         "(crosscheck's adapter build, called as in the latency table) and onnxruntime (CPUExecutionProvider, "
         "`crosscheck.onnx_tools.run` on the NCHW export) in the same process, alternating call by call. A ratio "
@@ -353,7 +358,7 @@ def run_table() -> Table:
     table.rows.append(["**total wall**", *(f"**{wall:.1f}**" for _, wall in reports.values())])
     table.rows.append(["passed", *(str(r.passed) for r, _ in reports.values())])
     for label, (report, _) in reports.items():
-        failures = [f"{p.model_id} {p.a} vs {p.b} (rel L2 {p.agreement.rel_l2:.1e})"
+        failures = [f"{p.model_id} {p.a} vs {p.b} (float32 rel L2 {p.float32.rel_l2:.1e})"
                     for result in report.results for p in result.pairs if not p.passed]
         failures += [f"{r.model_id} {fw}: {error.splitlines()[0]}"
                      for r in report.results for fw, error in r.errors.items()]
@@ -366,6 +371,40 @@ def run_table() -> Table:
         "three workers run concurrently. *(overlapped)* rows are work inside a stage that runs alongside other "
         "work: each worker imports its framework and implementation (*import torch* etc., timed in the worker) "
         "while the others do and while this process makes the weights.")
+    return table
+
+
+def precision_table(bench: Bench) -> Table:
+    """What the float64 proof costs: build+load and forward per framework in float32 and float64, in its worker."""
+    images = bench.tmp / "precision-input.npy"
+    np.save(images, calibration.sample_input(PRECISION_BATCH))
+    table = Table(f"Float64 overhead per framework (batch {PRECISION_BATCH}, CPU, crosscheck's workers)",
+                  ["framework", "model", "build+load f32 s", "build+load f64 s", "forward f32 ms", "forward f64 ms",
+                   "forward f64/f32"])
+    for framework in FRAMEWORKS:
+        console.log(f"precision: {framework}")
+        with FrameworkWorker(framework) as worker:
+            worker.request("configure", device="cpu", allow_tf32=False)
+            for model_id in PRECISION_MODELS:
+                load, forward = {}, {}
+                for dtype in ("float32", "float64"):
+                    reply = worker.request("load", model_id=model_id, weights=bench.weights(model_id), dtype=dtype)
+                    load[dtype] = reply["seconds"]
+                    runs = [worker.request("forward", model_id=model_id, input=images, dtype=dtype,
+                                           output=bench.tmp / "precision-out.npy")["seconds"]
+                            for _ in range(bench.effort.transfer_repeats + 1)]
+                    forward[dtype] = float(np.median(runs[1:]))  # the first call warms up
+                table.rows.append([framework, model_id, f"{load['float32']:.1f}", f"{load['float64']:.1f}",
+                                   f"{forward['float32'] * 1e3:.0f}", f"{forward['float64'] * 1e3:.0f}",
+                                   f"{forward['float64'] / forward['float32']:.2f}"])
+    started = time.perf_counter()
+    result = convert(bench.weights(TRANSFER_MODEL), bench.tmp / "converted.pdparams", ConvertOptions(overwrite=True))
+    table.rows.append([f"`crosscheck convert` {TRANSFER_MODEL} .safetensors -> .pdparams (float64 proof)", "", "", "",
+                       "", "", f"{time.perf_counter() - started:.1f} s wall, rel L2 {result.agreement.rel_l2:.1e}"])
+    table.notes.append(
+        f"Each framework's worker builds, loads (seeded calibrated weights) and runs each model in float32 and in "
+        f"float64; forward is the median of {bench.effort.transfer_repeats} calls after one warm-up. `crosscheck run` "
+        "pays both columns for every model; convert runs float64 only (two workers, started in parallel).")
     return table
 
 
@@ -445,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench = Bench(Path(tmp), effort)
         devices = ["cpu", "cuda"] if gpu() else ["cpu"]
         tables = [section(latency_table, bench, devices), section(memory_table, bench, devices),
-                  section(transfer_table, bench), section(onnx_table, bench), section(run_table)]
+                  section(transfer_table, bench), section(precision_table, bench), section(onnx_table, bench),
+                  section(run_table)]
     for table in tables:
         table.print()
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])

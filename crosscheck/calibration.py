@@ -1,11 +1,16 @@
-"""Seeded, calibrated random weights for any model id, in canonical layout, with numpy only.
+"""Seeded random weights for any model id, in canonical layout, with numpy only: two kinds.
 
-Random-init ResNets explode or vanish, which makes numeric comparisons meaningless (everything
-saturates, or everything is ~0 and trivially "equal"). Here kernels are random (He-normal), BN
-affine parameters are random around (1, 0), and each BN's running statistics are set to the batch
-statistics of its input on a small random batch, so every activation stays O(1) through the whole
-network. The forward pass below only exists for that calibration; it reads the topology from the
-spec and is never compared against.
+* ``calibrated``: He-normal kernels, random BN affine parameters around (1, 0) and random biases,
+  so that a mapping slip in any parameter (gamma vs beta, a dropped bias) changes the output.
+* ``plain``: each family's own default initialisation, untouched: torchvision's (kaiming-normal
+  fan-out convs, BN 1/0, torch's uniform Linear) for the torchvision-family ids, Keras' (glorot-uniform
+  kernels, zero biases, BN 1/0) for the keras.applications ids. This is what a user's freshly
+  initialised model looks like, and it rounds like one: nothing is scaled to make a gate hold.
+
+In both kinds each BN's running statistics are the batch statistics of its input on a small random
+batch (without them a random ResNet's activations explode or vanish and every comparison is
+meaningless). The forward pass below only exists for that; it reads the topology from the spec and
+is never compared against.
 """
 
 from __future__ import annotations
@@ -21,24 +26,19 @@ CALIBRATION_BATCH = 2
 # from 8 values per channel and resnet152's logits reach ~1e3; at 128 every model stays O(1).
 CALIBRATION_SIZE = 128
 
-# Residual branches are scaled down next to the identity path, as they are in trained ResNets. With
-# full-size branches a random ResNet amplifies rounding error with depth (fp32 vs fp64 rel L2 1.4e-5 for
-# resnet50, 1.9e-4 for resnet152); at 0.25 it is 9e-7 and 5e-6, like trained weights, while a wrong
-# stride, padding or epsilon inside any branch still moves the output by far more than the gate.
-RESIDUAL_BRANCH_SCALE = 0.25
+WEIGHT_KINDS = ("calibrated", "plain")
 
 
-def calibrated_weights(model_id: str, seed: int = 0, num_classes: int = 1000) -> dict[str, np.ndarray]:
-    """Canonical float32 weights for `model_id`, identical for identical (model_id, seed, num_classes)."""
+def calibrated_weights(model_id: str, seed: int = 0, num_classes: int = 1000,
+                       kind: str = "calibrated") -> dict[str, np.ndarray]:
+    """Canonical float32 weights of `kind` for `model_id`, identical for identical arguments."""
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"weight kind must be one of {', '.join(WEIGHT_KINDS)}, got {kind!r}")
     spec = specs.get(model_id, num_classes)
     rng = np.random.default_rng(seed)
-    weights = {key: _random_init(rng, spec.layer(key.rsplit(".", 1)[0]), key.rsplit(".", 1)[1], shape)
+    init = _random_init if kind == "calibrated" else _plain_init
+    weights = {key: init(rng, spec, spec.layer(key.rsplit(".", 1)[0]), key.rsplit(".", 1)[1], shape)
                for key, shape in spec.canonical_shapes().items()}
-    for block in spec.blocks:  # the layer that closes each residual branch: bn2/bn3, or V2's conv3
-        closing = spec.layers_of(block.name)[-1]
-        for param in closing.shapes:
-            if param in ("weight", "bias"):
-                weights[closing.canonical_key(param)] *= RESIDUAL_BRANCH_SCALE
     images = rng.standard_normal((CALIBRATION_BATCH, 3, CALIBRATION_SIZE, CALIBRATION_SIZE), dtype=np.float32)
     _CalibratingForward(spec, weights).run(images)
     return weights
@@ -51,7 +51,8 @@ def sample_input(batch: int, seed: int = 0, size: int = specs.DEFAULT_INPUT_SIZE
     return np.random.default_rng([seed, 1]).standard_normal((batch, 3, size, size), dtype=np.float32)
 
 
-def _random_init(rng: np.random.Generator, layer: LayerSpec, param: str, shape: tuple[int, ...]) -> np.ndarray:
+def _random_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, param: str,
+                 shape: tuple[int, ...]) -> np.ndarray:
     if layer.kind == "conv" and param == "weight":
         fan_in = int(np.prod(shape[1:]))
         return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
@@ -62,6 +63,23 @@ def _random_init(rng: np.random.Generator, layer: LayerSpec, param: str, shape: 
     if layer.kind == "bn" and param in ("running_mean", "running_var"):
         return np.zeros(shape, np.float32)  # set by calibration
     return (rng.standard_normal(shape) * 0.1).astype(np.float32)  # biases and BN beta
+
+
+def _plain_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, param: str,
+                shape: tuple[int, ...]) -> np.ndarray:
+    """The reference library's own default initialisation of one parameter (torchvision's or Keras')."""
+    if layer.kind == "bn":
+        return (np.ones if param in ("weight", "running_var") else np.zeros)(shape, np.float32)
+    if spec.family != "torchvision":  # keras: glorot_uniform kernels, zero biases
+        if param == "bias":
+            return np.zeros(shape, np.float32)
+        receptive = int(np.prod(shape[2:]))
+        limit = np.sqrt(6.0 / (shape[0] * receptive + shape[1] * receptive))
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+    if layer.kind == "conv":  # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), no biases
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / (shape[0] * int(np.prod(shape[2:]))))).astype(np.float32)
+    bound = 1.0 / np.sqrt(layer.in_channels)  # nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in)) for both
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
 
 
 class _CalibratingForward:

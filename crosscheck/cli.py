@@ -10,10 +10,12 @@ from typing import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from crosscheck import convert_cli, export_cli
+from crosscheck.convert import command as convert_command
+from crosscheck.export import command as export_command
 from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_text
-from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL
+from crosscheck.calibration import WEIGHT_KINDS
+from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
 from crosscheck.runner import DEFAULT_MODELS, RunConfig, run
 from crosscheck.verify import command as verify_command
@@ -41,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     matrix.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto: cuda when present")
+    matrix.add_argument("--weights", choices=WEIGHT_KINDS, default="calibrated",
+                        help="seeded weights: calibrated (random BN affine and biases) or plain (the reference "
+                             "library's default init); BN statistics from a batch in both (default calibrated)")
+    matrix.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
+                        help=f"float64 gate on relative L2 error, the equivalence proof (default {FLOAT64_RTOL:g})")
     matrix.add_argument("--rtol", type=float, default=None,
-                        help=f"gate on relative L2 error (default {DEFAULT_RTOL:g}; {TF32_RTOL:g} with --allow-tf32)")
+                        help=f"fixed float32 gate on relative L2 error (default: {FLOAT32_ROUNDING_FACTOR:g} x the "
+                             f"model's median float32-vs-float64 distance, at least {FLOAT32_MIN_RTOL:g}; "
+                             f"{TF32_RTOL:g} with --allow-tf32)")
     matrix.add_argument("--allow-tf32", action="store_true", help="GPU only: keep TF32 convolutions on and use the TF32 gate")
     matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
     matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
@@ -53,16 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
     matrix.set_defaults(handler=cmd_run)
     # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
-    convert_cli.add_parser(commands)
-    export_cli.add_parser(commands)
+    convert_command.add_parser(commands)
+    export_command.add_parser(commands)
     verify_command.add_parser(commands)
     return parser
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     config = RunConfig(models=args.models, frameworks=args.frameworks, batch=args.batch, seed=args.seed,
-                       device=args.device, rtol=args.rtol, allow_tf32=args.allow_tf32, timeout=args.timeout,
-                       onnx=args.onnx)
+                       device=args.device, weights=args.weights, float64_rtol=args.float64_rtol, rtol=args.rtol,
+                       allow_tf32=args.allow_tf32, timeout=args.timeout, onnx=args.onnx)
     try:
         config.validate()
     except ValueError as error:

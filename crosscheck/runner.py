@@ -1,4 +1,10 @@
-"""The match matrix: same calibrated weights and inputs in every framework, every pair compared.
+"""The match matrix: same weights and inputs in every framework, every pair compared in two precisions.
+
+Every framework runs every model twice, in float64 and in float32. The float64 outputs prove the
+frameworks compute the same function (FLOAT64_RTOL); each float32 output is then measured against its
+framework's float64 truth, and float32 pairs are judged by a gate that scales with the model's own
+float32 rounding (`metrics.float32_gate`). ONNX exports run in float32 in onnxruntime and are judged
+against their source framework's float64 truth the same way.
 
 The main process never imports a framework. Each framework runs in its own worker process
 (imported once, reused for every model); workers run concurrently, stage by stage, and arrays
@@ -18,13 +24,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
-from crosscheck.metrics import DEFAULT_RTOL, TF32_RTOL, Agreement, agreement, rel_l2
+from crosscheck.export.session import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
+from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT64_RTOL, TF32_RTOL, Agreement, agreement, float32_gate,
+                                rel_l2)
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
+PRECISIONS = ("float64", "float32")  # float64 first: it is the truth float32 is measured against
 
 WorkerFactory = Callable[[str], FrameworkWorker]
 Progress = Callable[[str, str], None]  # (framework, what just finished)
@@ -37,7 +46,9 @@ class RunConfig:
     batch: int = 2
     seed: int = 0
     device: str = "auto"
-    rtol: float | None = None  # None: DEFAULT_RTOL, or TF32_RTOL when TF32 is allowed
+    weights: str = "calibrated"  # calibration.WEIGHT_KINDS
+    float64_rtol: float = FLOAT64_RTOL
+    rtol: float | None = None  # float32 gate; None: metrics.float32_gate of each model's own rounding
     allow_tf32: bool = False
     timeout: float = DEFAULT_TIMEOUT
     onnx: bool = False  # also export each model from each framework and run the exports in onnxruntime
@@ -58,12 +69,18 @@ class RunConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.rtol is not None and not self.rtol > 0:
             raise ValueError(f"rtol must be > 0, got {self.rtol}")
+        if not self.float64_rtol > 0:
+            raise ValueError(f"float64 rtol must be > 0, got {self.float64_rtol}")
+        if self.weights not in calibration.WEIGHT_KINDS:
+            raise ValueError(f"weights must be one of {', '.join(calibration.WEIGHT_KINDS)}, got {self.weights!r}")
         if self.onnx and importlib.util.find_spec("onnxruntime") is None:
             raise ValueError("--onnx needs onnx and onnxruntime: pip install 'crosscheck[onnx]'")
 
-    @property
-    def gate(self) -> float:
-        return self.rtol if self.rtol is not None else (TF32_RTOL if self.allow_tf32 else DEFAULT_RTOL)
+    def float32_gate(self, distances_from_float64: Sequence[float]) -> float:
+        """The float32 gate of one model: --rtol if given, else scaled to the frameworks' own rounding."""
+        if self.rtol is not None:
+            return self.rtol
+        return float32_gate(distances_from_float64, TF32_RTOL if self.allow_tf32 else FLOAT32_MIN_RTOL)
 
     @property
     def participants(self) -> list[str]:
@@ -76,9 +93,15 @@ class PairResult:
     model_id: str
     a: str
     b: str
-    agreement: Agreement
-    passed: bool
-    first_divergence: str | None = None  # first block whose error exceeds the gate, when the pair fails
+    float64: Agreement | None  # None when a side is an ONNX export (onnxruntime runs float32 only)
+    float32: Agreement
+    float64_passed: bool
+    float32_passed: bool
+    first_divergence: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
+
+    @property
+    def passed(self) -> bool:
+        return self.float64_passed and self.float32_passed
 
 
 @dataclass
@@ -86,10 +109,17 @@ class ModelResult:
     model_id: str
     pairs: list[PairResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # framework -> what went wrong
+    float32_distance: dict[str, float] = field(default_factory=dict)  # participant -> rel L2 from float64 truth
+    float32_gate: float = FLOAT32_MIN_RTOL
+
+    @property
+    def float32_outliers(self) -> list[str]:
+        """Participants whose float32 output is further from the float64 truth than the float32 gate."""
+        return [name for name, d in self.float32_distance.items() if not d <= self.float32_gate]
 
     @property
     def passed(self) -> bool:
-        return not self.errors and all(pair.passed for pair in self.pairs)
+        return not self.errors and not self.float32_outliers and all(pair.passed for pair in self.pairs)
 
 
 @dataclass
@@ -108,7 +138,13 @@ class RunReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
-            "gate": {"metric": "relative L2 error", "rtol": self.config.gate},
+            "gate": {
+                "metric": "relative L2 error",
+                "float64_rtol": self.config.float64_rtol,
+                "float32_rtol": self.config.rtol if self.config.rtol is not None else "per model",
+                "float32_rule": "max(minimum, factor x median float32-vs-float64 distance)",
+                "float32_minimum": TF32_RTOL if self.config.allow_tf32 else FLOAT32_MIN_RTOL,
+            },
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.config).items()},
             "spec_version": specs.SPEC_VERSION,
             "settings": self.settings,
@@ -120,11 +156,9 @@ class RunReport:
                     "model_id": r.model_id,
                     "passed": r.passed,
                     "errors": r.errors,
-                    "pairs": [
-                        {"a": p.a, "b": p.b, "passed": p.passed, "first_divergence": p.first_divergence,
-                         **p.agreement.as_dict()}
-                        for p in r.pairs
-                    ],
+                    "float32_vs_float64_rel_l2": r.float32_distance,
+                    "float32_gate": r.float32_gate,
+                    "pairs": [_pair_dict(p) for p in r.pairs],
                 }
                 for r in self.results
             ],
@@ -187,20 +221,22 @@ class MatrixRun:
     def _make_weights(self) -> None:
         np.save(self.input_path, calibration.sample_input(self.config.batch, self.config.seed))
         for model_id in self.config.models:
-            arrays = calibration.calibrated_weights(model_id, self.config.seed)
+            arrays = calibration.calibrated_weights(model_id, self.config.seed, kind=self.config.weights)
             if self.config.onnx:
                 self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
             canonical.save(self.weights_path(model_id), model_id, arrays,
-                           {"source": "crosscheck.calibration", "seed": str(self.config.seed)})
+                           {"source": f"crosscheck.calibration ({self.config.weights})", "seed": str(self.config.seed)})
             self.progress("", f"weights {model_id}")
 
     def _load(self, framework: str, model_id: str) -> None:
-        self.workers[framework].request("load", model_id=model_id, weights=self.weights_path(model_id))
+        for dtype in PRECISIONS:
+            self.workers[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
         self.progress(framework, f"loaded {model_id}")
 
     def _forward(self, framework: str, model_id: str) -> None:
-        self.workers[framework].request("forward", model_id=model_id, input=self.input_path,
-                                        output=self.output_path(framework, model_id))
+        for dtype in PRECISIONS:
+            self.workers[framework].request("forward", model_id=model_id, input=self.input_path, dtype=dtype,
+                                            output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
 
     def _onnx(self, framework: str, model_id: str) -> None:
@@ -211,7 +247,7 @@ class MatrixRun:
             export_in_worker(self.workers[framework], specs.get(model_id), self.digests[model_id], path,
                              DEFAULT_OPSET, "nchw")
             logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path))
-            np.save(self.output_path(name, model_id), logits)
+            np.save(self.output_path(name, model_id, "float32"), logits)
         except WorkerCrashed:
             raise
         except (WorkerError, ValueError) as error:  # this export failed; the native model's results stand
@@ -252,28 +288,34 @@ class MatrixRun:
     def _compare(self) -> None:
         for model_id, result in self.results.items():
             live = [p for p in self.config.participants
-                    if p not in result.errors and self.output_path(p, model_id).exists()]
-            outputs = {fw: np.load(self.output_path(fw, model_id)) for fw in live}
+                    if p not in result.errors and self.output_path(p, model_id, "float32").exists()]
+            float32 = {p: np.load(self.output_path(p, model_id, "float32")) for p in live}
+            float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
+            # each float32 output against its own framework's float64 truth (an export against its source's)
+            result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
+            result.float32_gate = self.config.float32_gate([result.float32_distance[fw] for fw in float64])
             for a, b in itertools.combinations(live, 2):
-                measured = agreement(outputs[b], outputs[a])
-                pair = PairResult(model_id, a, b, measured, measured.passes(self.config.gate))
-                if not pair.passed:
+                exact = agreement(float64[b], float64[a]) if a in float64 and b in float64 else None
+                rounded = agreement(float32[b], float32[a])
+                pair = PairResult(model_id, a, b, exact, rounded,
+                                  exact is None or exact.passes(self.config.float64_rtol),
+                                  rounded.passes(result.float32_gate))
+                if not pair.float64_passed:
                     pair.first_divergence = self._first_divergence(model_id, a, b)
                 result.pairs.append(pair)
 
     def _first_divergence(self, model_id: str, a: str, b: str) -> str | None:
-        """Localise a failing pair: the first block (in forward order) whose output differs beyond the gate."""
-        if a not in self.workers or b not in self.workers:
-            return None  # an ONNX export has no block outputs
+        """Localise a failing pair: the first block (in forward order) whose float64 output differs beyond the gate."""
         try:
             blocks = {fw: self._block_outputs(fw, model_id) for fw in (a, b)}
         except WorkerError:
             return None
-        return first_divergence(blocks[a], blocks[b], self.config.gate)
+        return first_divergence(blocks[a], blocks[b], self.config.float64_rtol)
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
-        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path, output=path)
+        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path, output=path,
+                                        dtype="float64")
         with np.load(path) as archive:
             return dict(archive)
 
@@ -284,8 +326,8 @@ class MatrixRun:
     def weights_path(self, model_id: str) -> Path:
         return self.tmp / f"{model_id}.safetensors"
 
-    def output_path(self, framework: str, model_id: str) -> Path:
-        return self.tmp / f"{framework}-{model_id}.npy"
+    def output_path(self, framework: str, model_id: str, dtype: str) -> Path:
+        return self.tmp / f"{framework}-{model_id}-{dtype}.npy"
 
 
 def first_divergence(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], rtol: float) -> str | None:
@@ -294,6 +336,17 @@ def first_divergence(reference: dict[str, np.ndarray], candidate: dict[str, np.n
         if name in candidate and (expected.shape != candidate[name].shape or rel_l2(candidate[name], expected) > rtol):
             return name
     return None
+
+
+def _pair_dict(pair: PairResult) -> dict[str, Any]:
+    """A pair's JSON: float64 figures (None for an ONNX side) and float32 figures, each with its verdict."""
+    exact = pair.float64.as_dict() if pair.float64 else {}
+    return {
+        "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.first_divergence,
+        "float64_passed": pair.float64_passed, "float32_passed": pair.float32_passed,
+        **{f"float64_{name}": exact.get(name) for name in ("max_abs", "rel_l2", "cosine", "top1")},
+        **{f"float32_{name}": value for name, value in pair.float32.as_dict().items()},
+    }
 
 
 def run(config: RunConfig, progress: Progress | None = None) -> RunReport:

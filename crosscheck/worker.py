@@ -18,33 +18,41 @@ from typing import Any, Callable
 
 import numpy as np
 
-from crosscheck import canonical
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES, load_adapter
-from crosscheck.checkpoint_ops import CHECKPOINT_OPS
+from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
+DTYPES = ("float32", "float64")  # float64: the proof; float32: what users run, measured against it
 
 
 class Worker:
-    """Holds one framework's adapter and the models built so far, keyed by (model_id, num_classes)."""
+    """Holds one framework's adapter and the models built so far, keyed by (model_id, num_classes, dtype)."""
 
     def __init__(self, framework: str) -> None:
         self.framework = framework
         self.adapter = load_adapter(framework)
-        self.models: dict[tuple[str, int], Any] = {}
+        self.models: dict[tuple[str, int, str], Any] = {}
 
-    def model(self, model_id: str, num_classes: int = 1000) -> Any:
-        key = (model_id, num_classes)
+    def model(self, model_id: str, num_classes: int = 1000, dtype: str = "float32") -> Any:
+        key = (model_id, num_classes, check_dtype(dtype))
         if key not in self.models:
-            self.models[key] = self.adapter.build(model_id, num_classes)
+            self.models[key] = self.adapter.build(model_id, num_classes, dtype)
         return self.models[key]
 
     def loaded_model(self, request: dict[str, Any]) -> Any:
-        if (request["model_id"], request.get("num_classes", 1000)) not in self.models:
-            raise RuntimeError(f"{request['model_id']} has not been loaded in the {self.framework} worker")
-        return self.model(request["model_id"], request.get("num_classes", 1000))
+        key = (request["model_id"], request.get("num_classes", 1000), request.get("dtype", "float32"))
+        if key not in self.models:
+            raise RuntimeError(f"{key[0]} ({key[2]}) has not been loaded in the {self.framework} worker")
+        return self.models[key]
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype
 
 
 def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -52,21 +60,22 @@ def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Build the model (once) and load canonical weights from a safetensors file into it."""
+    """Build the model in the requested dtype (once) and load canonical weights from a safetensors file into it."""
     model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
     spec = canonical.spec_for(model_id, arrays)
     started = time.perf_counter()
-    model = worker.model(model_id, spec.num_classes)
+    model = worker.model(model_id, spec.num_classes, request.get("dtype", "float32"))
     built = time.perf_counter()
     worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
     return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
 
 
 def op_forward(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Run the loaded model of the requested dtype; its outputs are saved in that dtype (float64 stays float64)."""
     images = np.load(request["input"])
-    outputs = worker.adapter.forward(worker.loaded_model(request), images)
-    np.save(request["output"], np.asarray(outputs, np.float32))
-    return {"shape": list(np.shape(outputs))}
+    outputs = np.asarray(worker.adapter.forward(worker.loaded_model(request), images))
+    np.save(request["output"], outputs.astype(check_dtype(request.get("dtype", "float32"))))
+    return {"shape": list(outputs.shape)}
 
 
 def op_block_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:

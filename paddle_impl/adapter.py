@@ -57,11 +57,26 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000) -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode on the current paddle device."""
+def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device."""
     model = build_model(model_id, num_classes, softmax=False)
+    model.to(dtype=dtype)
     model.eval()
     return model
+
+
+def epsilon_correction(model: nn.Layer, spec: ModelSpec) -> dict[str, float]:
+    """{running-variance key: eps - float32(eps)} for a float64 model, {} for a float32 one.
+
+    Paddle keeps BatchNorm's epsilon as a float32 attribute whatever the dtype (1e-5 is used as
+    9.99999974738e-06, paddle.vision alike), which alone moves float64 resnet152 logits by 1.6e-9 against
+    torch and Keras. Adding the difference to the float64 running variance makes Paddle compute
+    var + eps with the spec's exact epsilon, so the float64 proof compares the same function.
+    """
+    if model.conv1.weight.dtype != paddle.float64:
+        return {}
+    return {layer.native_key("running_var", "paddle"): layer.eps - float(np.float32(layer.eps))
+            for layer in spec.layers if layer.kind == "bn"}
 
 
 def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -70,21 +85,28 @@ def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
     missing = [f"missing {key}" for key in spec.native_shapes("paddle") if key not in state]
     if missing:
         raise WeightMismatchError(spec.model_id, "paddle model", missing)
-    return {key: np.asarray(state[key].numpy(), dtype=np.float32) for key in spec.native_shapes("paddle")}
+    correction = epsilon_correction(model, spec)
+    return {key: np.asarray(state[key].numpy() - correction.get(key, 0.0), dtype=np.float32)
+            for key in spec.native_shapes("paddle")}
 
 
 def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:
-    """Load {paddle key: array} strictly; every missing, unexpected or mis-shaped key is named."""
+    """Load {paddle key: array} strictly (every missing, unexpected or mis-shaped key is named), in the model's dtype."""
     problems = state_dict_problems(model, native)
     if problems:
         raise WeightMismatchError(spec.model_id, "paddle", problems)
-    model.set_state_dict({key: paddle.to_tensor(np.asarray(value, dtype=np.float32)) for key, value in native.items()})
+    state = model.state_dict()
+    correction = epsilon_correction(model, spec)
+    model.set_state_dict({key: paddle.to_tensor(np.asarray(value, np.float32).astype(np.float64) + correction.get(key, 0.0)
+                                                ).astype(state[key].dtype)
+                          for key, value in native.items()})
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float32 batch (paddle is NCHW already)."""
+    """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype."""
+    dtype = model.conv1.weight.dtype
     with paddle.no_grad():
-        return model(paddle.to_tensor(np.asarray(images_nchw, dtype=np.float32))).numpy()
+        return model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:

@@ -48,9 +48,12 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000) -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode on the configured device."""
-    return build_model(model_id, num_classes, softmax=False).eval().to(_device)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device."""
+    return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
 
 
 def get_native(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -72,14 +75,14 @@ def set_native(model: nn.Module, spec: ModelSpec, native: Mapping[str, np.ndarra
         raise WeightMismatchError(spec.model_id, "torch", problems)
     with torch.no_grad():
         for key in expected:
-            state[key].copy_(torch.from_numpy(np.asarray(native[key], dtype=np.float32)))
+            state[key].copy_(torch.from_numpy(np.asarray(native[key], dtype=np.float32)))  # exact in float64 too
 
 
 def forward(model: nn.Module, images_nchw: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW float32 batch, on the model's device."""
-    device = next(model.parameters()).device
+    """Logits for an NCHW batch, computed in the model's dtype on its device."""
+    parameter = next(model.parameters())
     with torch.inference_mode():
-        images = torch.from_numpy(np.ascontiguousarray(images_nchw, dtype=np.float32)).to(device)
+        images = torch.from_numpy(np.ascontiguousarray(images_nchw)).to(parameter.device, parameter.dtype)
         return model(images).cpu().numpy()
 
 

@@ -23,10 +23,13 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from crosscheck import calibration, canonical, cli, convert_cli, export_cli, files
+from crosscheck import calibration, cli, files
 from crosscheck import spec as specs
-from crosscheck.convert import ConvertOptions, ConvertResult, WorkerPool, convert
-from crosscheck.export import Check, ExportOptions, ExportResult, export
+from crosscheck.checkpoints import canonical
+from crosscheck.convert import command as convert_command
+from crosscheck.convert.session import ConvertOptions, ConvertResult, WorkerPool, convert
+from crosscheck.export import command as export_command
+from crosscheck.export.session import Check, ExportOptions, ExportResult, export
 from crosscheck.metrics import Agreement
 from crosscheck.runner import RunConfig, RunReport
 from crosscheck.verify import command as verify_command
@@ -87,7 +90,8 @@ def verify_report_fixture() -> VerifyReport:
 def export_result(path: Path) -> ExportResult:
     metadata = {"model_id": "resnet50v2", "input_layout": "nchw", "weights_sha256": "0f" * 32}
     checks = [Check("batch 3", AGREEMENT, True), Check("batch 1", AGREEMENT, False)]
-    return ExportResult(path, "paddle", 18, metadata, 12.3, checks, True, {"native": 0.0123, "onnxruntime": 0.0099})
+    return ExportResult(path, "paddle", 18, metadata, 12.3, checks, True, native_float32_distance=4.5678e-7,
+                        gate=2.0e-6, latency={"native": 0.0123, "onnxruntime": 0.0099})
 
 
 def convert_result() -> ConvertResult:
@@ -268,13 +272,14 @@ def test_readme_examples_write_no_tracked_file():
 
 def test_export_table_fits_80_columns(tmp_path):
     result = export_result(tmp_path / "resnet50v2.onnx")
-    text = assert_numbers_intact(lambda console: export_cli.print_result(result, console),
-                                 expected=table_numbers(AGREEMENT))
-    assert "paddle vs paddle-onnx" in " ".join(text.split())
+    text = assert_numbers_intact(lambda console: export_command.print_result(result, console),
+                                 expected=(*table_numbers(AGREEMENT), f"{result.gate:.1e}",
+                                           f"{result.native_float32_distance:.2e}"))
+    assert "paddle float64 vs paddle-onnx" in " ".join(text.split())
 
 
 def test_convert_table_fits_80_columns():
-    assert_numbers_intact(lambda console: convert_cli.print_result(
+    assert_numbers_intact(lambda console: convert_command.print_result(
         convert_result(), "checkpoints/resnet50v2.weights.h5", "out/resnet50v2.pdparams", console),
         expected=table_numbers(AGREEMENT))
 
@@ -286,13 +291,13 @@ def test_verify_report_fits_80_columns():
 
 def test_export_command_honours_columns_80(tmp_path, monkeypatch, capsys):
     """The CLI's own console reads COLUMNS (pipes and CI logs): the same check on the real command's stdout."""
-    monkeypatch.setattr(export_cli, "export", lambda *args, **kwargs: export_result(tmp_path / "m.onnx"))
+    monkeypatch.setattr(export_command, "export", lambda *args, **kwargs: export_result(tmp_path / "m.onnx"))
     printed = {}
     for width in (1000, 80):
         monkeypatch.setenv("COLUMNS", str(width))
         args = cli.build_parser().parse_args(["export", "--model", "resnet50v2", "--framework", "paddle",
                                               "-o", str(tmp_path / "m.onnx")])
-        assert export_cli.cmd_export(args, Console(stderr=True)) == 1  # the batch-1 check fails
+        assert export_command.cmd_export(args, Console(stderr=True)) == 1  # the batch-1 check fails
         printed[width] = capsys.readouterr().out
     assert_intact(printed[80], printed[1000], 80, table_numbers(AGREEMENT))
 

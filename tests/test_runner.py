@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
 from crosscheck.runner import MatrixRun, RunConfig, first_divergence
 from crosscheck.workers import FrameworkWorker
@@ -28,16 +29,22 @@ def factory_with(framework: str, script: str, timeout: float = 600):
 
 
 def test_default_matrix_passes_end_to_end(tmp_path):
-    """`crosscheck run` with real workers: every pair of every default model passes the gate."""
+    """`crosscheck run` with real workers: every pair of every default model passes both documented gates."""
     report_json = tmp_path / "report.json"
     code = main(["run", "--models", "resnet18,resnet50v2", "--json", str(report_json), "--report", str(tmp_path / "r.md")])
     report = json.loads(report_json.read_text())
     assert code == 0, report
     assert report["passed"]
+    assert report["gate"]["float64_rtol"] == 1e-9 and report["gate"]["float32_minimum"] == 1e-5  # README's numbers
     for model in report["models"]:
         assert {(p["a"], p["b"]) for p in model["pairs"]} == {("torch", "keras"), ("torch", "paddle"), ("keras", "paddle")}
+        distances = model["float32_vs_float64_rel_l2"]
+        assert set(distances) == {"torch", "keras", "paddle"}
+        assert all(0 < d < 1e-4 for d in distances.values())  # float32 rounds; float64 is the reference
+        assert model["float32_gate"] == max(1e-5, 4 * sorted(distances.values())[1])
         for pair in model["pairs"]:
-            assert pair["rel_l2"] <= report["gate"]["rtol"] and pair["top1"] == 1.0
+            assert pair["float64_rel_l2"] <= 1e-9 and pair["float32_rel_l2"] <= model["float32_gate"]
+            assert pair["float64_top1"] == 1.0 and pair["float32_top1"] == 1.0
     assert set(report["stage_seconds"]) >= {"start workers + weights", "transfer", "forward", "compare"}
     for framework in ("torch", "keras", "paddle"):  # each worker's import happens inside the start stage
         assert 0 < report["overlapped_seconds"][f"import {framework}"] <= report["stage_seconds"]["start workers + weights"]
@@ -53,6 +60,7 @@ def test_killed_worker_is_reported_and_the_others_still_compare():
     assert "simulated worker death" in report.framework_errors["paddle"]  # the stderr tail is shown
     [result] = report.results
     assert [(p.a, p.b, p.passed) for p in result.pairs] == [("torch", "keras", True)]
+    assert set(result.float32_distance) == {"torch", "keras"}
 
 
 def test_hung_worker_times_out_and_is_reported():

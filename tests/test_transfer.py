@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.workers import FrameworkWorker
 

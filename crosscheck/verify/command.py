@@ -14,7 +14,7 @@ from rich.console import Console
 
 from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_text
-from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.metrics import FLOAT32_MIN_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import VerifyConfig, VerifyUsageError, verify
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError
@@ -36,7 +36,7 @@ def add_parser(commands: Any) -> None:
                         help="one input image: C,H,W for torch/paddle (default 3,224,224), H,W,C for keras (224,224,3)")
     parser.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
-    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"gate on relative L2 error (default {DEFAULT_RTOL:g})")
+    parser.add_argument("--rtol", type=float, default=FLOAT32_MIN_RTOL, help=f"gate on relative L2 error (default {FLOAT32_MIN_RTOL:g})")
     parser.add_argument("--no-alternatives", action="store_true", help="on a mismatch, do not try the other model ids")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
     parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")

@@ -16,9 +16,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.metrics import FLOAT32_MIN_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
@@ -44,7 +45,7 @@ class VerifyConfig:
     input_shape: tuple[int, ...] | None = None  # one image in the framework's layout; None: 3x224x224
     batch: int = 2
     seed: int = 0
-    rtol: float = DEFAULT_RTOL
+    rtol: float = FLOAT32_MIN_RTOL
     timeout: float = DEFAULT_TIMEOUT
     alternatives: bool = True  # on a mismatch, also try the other model ids with the candidate's depths
 

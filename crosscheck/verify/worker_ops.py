@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosscheck import canonical
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.verify import counterfactual
@@ -115,7 +115,7 @@ def op_verify_counterfactual(worker: Worker, request: dict[str, Any]) -> dict[st
     _, arrays, _ = canonical.load(request["weights"], request["model_id"])
     model = worker.adapter.build(spec)
     worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    worker.models[(request["key"], 1000)] = model
+    worker.models[(request["key"], 1000, "float32")] = model
     return {}
 
 

@@ -1,10 +1,12 @@
 """`crosscheck export`'s work: one framework's own ONNX exporter, stamped, checked and proven equal in onnxruntime.
 
 The framework's worker loads the canonical weights, runs the native model on the verification batch
-and exports it with its own exporter (`*_impl/onnx_export.py`) to a scratch file; this process
-finalises that file (`crosscheck.onnx_tools`), runs it in onnxruntime on the same batch and on its
-first image alone (the batch dimension is dynamic), and copies it to the destination atomically
-only if every run passes the gate (or with `force`).
+in float64 (the truth) and in float32, and exports the float32 model with its own exporter
+(`*_impl/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_tools`),
+runs it in onnxruntime (float32) on the same batch and on its first image alone (the batch dimension is
+dynamic), and judges each run by its distance from the native float64 truth against the float32 gate
+(`metrics.float32_gate` of the native float32 model's own distance). The file is copied to the
+destination atomically only if every run passes (or with `force`).
 
 Every export takes NCHW input by default, whatever the framework, so all exports are
 interchangeable; `input_layout="nhwc"` puts the transpose inside the graph instead. The default opset
@@ -25,10 +27,11 @@ from typing import Callable
 
 import numpy as np
 
-from crosscheck import calibration, canonical
+from crosscheck import calibration
+from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
-from crosscheck.metrics import DEFAULT_RTOL, Agreement, agreement
+from crosscheck.metrics import Agreement, agreement, float32_gate, rel_l2
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
 
 DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
@@ -50,7 +53,7 @@ class ExportOptions:
     input_layout: str = "nchw"
     seed: int = 0  # calibrated weights (when no weights file is given) and the verification batch
     batch: int = VERIFY_BATCH
-    rtol: float = DEFAULT_RTOL
+    rtol: float | None = None  # float32 gate against the float64 truth; None: scaled to the model's rounding
     overwrite: bool = False
     force: bool = False  # write the export even if it fails the gate
     latency_repeats: int = 0  # > 0: also time native and onnxruntime inference at batch 1
@@ -64,13 +67,13 @@ class ExportOptions:
             raise ExportError(f"input layout must be one of {', '.join(INPUT_LAYOUTS)}, got {self.input_layout!r}")
         if self.batch < 2:
             raise ExportError(f"verification batch must be >= 2 (batch 1 is checked as well), got {self.batch}")
-        if not self.rtol > 0:
+        if self.rtol is not None and not self.rtol > 0:
             raise ExportError(f"rtol must be > 0, got {self.rtol}")
 
 
 @dataclass(frozen=True)
 class Check:
-    """onnxruntime against the native model on one batch."""
+    """onnxruntime (float32) against the native model's float64 truth on one batch."""
 
     label: str
     agreement: Agreement
@@ -86,6 +89,8 @@ class ExportResult:
     export_seconds: float
     checks: list[Check]
     written: bool
+    native_float32_distance: float  # the native float32 model's rel L2 from its float64 truth
+    gate: float  # the float32 gate the checks were judged by
     latency: dict[str, float] = field(default_factory=dict)  # "native" / "onnxruntime" -> median seconds, batch 1
 
     @property
@@ -121,12 +126,12 @@ def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str
     return float(reply["seconds"])
 
 
-def verify(path: Path, images: np.ndarray, native: np.ndarray, rtol: float) -> list[Check]:
-    """onnxruntime vs native logits on the whole batch and on its first image alone (dynamic batch)."""
+def verify(path: Path, images: np.ndarray, truth: np.ndarray, rtol: float) -> list[Check]:
+    """onnxruntime vs the native float64 logits on the whole batch and on its first image alone (dynamic batch)."""
     tools = onnx_tools()
     session = tools.session(path)
     checks = []
-    for batch, expected in ((images, native), (images[:1], native[:1])):
+    for batch, expected in ((images, truth), (images[:1], truth[:1])):
         measured = agreement(tools.run(session, batch), expected)
         checks.append(Check(f"batch {len(batch)}", measured, measured.passes(rtol)))
     return checks
@@ -146,12 +151,14 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
         scratch = Path(tmp)
         worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
         try:
-            native, seconds, latency = _native_and_export(worker, spec, arrays, digest, images, scratch, options)
+            truth, native32, seconds, latency = _native_and_export(worker, spec, arrays, digest, images, scratch, options)
         except WorkerError as error:
             raise ExportError(str(error)) from error
         finally:
             worker.close()
-        checks = verify(scratch / "export.onnx", images, native, options.rtol)
+        distance = rel_l2(native32, truth)
+        gate = options.rtol if options.rtol is not None else float32_gate([distance])
+        checks = verify(scratch / "export.onnx", images, truth, gate)
         if options.latency_repeats:
             session = onnx_tools().session(scratch / "export.onnx")
             latency["onnxruntime"] = onnx_tools().latency(session, images[:1], options.latency_repeats)
@@ -160,7 +167,7 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
             with atomic_output(output, options.overwrite) as temp:
                 shutil.copyfile(scratch / "export.onnx", temp)
         meta = onnx_tools().read_metadata(scratch / "export.onnx")
-    return ExportResult(Path(output), framework, options.opset, meta, seconds, checks, written, latency)
+    return ExportResult(Path(output), framework, options.opset, meta, seconds, checks, written, distance, gate, latency)
 
 
 def _weights(model_id: str, weights: str | Path | None, seed: int) -> tuple[specs.ModelSpec, dict[str, np.ndarray]]:
@@ -173,13 +180,17 @@ def _weights(model_id: str, weights: str | Path | None, seed: int) -> tuple[spec
 
 
 def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: dict[str, np.ndarray], digest: str,
-                       images: np.ndarray, scratch: Path, options: ExportOptions) -> tuple[np.ndarray, float, dict[str, float]]:
-    """In the worker: load the weights, run the native model (timed if asked) and export; (logits, seconds, latency)."""
+                       images: np.ndarray, scratch: Path,
+                       options: ExportOptions) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
+    """In the worker: load the weights, run the native model in float64 and float32 (timed if asked) and export
+    the float32 one; (float64 logits, float32 logits, export seconds, latency)."""
     worker.request("configure", device="cpu", allow_tf32=False)
     canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
-    worker.request("load", model_id=spec.model_id, weights=scratch / "weights.safetensors")
     np.save(scratch / "input.npy", images)
-    worker.request("forward", model_id=spec.model_id, input=scratch / "input.npy", output=scratch / "native.npy")
+    for dtype in ("float64", "float32"):
+        worker.request("load", model_id=spec.model_id, weights=scratch / "weights.safetensors", dtype=dtype)
+        worker.request("forward", model_id=spec.model_id, input=scratch / "input.npy", dtype=dtype,
+                       output=scratch / f"native-{dtype}.npy")
     latency = {}
     if options.latency_repeats:
         np.save(scratch / "single.npy", images[:1])
@@ -187,7 +198,7 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
                                output=scratch / "single-out.npy")["seconds"] for _ in range(options.latency_repeats + 1)]
         latency["native"] = float(np.median(runs[1:]))  # the first run warms up
     seconds = export_in_worker(worker, spec, digest, scratch / "export.onnx", options.opset, options.input_layout)
-    return np.load(scratch / "native.npy"), seconds, latency
+    return np.load(scratch / "native-float64.npy"), np.load(scratch / "native-float32.npy"), seconds, latency
 
 
 def onnx_tools() -> ModuleType:

@@ -93,7 +93,7 @@ def identify(shapes: Shapes, framework: str, model_id: str | None = None) -> Mod
 
 
 def identify_layers(layers: Layers, model_id: str | None = None) -> ModelSpec:
-    """As `identify`, for an order-based Keras .weights.h5 listed by `keras_impl.checkpoint.layers`."""
+    """As `identify`, for an order-based Keras .weights.h5 listed by `crosscheck.checkpoints.keras_formats.layers`."""
     heads = [shapes[1] for kind, shapes in layers if kind == "dense" and len(shapes) == 2 and len(shapes[1]) == 1]
     classes = int(heads[0][0]) if len(heads) == 1 else 1000
     return _choose({m: fit_layers(specs.get(m, classes), layers) for m in specs.MODEL_IDS}, model_id)

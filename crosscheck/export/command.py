@@ -1,4 +1,4 @@
-"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export)."""
+"""`crosscheck export`: its argument parser, handler and report (the work is in crosscheck.export.session)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from crosscheck import canonical, identify
 from crosscheck import spec as specs
-from crosscheck.convert import FORMATS
-from crosscheck.export import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
+from crosscheck.checkpoints import canonical, identify
+from crosscheck.convert.session import FORMATS
+from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
-from crosscheck.metrics import DEFAULT_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
@@ -70,9 +69,9 @@ def print_result(result: ExportResult, console: Console) -> None:
     """The verification table (native vs onnxruntime), the latency if measured, and what was written."""
     meta = result.metadata
     # The pair is the same on every row, so it goes in the title: the numbers keep their full width at 80 columns.
-    table = Table(title=f"{meta['model_id']}: {result.framework} vs {participant(result.framework)} (ONNX opset "
-                        f"{result.opset}, {meta['input_layout']} input; gate: rel L2 <= {DEFAULT_RTOL:.0e})",
-                  title_justify="left")
+    table = Table(title=f"{meta['model_id']}: {result.framework} float64 vs {participant(result.framework)} (ONNX opset "
+                        f"{result.opset}, {meta['input_layout']} input; float32 gate vs the float64 truth: "
+                        f"rel L2 <= {result.gate:.1e})", title_justify="left")
     for column in ("input", "max abs", "rel L2", "cosine", "top-1", "result"):
         table.add_column(column, justify="left" if column in ("input", "result") else "right", no_wrap=True)
     for check in result.checks:
@@ -80,6 +79,7 @@ def print_result(result: ExportResult, console: Console) -> None:
         verdict = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
         table.add_row(check.label, f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
+    console.print(f"native float32 vs its float64 truth: rel L2 {result.native_float32_distance:.2e}", highlight=False)
     console.print(f"export took {result.export_seconds:.1f} s; weights sha256 {meta['weights_sha256'][:16]}...",
                   highlight=False)
     if result.latency:

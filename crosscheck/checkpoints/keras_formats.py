@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Mapping
 
 import h5py
 import keras
 import numpy as np
 from keras.src.legacy.saving import legacy_h5_format
-
-from crosscheck.spec import ModelSpec
-from keras_impl import adapter
 
 WEIGHTS_SUFFIX = ".weights.h5"
 # Keras 3 `.weights.h5` group names are the snake-cased layer class, numbered per class.
@@ -55,9 +51,8 @@ def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
             if shapes]
 
 
-def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], model: keras.Model, spec: ModelSpec) -> None:
-    """Save `native` through `model`: a Keras 3 .weights.h5, or a legacy by-name .h5 like keras.applications'."""
-    adapter.set_native(model, spec, native)
+def write(path: str | os.PathLike[str], model: keras.Model) -> None:
+    """Save `model`'s weights: a Keras 3 .weights.h5, or a legacy by-name .h5 like keras.applications'."""
     path = os.fspath(path)
     if path.endswith(WEIGHTS_SUFFIX):
         model.save_weights(path)

@@ -1,7 +1,8 @@
 """Worker ops for `crosscheck convert`: read and write framework checkpoint files, arrays via files.
 
-They run inside a framework worker (crosscheck.worker), where `<impl>.checkpoint` may import the
-framework. Keras `.weights.h5` files are order-based, so reading one needs the model it fits.
+They run inside a framework worker (crosscheck.worker), where the framework's formats module
+(`crosscheck.checkpoints.<framework>_formats`) may import the framework. Keras `.weights.h5` files
+are order-based, so reading one needs the model it fits.
 """
 
 from __future__ import annotations
@@ -11,21 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crosscheck import canonical
 from crosscheck import spec as specs
-from crosscheck.adapter import IMPL_PACKAGES
+from crosscheck.checkpoints import canonical
 
 if TYPE_CHECKING:
     from crosscheck.worker import Worker
 
 
-def _checkpoint_module(worker: Worker) -> Any:
-    return importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.checkpoint")
+def _formats_module(worker: Worker) -> Any:
+    return importlib.import_module(f"crosscheck.checkpoints.{worker.framework}_formats")
 
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read `path` into {native key: array}, saved to the `output` .npz (keras .weights.h5: into `model_id`)."""
-    module = _checkpoint_module(worker)
+    module = _formats_module(worker)
     if request.get("model_id"):
         native = module.read(request["path"], worker.model(request["model_id"], request["num_classes"]))
     else:
@@ -36,7 +36,7 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
 
 def op_checkpoint_layers(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """(kind, variable shapes) of each layer of an order-based keras .weights.h5, to identify its model."""
-    return {"layers": _checkpoint_module(worker).layers(request["path"])}
+    return {"layers": _formats_module(worker).layers(request["path"])}
 
 
 def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +45,11 @@ def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, An
     spec = canonical.spec_for(model_id, arrays)
     native = specs.to_native(spec, arrays, worker.framework)
     if worker.framework == "keras":  # keras writes through a model: .weights.h5 is order-based
-        _checkpoint_module(worker).write(request["output"], native, worker.model(model_id, spec.num_classes), spec)
+        model = worker.model(model_id, spec.num_classes)
+        worker.adapter.set_native(model, spec, native)
+        _formats_module(worker).write(request["output"], model)
     else:
-        _checkpoint_module(worker).write(request["output"], native)
+        _formats_module(worker).write(request["output"], native)
     return {}
 
 

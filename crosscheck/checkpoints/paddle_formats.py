@@ -1,4 +1,4 @@
-"""Read Paddle `.pdparams` state_dicts without Paddle and without running the file's code.
+"""Paddle `.pdparams` state_dicts: read without Paddle and without running the file's code; written by paddle.save.
 
 A `.pdparams` file is a pickle, and unpickling calls whatever callables the file names. paddle.save
 3.3.1 writes a state_dict as a dict of numpy arrays (plus a "StructuredToParameterName@@" dict of
@@ -56,3 +56,10 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not_arrays:
         raise ValueError(f"{path}: entries that are not arrays: {', '.join(not_arrays)}")
     return state
+
+
+def write(path: str | os.PathLike[str], native: dict[str, np.ndarray]) -> None:
+    """Save {paddle state_dict key: array} exactly as `paddle.save(model.state_dict(), path)` would (in the paddle worker)."""
+    import paddle  # only the paddle worker writes; reading stays framework-free
+
+    paddle.save({key: paddle.to_tensor(np.ascontiguousarray(array)) for key, array in native.items()}, os.fspath(path))

@@ -1,4 +1,4 @@
-"""`crosscheck convert SRC DST`: its argument parser and handler (the work is in crosscheck.convert)."""
+"""`crosscheck convert SRC DST`: its argument parser and handler (the work is in crosscheck.convert.session)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.convert import FORMATS, ConvertOptions, ConvertResult, convert
-from crosscheck.metrics import DEFAULT_RTOL
+from crosscheck.convert.session import FORMATS, ConvertOptions, ConvertResult, convert
+from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
@@ -45,7 +45,7 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> int:
 def print_result(result: ConvertResult, src: str, dst: str, console: Console) -> None:
     """The match report: source framework vs destination framework on the same input."""
     table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, num_classes={result.spec.num_classes}  "
-                        f"(gate: rel L2 <= {DEFAULT_RTOL:.0e})", title_justify="left")
+                        f"(float64 gate: rel L2 <= {FLOAT64_RTOL:.0e})", title_justify="left")
     for column in ("pair", "max abs", "rel L2", "cosine", "top-1", "result"):
         # Only the pair wraps; the numbers keep their full width (the table fits 80 columns).
         table.add_column(column, justify="left" if column in ("pair", "result") else "right", no_wrap=column != "pair")
