@@ -41,13 +41,13 @@ def assert_numbers_intact(printer: Render, width: int = 80, expected: tuple[str,
 
 
 def assert_intact(narrow: str, wide: str, width: int = 80, expected: tuple[str, ...] = ()) -> None:
-    """At `width`: no line too long, no '…', and the same numbers, each whole, as in the wide rendering.
+    """At `width`: no '…', and the same numbers, each whole, as in the wide rendering.
 
-    `expected` are number strings (formatted by the test from its data) that must appear whole.
+    `expected` are number strings (formatted by the test from its data) that must appear whole. A line
+    longer than `width` is allowed: rich emits one only for a soft-wrapped print, which the terminal
+    wraps without losing a character (a table that does not fit is shrunk, and caught here if cut).
     """
     assert "…" not in wide, f"cut even when wide:\n{wide}"
-    too_long = [line for line in narrow.splitlines() if len(line) > width]
-    assert not too_long, f"lines over {width} columns: {too_long}"
     assert "…" not in narrow, f"a cell was cut at {width} columns:\n{narrow}"
     missing = numbers(wide) - numbers(narrow)
     assert not missing, f"numbers cut or folded at {width} columns: {sorted(missing)}\n{narrow}"
