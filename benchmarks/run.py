@@ -469,28 +469,67 @@ def document(tables: Sequence[Table], command: str, seconds: float, load_before:
     return "\n".join(header) + "\n" + "\n".join(table.markdown() for table in tables)
 
 
+SECTIONS: dict[str, Callable[..., Table]] = {"latency": latency_table, "memory": memory_table,
+                                            "transfer": transfer_table, "precision": precision_table,
+                                            "onnx": onnx_table, "run": run_table}
+
+
+def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str]) -> list[Table]:
+    """The named sections, in the report's order."""
+    arguments = {"latency": (bench, devices), "memory": (bench, devices), "transfer": (bench,),
+                 "precision": (bench,), "onnx": (bench,), "run": ()}
+    return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
+
+
+def splice(document_text: str, tables: Sequence[Table], command: str, commit: str) -> str:
+    """BENCHMARKS.md with each of `tables` replacing its section (same title), or added before the last one,
+    each marked with the command and commit that re-measured it."""
+    sections = document_text.split("\n### ")
+    for table in tables:
+        text = table.markdown().removeprefix("### ").rstrip("\n")
+        text += f"\n\n*This section was re-measured alone by `{command}` at {commit}.*\n"
+        titles = [part.split("\n", 1)[0] for part in sections]
+        if table.title in titles:
+            sections[titles.index(table.title)] = text
+        else:
+            sections.insert(len(sections) - 1, text)
+    return "\n### ".join(sections)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier numbers, ~half the time)")
     parser.add_argument("--threads", type=int, help="intra-op threads of every framework (default: each one's "
                         "own; onnxruntime always keeps its own); 1 keeps ratios stable on a busy machine")
+    parser.add_argument("--only", type=lambda text: text.split(","), default=list(SECTIONS),
+                        help=f"comma-separated sections to re-measure and splice into the existing report "
+                             f"(default: all, written anew): {', '.join(SECTIONS)}")
     parser.add_argument("--output", default=str(HERE.parent / "BENCHMARKS.md"), help="where to write the report")
     args = parser.parse_args(argv)
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
     effort = QUICK if args.quick else FULL
     if args.threads:
         os.environ.update(thread_environment(args.threads))  # inherited by every measurement and worker process
     started, load_before = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="crosscheck-bench-") as tmp:
         bench = Bench(Path(tmp), effort)
-        devices = ["cpu", "cuda"] if gpu() else ["cpu"]
-        tables = [section(latency_table, bench, devices), section(memory_table, bench, devices),
-                  section(transfer_table, bench), section(precision_table, bench), section(onnx_table, bench),
-                  section(run_table)]
+        tables = make_tables(args.only, bench, ["cpu", "cuda"] if gpu() else ["cpu"])
     for table in tables:
         table.print()
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
-    Path(args.output).write_text(document(tables, command, time.perf_counter() - started, load_before))
+    output = Path(args.output)
+    if set(args.only) == set(SECTIONS) or not output.exists():
+        output.write_text(document(tables, command, time.perf_counter() - started, load_before))
+    else:
+        output.write_text(splice(output.read_text(), tables, command, _commit()))
     console.log(f"wrote {args.output}")
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+    return done.stdout.strip() or "an unknown commit"
 
 
 if __name__ == "__main__":
