@@ -26,8 +26,9 @@ class FrameworkAdapter(Protocol):
     def configure(self, device: str, allow_tf32: bool) -> dict[str, str]:
         """Select the device and numeric settings (TF32 off unless allowed); return what is in force."""
 
-    def build(self, model_id: str, num_classes: int = 1000) -> Any:
-        """The spec's model in inference mode with a logits head, on the configured device."""
+    def build(self, model_id: str, num_classes: int | None = None) -> Any:
+        """The spec's model (num_classes None: the id's default) in inference mode with a logits head, on the
+        configured device."""
 
     def get_native(self, model: Any, spec: ModelSpec) -> dict[str, np.ndarray]:
         """Every parameter and BN statistic as {native key: array in native layout}."""

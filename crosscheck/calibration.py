@@ -22,16 +22,18 @@ from crosscheck import spec as specs
 from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec
 
 CALIBRATION_BATCH = 2
-# Large enough that the last stage still has 4x4 positions per image: at 64x64 its BN statistics come
-# from 8 values per channel and resnet152's logits reach ~1e3; at 128 every model stays O(1).
-CALIBRATION_SIZE = 128
+# The last stage sees 4x4 positions per image (128x128 for the ImageNet stem, 32x32 for the CIFAR stem):
+# with 2x2 its BN statistics come from 8 values per channel and resnet152's logits reach ~1e3; at 4x4
+# every model stays O(1).
+CALIBRATION_POSITIONS = 4
 
 WEIGHT_KINDS = ("calibrated", "plain")
 
 
-def calibrated_weights(model_id: str, seed: int = 0, num_classes: int = 1000,
+def calibrated_weights(model_id: str, seed: int = 0, num_classes: int | None = None,
                        kind: str = "calibrated") -> dict[str, np.ndarray]:
-    """Canonical float32 weights of `kind` for `model_id`, identical for identical arguments."""
+    """Canonical float32 weights of `kind` for `model_id` (num_classes None: the id's default), identical for
+    identical arguments."""
     if kind not in WEIGHT_KINDS:
         raise ValueError(f"weight kind must be one of {', '.join(WEIGHT_KINDS)}, got {kind!r}")
     spec = specs.get(model_id, num_classes)
@@ -39,13 +41,14 @@ def calibrated_weights(model_id: str, seed: int = 0, num_classes: int = 1000,
     init = _random_init if kind == "calibrated" else _plain_init
     weights = {key: init(rng, spec, spec.layer(key.rsplit(".", 1)[0]), key.rsplit(".", 1)[1], shape)
                for key, shape in spec.canonical_shapes().items()}
-    images = rng.standard_normal((CALIBRATION_BATCH, 3, CALIBRATION_SIZE, CALIBRATION_SIZE), dtype=np.float32)
+    size = CALIBRATION_POSITIONS * spec.reduction
+    images = rng.standard_normal((CALIBRATION_BATCH, 3, size, size), dtype=np.float32)
     _CalibratingForward(spec, weights).run(images)
     return weights
 
 
-def sample_input(batch: int, seed: int = 0, size: int = specs.DEFAULT_INPUT_SIZE) -> np.ndarray:
-    """A deterministic NCHW float32 batch with ImageNet-normalised-like statistics."""
+def sample_input(batch: int, seed: int = 0, size: int = specs.IMAGENET_INPUT_SIZE) -> np.ndarray:
+    """A deterministic NCHW float32 batch with ImageNet-normalised-like statistics (pass a model's spec.input_size)."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     return np.random.default_rng([seed, 1]).standard_normal((batch, 3, size, size), dtype=np.float32)
@@ -94,7 +97,8 @@ class _CalibratingForward:
         x = self.conv(x, spec.layer("conv1_conv"))
         if spec.stem_bn:
             x = _relu(self.bn(x, spec.layer("conv1_bn")))
-        x = _max_pool_3x3_s2(x, neg_inf_padding=spec.stem_pool_padding == "neg_inf")
+        if spec.stem_pool_padding is not None:  # the CIFAR stem has no max-pool
+            x = _max_pool_3x3_s2(x, neg_inf_padding=spec.stem_pool_padding == "neg_inf")
         for block in spec.blocks:
             x = self.block(x, block)
         if spec.post_norm:

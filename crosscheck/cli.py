@@ -12,7 +12,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosscheck.convert import command as convert_command
 from crosscheck.export import command as export_command
+from crosscheck.inspect import command as inspect_command
 from crosscheck import spec as specs
+from crosscheck.doctor import command as doctor_command
+from crosscheck.doctor.device_check import require_device
 from crosscheck.files import check_outputs, write_text
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
@@ -64,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
     convert_command.add_parser(commands)
     export_command.add_parser(commands)
+    inspect_command.add_parser(commands)
     verify_command.add_parser(commands)
+    doctor_command.add_parser(commands)
     return parser
 
 
@@ -76,6 +81,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         config.validate()
     except ValueError as error:
         raise CliError(str(error)) from error
+    require_device(config.device, config.frameworks, config.timeout)
     check_outputs((args.json, args.report), args.overwrite)  # fail now, not after the run
     with _progress(console) as progress:
         steps = 3 if config.onnx else 2  # load, forward (, export) per model
@@ -105,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args, console)
     except (CliError, ValueError, OSError) as error:
-        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False)
+        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
 
 

@@ -219,8 +219,9 @@ class MatrixRun:
         self._each_framework(configure, per_model=False)
 
     def _make_weights(self) -> None:
-        np.save(self.input_path, calibration.sample_input(self.config.batch, self.config.seed))
         for model_id in self.config.models:
+            np.save(self.input_path(model_id), calibration.sample_input(self.config.batch, self.config.seed,
+                                                                        specs.get(model_id).input_size))
             arrays = calibration.calibrated_weights(model_id, self.config.seed, kind=self.config.weights)
             if self.config.onnx:
                 self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
@@ -235,8 +236,8 @@ class MatrixRun:
 
     def _forward(self, framework: str, model_id: str) -> None:
         for dtype in PRECISIONS:
-            self.workers[framework].request("forward", model_id=model_id, input=self.input_path, dtype=dtype,
-                                            output=self.output_path(framework, model_id, dtype))
+            self.workers[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
+                                            dtype=dtype, output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
 
     def _onnx(self, framework: str, model_id: str) -> None:
@@ -246,7 +247,7 @@ class MatrixRun:
         try:
             export_in_worker(self.workers[framework], specs.get(model_id), self.digests[model_id], path,
                              DEFAULT_OPSET, "nchw")
-            logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path))
+            logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path(model_id)))
             np.save(self.output_path(name, model_id, "float32"), logits)
         except WorkerCrashed:
             raise
@@ -314,14 +315,14 @@ class MatrixRun:
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
-        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path, output=path,
-                                        dtype="float64")
+        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
+                                        output=path, dtype="float64")
         with np.load(path) as archive:
             return dict(archive)
 
-    @property
-    def input_path(self) -> Path:
-        return self.tmp / "input.npy"
+    def input_path(self, model_id: str) -> Path:
+        """The input batch at the model's own input size (224, or 32 for the CIFAR ids), one file per size."""
+        return self.tmp / f"input-{specs.get(model_id).input_size}.npy"
 
     def weights_path(self, model_id: str) -> Path:
         return self.tmp / f"{model_id}.safetensors"

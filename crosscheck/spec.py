@@ -13,6 +13,15 @@ Canonical interchange format
   ``weight``/``bias``.
 * Canonical layout is the ONNX/PyTorch one: conv weights ``[out, in, kh, kw]``, dense weights
   ``[out, in]``, everything else 1-D ``[C]``; dtype float32.
+
+Stems
+-----
+The ImageNet ids (torchvision, paddle.vision, keras.applications) have a 7x7/2 stem conv and a 3x3/2
+max-pool and take 224x224 images. The ``*_cifar`` ids are the CIFAR ResNets of the training blogs
+(kuangliu/pytorch-cifar and its ports): a 3x3/1 stem conv (padding 1, no bias) + BN + ReLU with no
+max-pool, then torchvision's stages; they take 32x32 images and default to 10 classes. Every size a
+spec records (``LayerSpec.output_shape``, ``BlockSpec.input_size``) is at the id's own
+``ModelSpec.input_size``.
 """
 
 from __future__ import annotations
@@ -26,12 +35,15 @@ import numpy as np
 SPEC_VERSION = "1"
 CANONICAL_LAYOUT = "conv:OIHW,dense:OI"
 FRAMEWORKS = ("torch", "keras", "paddle")
-DEFAULT_INPUT_SIZE = 224
+IMAGENET_INPUT_SIZE = 224
+CIFAR_INPUT_SIZE = 32
+NO_HEAD = 0  # num_classes of a headless model: pooled features, no `predictions` layer
 STAGE_WIDTHS = (64, 128, 256, 512)
 
 LayerKind = Literal["conv", "bn", "dense"]
 BlockKind = Literal["basic", "bottleneck", "preact_bottleneck"]
 ShortcutKind = Literal["projection", "identity", "maxpool"]
+StemKind = Literal["imagenet", "cifar"]
 
 CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
     "conv": ("weight", "bias"),
@@ -85,7 +97,7 @@ class LayerSpec:
     padding: int = 0  # symmetric zero padding on each side (convs)
     bias: bool = False
     eps: float = 0.0  # BN epsilon
-    output_shape: tuple[int, ...] = ()  # (C, H, W) or (classes,) at DEFAULT_INPUT_SIZE
+    output_shape: tuple[int, ...] = ()  # (C, H, W) or (classes,) at the model's input_size
 
     def native_name(self, framework: str) -> str:
         """The layer's name in `framework`: a module path (torch, paddle) or a layer name (keras)."""
@@ -117,7 +129,7 @@ class BlockSpec:
     shortcut: ShortcutKind
     conv_bias: Mapping[str, bool]  # role ("conv0" shortcut, "conv1".."conv3") -> has bias
     relu_after_add: bool
-    input_size: int  # spatial size of the block's input at DEFAULT_INPUT_SIZE
+    input_size: int  # spatial size of the block's input at the model's input_size
 
     @property
     def output_size(self) -> int:
@@ -137,9 +149,11 @@ class ModelSpec:
     stride_on: Literal["conv1", "conv2"]
     stride_block: Literal["first", "last"]
     bn_eps: float
+    stem: StemKind  # "imagenet": 7x7/2 conv + 3x3/2 max-pool; "cifar": 3x3/1 conv, no max-pool
+    input_size: int  # default square input (224, or 32 for the CIFAR ids); every recorded size is at it
     stem_bias: bool
     stem_bn: bool  # False for V2: the stem conv feeds the pool directly
-    stem_pool_padding: Literal["neg_inf", "zero"]
+    stem_pool_padding: Literal["neg_inf", "zero"] | None  # None: no stem max-pool (CIFAR stem)
     post_norm: bool  # V2: post_bn + post_relu before pooling
     default_head: Literal["logits", "softmax"]
     num_classes: int
@@ -151,8 +165,18 @@ class ModelSpec:
         return self.block_kind == "preact_bottleneck"
 
     @property
+    def headless(self) -> bool:
+        """No classifier: the model ends in the global average pool (torch without fc, keras include_top=False)."""
+        return self.num_classes == NO_HEAD
+
+    @property
     def feature_channels(self) -> int:
         return self.blocks[-1].out_channels
+
+    @property
+    def reduction(self) -> int:
+        """Input size over the final feature map's size: 32 for the ImageNet stem, 8 for the CIFAR stem."""
+        return self.input_size // self.blocks[-1].output_size
 
     def layer(self, name: str) -> LayerSpec:
         for layer in self.layers:
@@ -190,18 +214,42 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class _Stem:
+    """A stem kind: the default input it is made for, its conv, and whether a 3x3/2 max-pool follows."""
+
+    input_size: int
+    kernel: int
+    stride: int
+    max_pool: bool
+
+
+STEMS: dict[str, _Stem] = {
+    "imagenet": _Stem(input_size=IMAGENET_INPUT_SIZE, kernel=7, stride=2, max_pool=True),
+    "cifar": _Stem(input_size=CIFAR_INPUT_SIZE, kernel=3, stride=1, max_pool=False),
+}
+
+
+@dataclass(frozen=True)
 class _Variant:
     family: Literal["torchvision", "keras_v1", "keras_v2"]
     block_kind: BlockKind
     depths: tuple[int, ...]
     references: Mapping[str, str]
     description: str
+    stem: StemKind = "imagenet"
+    num_classes: int = 1000  # the default head size
 
 
 def _tv(depths: tuple[int, ...], block: BlockKind, name: str) -> _Variant:
     refs = {"torch": f"torchvision.models.{name}", "paddle": f"paddle.vision.models.{name}"}
     kind = "basic blocks" if block == "basic" else "bottleneck v1.5, stride on the 3x3"
     return _Variant("torchvision", block, depths, refs, f"torchvision/paddle.vision {name}: {kind}")
+
+
+def _cifar(depths: tuple[int, ...], block: BlockKind, name: str) -> _Variant:
+    """The CIFAR ResNet of the training blogs: torchvision's `name` behind a 3x3/1 stem without max-pool."""
+    description = f"CIFAR {name}: torchvision's {name} stages behind a 3x3/1 stem conv, no max-pool; 32x32, 10 classes"
+    return _Variant("torchvision", block, depths, {}, description, stem="cifar", num_classes=10)
 
 
 def _keras(family: Literal["keras_v1", "keras_v2"], depths: tuple[int, ...], name: str) -> _Variant:
@@ -222,6 +270,11 @@ _VARIANTS: dict[str, _Variant] = {
     "resnet50v2": _keras("keras_v2", (3, 4, 6, 3), "ResNet50V2"),
     "resnet101v2": _keras("keras_v2", (3, 4, 23, 3), "ResNet101V2"),
     "resnet152v2": _keras("keras_v2", (3, 8, 36, 3), "ResNet152V2"),
+    "resnet18_cifar": _cifar((2, 2, 2, 2), "basic", "resnet18"),
+    "resnet34_cifar": _cifar((3, 4, 6, 3), "basic", "resnet34"),
+    "resnet50_cifar": _cifar((3, 4, 6, 3), "bottleneck", "resnet50"),
+    "resnet101_cifar": _cifar((3, 4, 23, 3), "bottleneck", "resnet101"),
+    "resnet152_cifar": _cifar((3, 8, 36, 3), "bottleneck", "resnet152"),
 }
 
 MODEL_IDS: tuple[str, ...] = tuple(_VARIANTS)
@@ -233,12 +286,15 @@ def check_framework(framework: str) -> str:
     return framework
 
 
-def get(model_id: str, num_classes: int = 1000) -> ModelSpec:
-    """The spec of `model_id`; unknown ids and num_classes < 1 raise ValueError with the valid choices."""
+def get(model_id: str, num_classes: int | None = None) -> ModelSpec:
+    """The spec of `model_id` with `num_classes` outputs (None: the id's default, 1000 or 10 for the CIFAR ids;
+    NO_HEAD: headless); unknown ids and num_classes < 0 raise ValueError with the valid choices."""
     if model_id not in _VARIANTS:
         raise UnknownModelError(f"unknown model id {model_id!r}; valid ids: {', '.join(MODEL_IDS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    if num_classes is None:
+        num_classes = _VARIANTS[model_id].num_classes
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < NO_HEAD:
+        raise ValueError(f"num_classes must be an integer >= 1, or {NO_HEAD} for no head, got {num_classes!r}")
     return _build(model_id, num_classes)
 
 
@@ -249,13 +305,16 @@ def _build(model_id: str, num_classes: int) -> ModelSpec:
     keras_family = family != "torchvision"
     eps = 1.001e-5 if keras_family else 1e-5
     stem_bias = keras_family
+    stem = STEMS[variant.stem]
     builder = _LayerBuilder(eps)
 
-    size = DEFAULT_INPUT_SIZE // 2  # after the 7x7/2 stem conv
-    builder.conv("conv1_conv", "stem", "conv1", 3, 64, 7, 2, 3, stem_bias, (64, size, size))
+    size = stem.input_size // stem.stride
+    builder.conv("conv1_conv", "stem", "conv1", 3, 64, stem.kernel, stem.stride, stem.kernel // 2, stem_bias,
+                 (64, size, size))
     if family != "keras_v2":
         builder.bn("conv1_bn", "stem", "bn1", 64, (64, size, size))
-    size //= 2  # stem max-pool 3x3/2
+    if stem.max_pool:
+        size //= 2  # 3x3/2
 
     blocks = []
     in_channels = 64
@@ -269,7 +328,8 @@ def _build(model_id: str, num_classes: int) -> ModelSpec:
 
     if family == "keras_v2":
         builder.bn("post_bn", "post", "post_bn", in_channels, (in_channels, size, size))
-    builder.dense("predictions", "head", "fc", in_channels, num_classes)
+    if num_classes != NO_HEAD:
+        builder.dense("predictions", "head", "fc", in_channels, num_classes)
 
     return ModelSpec(
         model_id=model_id,
@@ -281,9 +341,11 @@ def _build(model_id: str, num_classes: int) -> ModelSpec:
         stride_on="conv1" if family == "keras_v1" or variant.block_kind == "basic" else "conv2",
         stride_block="last" if family == "keras_v2" else "first",
         bn_eps=eps,
+        stem=variant.stem,
+        input_size=stem.input_size,
         stem_bias=stem_bias,
         stem_bn=family != "keras_v2",
-        stem_pool_padding="zero" if family == "keras_v2" else "neg_inf",
+        stem_pool_padding=None if not stem.max_pool else "zero" if family == "keras_v2" else "neg_inf",
         post_norm=family == "keras_v2",
         default_head="softmax" if keras_family else "logits",
         num_classes=num_classes,

@@ -22,6 +22,7 @@ from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES, load_adapter
 from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
+from crosscheck.doctor.worker_ops import DOCTOR_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
@@ -34,19 +35,27 @@ class Worker:
     def __init__(self, framework: str) -> None:
         self.framework = framework
         self.adapter = load_adapter(framework)
-        self.models: dict[tuple[str, int, str], Any] = {}
+        self.models: dict[tuple[str, int | None, str], Any] = {}
 
-    def model(self, model_id: str, num_classes: int = 1000, dtype: str = "float32") -> Any:
-        key = (model_id, num_classes, check_dtype(dtype))
+    def model(self, model_id: str, num_classes: int | None = None, dtype: str = "float32") -> Any:
+        key = self.key(model_id, num_classes, dtype)
         if key not in self.models:
-            self.models[key] = self.adapter.build(model_id, num_classes, dtype)
+            self.models[key] = self.adapter.build(model_id, key[1], key[2])
         return self.models[key]
 
     def loaded_model(self, request: dict[str, Any]) -> Any:
-        key = (request["model_id"], request.get("num_classes", 1000), request.get("dtype", "float32"))
+        key = self.key(request["model_id"], request.get("num_classes"), request.get("dtype", "float32"))
         if key not in self.models:
             raise RuntimeError(f"{key[0]} ({key[2]}) has not been loaded in the {self.framework} worker")
         return self.models[key]
+
+    @staticmethod
+    def key(model_id: str, num_classes: int | None, dtype: str = "float32") -> tuple[str, int | None, str]:
+        """(model_id, num_classes, dtype), None meaning a spec id's default num_classes (1000, 10 for the CIFAR
+        ids); keys that are not spec ids (verify's counterfactual models) are kept as given."""
+        if num_classes is None and model_id in specs.MODEL_IDS:
+            num_classes = specs.get(model_id).num_classes
+        return model_id, num_classes, check_dtype(dtype)
 
 
 def check_dtype(dtype: str) -> str:
@@ -88,7 +97,7 @@ def op_block_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read the loaded model's weights back out, through the spec, into a canonical file."""
     model = worker.loaded_model(request)
-    spec = specs.get(request["model_id"], request.get("num_classes", 1000))
+    spec = specs.get(request["model_id"], request.get("num_classes"))
     arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.framework)
     canonical.save(request["output"], spec.model_id, arrays, {"source_framework": worker.framework})
     return {}
@@ -111,6 +120,7 @@ OPS: dict[str, Handler] = {
     "export_onnx": op_export_onnx,
     **CHECKPOINT_OPS,
     **VERIFY_OPS,
+    **DOCTOR_OPS,
 }
 
 

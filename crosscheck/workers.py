@@ -138,3 +138,28 @@ class FrameworkWorker:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()}
+
+
+class WorkerPool:
+    """Framework workers started on first use, configured for CPU-exact numerics, closed together."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.workers: dict[str, FrameworkWorker] = {}
+
+    def start(self, frameworks: set[str]) -> None:
+        """Start every missing worker first, then configure each: the framework imports overlap."""
+        new = [fw for fw in sorted(frameworks) if fw not in self.workers]
+        for framework in new:
+            self.workers[framework] = FrameworkWorker(framework, timeout=self.timeout)
+        for framework in new:
+            self.workers[framework].request("configure", device="auto", allow_tf32=False)
+
+    def __getitem__(self, framework: str) -> FrameworkWorker:
+        self.start({framework})
+        return self.workers[framework]
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+        self.workers.clear()

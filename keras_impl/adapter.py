@@ -46,9 +46,12 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> keras.Model:
-    """The spec's model with a logits head, computing in `dtype`; any input size, as torch and paddle accept."""
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> keras.Model:
+    """The spec's model with a logits head (None: the id's default classes; NO_HEAD: include_top=False, pooled
+    features), computing in `dtype`; any input size, as torch and paddle accept."""
     with _floatx(dtype):
+        if num_classes == specs.NO_HEAD:
+            return resnet.build(model_id, include_top=False, pooling="avg", input_tensor=keras.Input(shape=(None, None, 3)))
         return resnet.build(model_id, classes=num_classes, classifier_activation=None,
                             input_tensor=keras.Input(shape=(None, None, 3)))
 
@@ -91,11 +94,13 @@ def forward(model: keras.Model, images_nchw: np.ndarray) -> np.ndarray:
 
 
 def block_outputs(model: keras.Model, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
-    """NCHW outputs of 'stem' (pool1_pool), every block (its `_out` layer, by block name) and 'logits'."""
+    """NCHW outputs of 'stem' (pool1_pool, or conv1_relu for the pool-less CIFAR stem), every block (its `_out`
+    layer, by block name) and 'logits'."""
     if model not in _BLOCK_MODELS:
-        names = {"stem": "pool1_pool"}
+        has_pool = any(layer.name == "pool1_pool" for layer in model.layers)
+        names = {"stem": "pool1_pool" if has_pool else "conv1_relu"}
         names.update({layer.name.removesuffix("_out"): layer.name for layer in model.layers if layer.name.endswith("_out")})
-        names["logits"] = "predictions"
+        names["logits"] = "predictions" if any(layer.name == "predictions" for layer in model.layers) else "avg_pool"
         outputs = {key: model.get_layer(name).output for key, name in names.items()}
         _BLOCK_MODELS[model] = keras.Model(model.input, outputs, name=f"{model.name}_blocks")
     outputs = _run(_BLOCK_MODELS[model], images_nchw)

@@ -3,7 +3,8 @@
 The keras-family ids rebuild keras.applications' ResNet50/101/152(V2) layer for layer: the same
 layer names, classes and creation order, hence the same weight order, so `set_weights`, `.weights.h5`
 and legacy `.h5` files from keras.applications load unchanged. The torchvision-family ids (v1.5)
-reuse the same blocks. Depths, strides, biases, epsilons and names all come from crosscheck.spec.
+reuse the same blocks, and the CIFAR ids put them behind a 3x3/1 stem without max-pool (32x32 input,
+10 classes by default). Depths, strides, biases, epsilons and names all come from crosscheck.spec.
 """
 
 from __future__ import annotations
@@ -38,20 +39,21 @@ def build(
     input_tensor: Any = None,
     input_shape: tuple[int | None, ...] | None = None,
     pooling: str | None = None,
-    classes: int = 1000,
+    classes: int | None = None,
     classifier_activation: ClassifierActivation | _FromSpec = FROM_SPEC,
     name: str | None = None,
 ) -> keras.Model:
     """The spec's `model_id` as a functional model (keras' image_data_format, channels_last by default);
-    the arguments are keras.applications.ResNet50's, and `weights` is None or a local file path."""
+    the arguments are keras.applications.ResNet50's, `weights` is None or a local file path, and
+    classes=None is the id's default (1000, 10 for the CIFAR ids)."""
     # a ModelSpec is built as given: crosscheck verify builds mutated specs as counterfactuals
-    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes)
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes if include_top else specs.NO_HEAD)
     _check_weights(weights)
     if classifier_activation is FROM_SPEC:
         classifier_activation = "softmax" if spec.default_head == "softmax" else None
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape,
-        default_size=specs.DEFAULT_INPUT_SIZE,
+        default_size=spec.input_size,
         min_size=32,
         data_format=backend.image_data_format(),
         require_flatten=include_top,
@@ -95,11 +97,14 @@ def _check_weights(weights: str | os.PathLike[str] | None) -> None:
 
 
 def _stem(x: Any, spec: ModelSpec) -> Any:
-    """7x7/2 conv (+ BN, ReLU unless pre-activation), then the 3x3/2 max-pool."""
-    x = _conv(x, spec.layer("conv1_conv"))
+    """7x7/2 conv (+ BN, ReLU unless pre-activation), then the 3x3/2 max-pool; or the CIFAR stem:
+    a 3x3/1 "same" conv, BN, ReLU and no pool, as Keras CIFAR ResNets write it."""
+    x = _conv(x, spec.layer("conv1_conv"), same_padding=spec.stem == "cifar")  # "same" is symmetric at stride 1
     if spec.stem_bn:
         x = _batch_norm(x, spec.layer("conv1_bn"))
         x = layers.Activation("relu", name="conv1_relu")(x)
+    if spec.stem_pool_padding is None:  # the CIFAR stem keeps the full 32x32 resolution
+        return x
     # torch/paddle pad this pool with -inf. After the ReLU every value is >= 0, so zero padding
     # gives the same maxima. V2 pools the raw conv output, and keras.applications pads it with zeros.
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
@@ -178,6 +183,7 @@ def _head(x: Any, spec: ModelSpec, include_top: bool, pooling: str | None,
 
 def _constructor(model_id: str, function_name: str, default_name: str) -> Callable[..., keras.Model]:
     """A keras.applications-style constructor for one model id (same signature, model name and defaults)."""
+    spec = specs.get(model_id)
 
     def constructor(
         include_top: bool = True,
@@ -185,14 +191,13 @@ def _constructor(model_id: str, function_name: str, default_name: str) -> Callab
         input_tensor: Any = None,
         input_shape: tuple[int | None, ...] | None = None,
         pooling: str | None = None,
-        classes: int = 1000,
+        classes: int = spec.num_classes,
         classifier_activation: ClassifierActivation | _FromSpec = FROM_SPEC,
         name: str = default_name,
     ) -> keras.Model:
         return build(model_id, include_top, weights, input_tensor, input_shape, pooling, classes,
                      classifier_activation, name)
 
-    spec = specs.get(model_id)
     constructor.__name__ = constructor.__qualname__ = function_name
     constructor.__doc__ = f"Instantiates {spec.description} (spec id {model_id!r}); `weights` is None or a local file."
     return constructor
@@ -206,3 +211,8 @@ ResNet152 = _constructor("resnet152_v1", "ResNet152", "resnet152")
 ResNet50V2 = _constructor("resnet50v2", "ResNet50V2", "resnet50v2")
 ResNet101V2 = _constructor("resnet101v2", "ResNet101V2", "resnet101v2")
 ResNet152V2 = _constructor("resnet152v2", "ResNet152V2", "resnet152v2")
+ResNet18CIFAR = _constructor("resnet18_cifar", "ResNet18CIFAR", "resnet18_cifar")
+ResNet34CIFAR = _constructor("resnet34_cifar", "ResNet34CIFAR", "resnet34_cifar")
+ResNet50CIFAR = _constructor("resnet50_cifar", "ResNet50CIFAR", "resnet50_cifar")
+ResNet101CIFAR = _constructor("resnet101_cifar", "ResNet101CIFAR", "resnet101_cifar")
+ResNet152CIFAR = _constructor("resnet152_cifar", "ResNet152CIFAR", "resnet152_cifar")

@@ -57,7 +57,7 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> ResNet:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
     """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device."""
     model = build_model(model_id, num_classes, softmax=False)
     model.to(dtype=dtype)
@@ -103,15 +103,18 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
-    """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype."""
+    """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype; a headless model's
+    pooled [N, C, 1, 1] flattened."""
     dtype = model.conv1.weight.dtype
     with paddle.no_grad():
-        return model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
+        outputs = model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
+    return outputs.reshape(len(outputs), -1)
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
-    """'stem' (after the max-pool), each block by its spec name, and 'logits', captured by forward post hooks."""
-    paths = {"maxpool": "stem", **{block.torch_path: block.name for block in specs.get(model.model_id).blocks}}
+    """'stem' (the input of layer1: after the max-pool, or the CIFAR stem's ReLU), each block by its spec name,
+    and 'logits', captured by forward hooks."""
+    paths = {block.torch_path: block.name for block in specs.get(model.model_id).blocks}
     sublayers = dict(model.named_sublayers())
     outputs: dict[str, np.ndarray] = {}
 
@@ -120,7 +123,11 @@ def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarra
             outputs[name] = output.numpy()
         return hook
 
-    handles = [sublayers[path].register_forward_post_hook(hook_for(name)) for path, name in paths.items()]
+    def stem_hook(layer: nn.Layer, inputs: tuple) -> None:
+        outputs["stem"] = inputs[0].numpy()
+
+    handles = [sublayers["layer1"].register_forward_pre_hook(stem_hook)]
+    handles += [sublayers[path].register_forward_post_hook(hook_for(name)) for path, name in paths.items()]
     try:
         outputs["logits"] = forward(model, images_nchw)
     finally:

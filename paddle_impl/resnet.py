@@ -155,26 +155,29 @@ class ResNet(nn.Layer):
     """One spec model id with paddle.vision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
 
     As in paddle.vision, `num_classes <= 0` leaves out `fc` (and the flatten) and `with_pool=False`
-    leaves out the global average pool; `softmax=True` applies softmax to the fc output (keras'
-    classifier_activation). Keras V2 ids have no `bn1` and add `post_bn` before the pool.
+    leaves out the global average pool; num_classes=None is the id's default (1000, 10 for the CIFAR
+    ids). `softmax=True` applies softmax to the fc output (keras' classifier_activation). Keras V2 ids
+    have no `bn1` and add `post_bn` before the pool; the CIFAR ids have a 3x3/1 `conv1` and no `maxpool`.
     """
 
-    def __init__(self, model_id: str | ModelSpec, num_classes: int = 1000, with_pool: bool = True,
+    def __init__(self, model_id: str | ModelSpec, num_classes: int | None = None, with_pool: bool = True,
                  softmax: bool = False) -> None:
         super().__init__()
         if isinstance(model_id, ModelSpec):  # crosscheck verify builds mutated specs as counterfactuals
             spec = model_id
         else:
-            spec = specs.get(model_id, num_classes) if num_classes > 0 else specs.get(model_id)
+            spec = specs.get(model_id, None if num_classes is None else max(num_classes, specs.NO_HEAD))
         self.model_id = spec.model_id
-        self.num_classes = num_classes
+        self.num_classes = spec.num_classes if num_classes is None else num_classes
         self.with_pool = with_pool
         self.softmax = softmax
 
         self.conv1 = _conv(spec.layer("conv1_conv"))
         self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
         self.relu = nn.ReLU()
-        self.maxpool = _stem_pool(spec.stem_pool_padding)
+        self.with_max_pool = spec.stem_pool_padding is not None  # False for the CIFAR stem: 32x32 keeps its size
+        if self.with_max_pool:
+            self.maxpool = _stem_pool(spec.stem_pool_padding)
         self.stage_names: list[str] = []
         for name, blocks in itertools.groupby(spec.blocks, key=lambda block: block.torch_path.split(".")[0]):
             self.add_sublayer(name, nn.Sequential(*(_make_block(spec, block) for block in blocks)))
@@ -182,7 +185,7 @@ class ResNet(nn.Layer):
         self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
         if with_pool:
             self.avgpool = nn.AdaptiveAvgPool2D((1, 1))
-        if num_classes > 0:
+        if self.num_classes > 0:
             head = spec.layer("predictions")
             self.fc = nn.Linear(head.in_channels, head.out_channels)
 
@@ -191,7 +194,8 @@ class ResNet(nn.Layer):
         if self.bn1 is not None:
             x = self.bn1(x)  # one op per statement, for memory: see BasicBlock.forward
             x = self.relu(x)
-        x = self.maxpool(x)
+        if self.with_max_pool:
+            x = self.maxpool(x)
         for name in self.stage_names:
             x = getattr(self, name)(x)
         if self.post_bn is not None:
@@ -206,10 +210,10 @@ class ResNet(nn.Layer):
         return x
 
 
-def build(model_id: str | ModelSpec, num_classes: int = 1000, with_pool: bool = True,
+def build(model_id: str | ModelSpec, num_classes: int | None = None, with_pool: bool = True,
           softmax: bool | None = None) -> ResNet:
-    """Any spec model id, or a ModelSpec as given; softmax=None follows the spec's default head (softmax for the
-    keras-family ids)."""
+    """Any spec model id, or a ModelSpec as given; num_classes=None is the id's default (1000, 10 for the CIFAR ids)
+    and softmax=None follows the spec's default head (softmax for the keras-family ids)."""
     spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id)  # also rejects unknown ids
     default_softmax = spec.default_head == "softmax"
     return ResNet(model_id, num_classes, with_pool, default_softmax if softmax is None else softmax)
@@ -238,6 +242,31 @@ def resnet101(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
 def resnet152(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
     """paddle.vision.models.resnet152 (same state_dict), built from the spec."""
     return build("resnet152", num_classes, with_pool)
+
+
+def resnet18_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
+    """The CIFAR ResNet18: paddle.vision's resnet18 with a 3x3/1 stem and no max-pool, for 32x32 images."""
+    return build("resnet18_cifar", num_classes, with_pool)
+
+
+def resnet34_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
+    """The CIFAR ResNet34: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet34_cifar", num_classes, with_pool)
+
+
+def resnet50_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
+    """The CIFAR ResNet50 (bottleneck stride on the 3x3): 3x3/1 stem, no max-pool, 32x32 input."""
+    return build("resnet50_cifar", num_classes, with_pool)
+
+
+def resnet101_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
+    """The CIFAR ResNet101: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet101_cifar", num_classes, with_pool)
+
+
+def resnet152_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
+    """The CIFAR ResNet152: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet152_cifar", num_classes, with_pool)
 
 
 def state_dict_problems(model: nn.Layer, state_dict: Mapping[str, Any]) -> list[str]:

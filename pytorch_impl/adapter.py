@@ -51,7 +51,7 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def build(model_id: str, num_classes: int = 1000, dtype: str = "float32") -> ResNet:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
     """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device."""
     return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
 

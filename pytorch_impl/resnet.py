@@ -142,8 +142,14 @@ def _make_layer(spec: ModelSpec, stage: str) -> nn.Sequential:
     return nn.Sequential(*(_make_block(spec, b) for b in spec.blocks if b.torch_path.split(".")[0] == stage))
 
 
-def _stem_pool(padding: str) -> nn.Module:
-    """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative)."""
+def _stem_pool(padding: str | None) -> nn.Module:
+    """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative).
+
+    The CIFAR stem has none; `nn.Identity()` in its place is how CIFAR ports of torchvision's ResNet drop it
+    (`model.maxpool = nn.Identity()`), keeping the attribute, the forward and the state_dict keys.
+    """
+    if padding is None:
+        return nn.Identity()
     if padding == "zero":
         return nn.Sequential(nn.ConstantPad2d(1, 0.0), nn.MaxPool2d(3, stride=2, padding=0))
     return nn.MaxPool2d(3, stride=2, padding=1)
@@ -152,16 +158,19 @@ def _stem_pool(padding: str) -> nn.Module:
 class ResNet(nn.Module):
     """One spec model id with torchvision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
 
-    Keras V2 ids have no stem `bn1` (nor its ReLU) and add `post_bn` + ReLU before the pool;
-    `softmax=True` applies softmax to the fc output (keras' classifier_activation).
+    Keras V2 ids have no stem `bn1` (nor its ReLU) and add `post_bn` + ReLU before the pool; the CIFAR
+    ids' `conv1` is 3x3/1 and their `maxpool` an identity. `softmax=True` applies softmax to the fc
+    output (keras' classifier_activation). num_classes=None: the id's default (1000, 10 for CIFAR ids);
+    `num_classes=0` (NO_HEAD) makes `fc` an `nn.Identity`, as torchvision users strip the head: no fc
+    weights, pooled features out.
     """
 
-    def __init__(self, model_id: str | ModelSpec, num_classes: int = 1000, softmax: bool = False) -> None:
+    def __init__(self, model_id: str | ModelSpec, num_classes: int | None = None, softmax: bool = False) -> None:
         super().__init__()
         spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes
-        self.softmax = softmax
+        self.softmax = softmax and not spec.headless
 
         self.conv1 = _conv(spec.layer("conv1_conv"))
         self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
@@ -173,8 +182,11 @@ class ResNet(nn.Module):
         self.layer4 = _make_layer(spec, "layer4")
         self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        head = spec.layer("predictions")
-        self.fc = nn.Linear(head.in_channels, head.out_channels)
+        if spec.headless:
+            self.fc: nn.Module = nn.Identity()
+        else:
+            head = spec.layer("predictions")
+            self.fc = nn.Linear(head.in_channels, head.out_channels)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """NCHW feature map before global pooling (after post_bn + ReLU for V2)."""
@@ -197,9 +209,10 @@ class ResNet(nn.Module):
         return x.softmax(dim=1) if self.softmax else x
 
 
-def build(model_id: str | ModelSpec, num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
+def build(model_id: str | ModelSpec, num_classes: int | None = None, softmax: bool | None = None) -> ResNet:
     """Any spec model id, or a ModelSpec as given (crosscheck verify builds mutated specs as counterfactuals);
-    softmax=None follows the spec's default head (softmax for the keras-family ids)."""
+    num_classes=None is the id's default (1000; 10 for the CIFAR ids); softmax=None follows the spec's default
+    head (softmax for the keras-family ids)."""
     spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)  # validates both
     return ResNet(spec, num_classes, spec.default_head == "softmax" if softmax is None else softmax)
 
@@ -257,6 +270,31 @@ def resnet101v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
 def resnet152v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
     """keras.applications.ResNet152V2, built from the spec."""
     return build("resnet152v2", num_classes, softmax)
+
+
+def resnet18_cifar(num_classes: int = 10) -> ResNet:
+    """The CIFAR ResNet18 (kuangliu/pytorch-cifar's, with torchvision's names): 3x3/1 stem, no max-pool, 32x32."""
+    return build("resnet18_cifar", num_classes)
+
+
+def resnet34_cifar(num_classes: int = 10) -> ResNet:
+    """The CIFAR ResNet34: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet34_cifar", num_classes)
+
+
+def resnet50_cifar(num_classes: int = 10) -> ResNet:
+    """The CIFAR ResNet50 (bottleneck stride on the 3x3): 3x3/1 stem, no max-pool, 32x32 input."""
+    return build("resnet50_cifar", num_classes)
+
+
+def resnet101_cifar(num_classes: int = 10) -> ResNet:
+    """The CIFAR ResNet101: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet101_cifar", num_classes)
+
+
+def resnet152_cifar(num_classes: int = 10) -> ResNet:
+    """The CIFAR ResNet152: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
+    return build("resnet152_cifar", num_classes)
 
 
 def state_dict_problems(model: nn.Module, state_dict: Mapping[str, Any]) -> list[str]:

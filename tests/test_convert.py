@@ -18,11 +18,12 @@ import pytest
 from safetensors.numpy import save_file
 
 from crosscheck import calibration
-from crosscheck.checkpoints import canonical
+from crosscheck.checkpoints import canonical, identify
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.convert.session import ConvertOptions, WorkerPool, convert
+from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.metrics import rel_l2
+from crosscheck.workers import WorkerPool
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 
@@ -157,7 +158,7 @@ def check_direction(sources, pool, images, tmp_path, model_id: str, src_suffix: 
     dst = tmp_path / f"converted-{model_id}{dst_suffix}"
     result = convert(src, dst, pool=pool)
     assert result.passed and result.written and dst.is_file()
-    assert result.spec.model_id == model_id and result.spec.num_classes == 1000
+    assert result.spec.model_id == model_id and result.spec.num_classes == specs.get(model_id).num_classes
     assert result.agreement.rel_l2 <= FLOAT64_GATE and result.agreement.top1 == 1.0
     back = tmp_path / "back.safetensors"
     convert(dst, back, ConvertOptions(overwrite=True), pool=pool)
@@ -191,6 +192,38 @@ def test_representative_directions_match_the_reference_libraries(sources, pool, 
 CYCLE = list(zip(SUFFIXES, SUFFIXES[1:] + SUFFIXES[:1]))
 DIRECTIONS = [("resnet18", src, dst) for src, dst in itertools.product(SUFFIXES, SUFFIXES) if src != dst]
 DIRECTIONS += [(model_id, src, dst) for model_id in ("resnet50", "resnet50_v1", "resnet50v2") for src, dst in CYCLE]
+
+
+# The CIFAR id: told from resnet18 by its stem kernel alone (same keys), in every format; PyTorch -> Keras 3's
+# order-based file (identified by its layers' shapes) in the quick tier, a cycle through every format when slow.
+CIFAR_DIRECTIONS = [("resnet18_cifar", src, dst) if (src, dst) == (".pth", ".weights.h5")
+                    else pytest.param("resnet18_cifar", src, dst, marks=pytest.mark.slow)
+                    for src, dst in CYCLE]
+
+
+@pytest.mark.parametrize("model_id,src_suffix,dst_suffix", CIFAR_DIRECTIONS)
+def test_cifar_round_trips(sources, pool, images, tmp_path, model_id, src_suffix, dst_suffix):
+    check_direction(sources, pool, images, tmp_path, model_id, src_suffix, dst_suffix)
+
+
+@pytest.mark.parametrize("framework", ["torch", "paddle", "keras", "canonical"])
+def test_cifar_and_imagenet_resnet18_are_told_apart_by_the_stem_kernel(framework):
+    """Identical keys, one differing shape: each is inferred as itself, with the classes of its head."""
+    for model_id, other in (("resnet18_cifar", "resnet18"), ("resnet18", "resnet18_cifar")):
+        shapes = identify.expected_shapes(specs.get(model_id, 7), framework)
+        assert shapes.keys() == identify.expected_shapes(specs.get(other, 7), framework).keys()
+        found = identify.identify(shapes, framework)
+        assert (found.model_id, found.num_classes) == (model_id, 7)
+    layers = [(layer.kind, shapes) for layer, shapes in identify._keras_layers(specs.get("resnet18_cifar"))]
+    assert identify.identify_layers(layers).model_id == "resnet18_cifar"  # order-based .weights.h5
+
+
+def test_a_cifar_checkpoint_given_as_resnet18_names_the_stem(tmp_path, capsys):
+    native = specs.to_native(specs.get("resnet18_cifar"), calibration.calibrated_weights("resnet18_cifar"), "paddle")
+    src = write_pdparams(tmp_path / "cifar.pdparams", native)
+    error = fails(capsys, tmp_path, "--model", "resnet18", str(src), str(tmp_path / "out.pth"))
+    assert "checkpoint is not resnet18: it looks like resnet18_cifar (fits exactly, num_classes=10)" in error
+    assert "conv1.weight: shape (64, 3, 3, 3), resnet18 has (64, 3, 7, 7)" in error
 
 
 @pytest.mark.slow
@@ -352,7 +385,7 @@ def test_paths_extensions_and_existing_outputs(tmp_path, capsys, paddle_resnet18
     src = write_pdparams(tmp_path / "ok.pdparams", paddle_resnet18)
     assert "nope.pth: no such file" in fails(capsys, tmp_path, str(tmp_path / "nope.pth"), str(tmp_path / "o.pdparams"))
     assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(src), str(tmp_path / "out.onnx"))
-    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.bin"), str(tmp_path / "o.pth"))
+    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.npz"), str(tmp_path / "o.pth"))
     existing = tmp_path / "existing.pth"
     existing.write_bytes(b"keep me")
     assert "already exists (pass --overwrite" in fails(capsys, tmp_path, str(src), str(existing))

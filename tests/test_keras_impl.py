@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -26,8 +28,7 @@ KERAS_IDS = {
     "ResNet101V2": "resnet101v2",
     "ResNet152V2": "resnet152v2",
 }
-DEEP_IDS = {"resnet101", "resnet152", "resnet101_v1", "resnet152_v1", "resnet101v2", "resnet152v2"}
-TORCHVISION_IDS = [i for i in specs.MODEL_IDS if specs.get(i).family == "torchvision"]
+DEEP_IDS = {m for m in specs.MODEL_IDS if sum(specs.get(m).depths) > 16}  # the 101- and 152-layer ids
 # The epsilons the reference libraries use: torch/paddle BatchNorm default, keras.applications' literal.
 REFERENCE_EPS = {"torchvision": 1e-5, "keras_v1": 1.001e-5, "keras_v2": 1.001e-5}
 EQUALITY_RTOL = 1e-6
@@ -58,8 +59,8 @@ def ours(model_id: str) -> keras.Model:
     return keras_impl.build(model_id, classifier_activation=None)
 
 
-def nhwc(batch: int = 2) -> np.ndarray:
-    return np.ascontiguousarray(sample_input(batch).transpose(0, 2, 3, 1))
+def nhwc(batch: int = 2, size: int = specs.IMAGENET_INPUT_SIZE) -> np.ndarray:
+    return np.ascontiguousarray(sample_input(batch, size=size).transpose(0, 2, 3, 1))
 
 
 def weighted_names(model: keras.Model) -> list[str]:
@@ -111,7 +112,7 @@ def test_loads_keras_applications_weight_files(name: str, file_format: str, tmp_
     assert rel_l2(keras.ops.convert_to_numpy(model(nhwc(1), training=False)), expected) <= EQUALITY_RTOL
 
 
-@pytest.mark.parametrize("name", [*KERAS_IDS, "ResNet18", "ResNet34"])
+@pytest.mark.parametrize("name", [*KERAS_IDS, "ResNet18", "ResNet34", "ResNet18CIFAR", "ResNet152CIFAR"])
 def test_constructors_have_keras_applications_signature(name: str) -> None:
     parameters = inspect.signature(getattr(keras_impl, name)).parameters
     expected = inspect.signature(keras.applications.ResNet50).parameters
@@ -176,8 +177,8 @@ def test_every_id_has_the_spec_layers_shapes_and_epsilon(model_id: str) -> None:
     for block in spec.blocks:
         size = block.output_size
         assert model.get_layer(f"{block.name}_out").output.shape == (None, size, size, block.out_channels)
-    logits = keras.ops.convert_to_numpy(model(nhwc(1), training=False))
-    assert logits.shape == (1, 1000) and np.isfinite(logits).all()
+    logits = keras.ops.convert_to_numpy(model(nhwc(1, spec.input_size), training=False))
+    assert logits.shape == (1, spec.num_classes) and np.isfinite(logits).all()
 
 
 def _conv_nchw(x: np.ndarray, kernel_hwio: np.ndarray, stride: int, pads: tuple[int, int]) -> np.ndarray:
@@ -229,6 +230,131 @@ def test_stem_pool_padding(model_id: str) -> None:
     else:
         np.testing.assert_array_equal(pooled, _max_pool_3x3_s2(x, 0.0))
         assert not np.array_equal(pooled, _max_pool_3x3_s2(x, -np.inf))  # the choice matters here
+
+
+# ---------------------------------------------------------------------------------------------
+# The CIFAR ids against a CIFAR ResNet as Keras blog code writes it (functional API, its own layer
+# names), written here independently of keras_impl.
+
+
+def blog_conv_bn(x, filters: int, kernel: int, stride: int, name: str):
+    """Conv (no bias) + BN with PyTorch's epsilon: the blog model is a port of the PyTorch CIFAR ResNet."""
+    if stride > 1 and kernel > 1:  # padding="same" at stride 2 pads only bottom/right in TF: pad like PyTorch
+        x = keras.layers.ZeroPadding2D(kernel // 2)(x)
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
+    else:
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    return keras.layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
+
+
+def blog_basic_unit(x, filters: int, stride: int, name: str):
+    y = keras.layers.ReLU()(blog_conv_bn(x, filters, 3, stride, f"{name}_1"))
+    y = blog_conv_bn(y, filters, 3, 1, f"{name}_2")
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = blog_conv_bn(x, filters, 1, stride, f"{name}_shortcut")
+    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
+
+
+def blog_bottleneck_unit(x, filters: int, stride: int, name: str):
+    y = keras.layers.ReLU()(blog_conv_bn(x, filters, 1, 1, f"{name}_1"))
+    y = keras.layers.ReLU()(blog_conv_bn(y, filters, 3, stride, f"{name}_2"))  # stride on the 3x3
+    y = blog_conv_bn(y, 4 * filters, 1, 1, f"{name}_3")
+    shortcut = x
+    if stride != 1 or x.shape[-1] != 4 * filters:
+        shortcut = blog_conv_bn(x, 4 * filters, 1, stride, f"{name}_shortcut")
+    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
+
+
+def blog_cifar_resnet(unit, num_blocks: list[int], num_classes: int = 10) -> keras.Model:
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(64, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = keras.layers.BatchNormalization(epsilon=1e-5, name="stem_bn")(x)
+    x = keras.layers.ReLU()(x)
+    for stage, units in enumerate(num_blocks):
+        for index in range(units):
+            stride = 2 if stage > 0 and index == 0 else 1
+            x = unit(x, 64 * 2 ** stage, stride, f"stage{stage + 1}_unit{index + 1}")
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, name="fc")(x))
+
+
+CIFAR_BLOGS = {
+    "resnet18_cifar": (blog_basic_unit, [2, 2, 2, 2]),
+    "resnet34_cifar": (blog_basic_unit, [3, 4, 6, 3]),
+    "resnet50_cifar": (blog_bottleneck_unit, [3, 4, 6, 3]),
+    "resnet101_cifar": (blog_bottleneck_unit, [3, 4, 23, 3]),
+    "resnet152_cifar": (blog_bottleneck_unit, [3, 8, 36, 3]),
+}
+
+
+def blog_name(canonical: str) -> str:
+    """The blog model's name for a canonical layer: conv3_block1_0_bn -> stage2_unit1_shortcut_bn."""
+    if canonical == "predictions":
+        return "fc"
+    if canonical.startswith("conv1_"):
+        return canonical.replace("conv1_", "stem_")
+    stage, unit, role, kind = re.fullmatch(r"conv(\d)_block(\d+)_(\d)_(conv|bn)", canonical).groups()
+    return f"stage{int(stage) - 1}_unit{unit}_{'shortcut' if role == '0' else role}_{kind}"
+
+
+@contextlib.contextmanager
+def keras_dtype(policy: str):
+    """Build (and run) models under another global dtype policy, restored afterwards."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def calibrated_cifar_pair(model_id: str) -> tuple[keras.Model, keras.Model]:
+    """(ours at its default 32x32 input, the blog model), both holding the calibrated weights by layer name."""
+    spec = specs.get(model_id)
+    native = specs.to_native(spec, calibrated_weights(model_id), "keras")
+    model = keras_impl.build(model_id, classifier_activation=None)
+    blog = blog_cifar_resnet(*CIFAR_BLOGS[model_id])
+    for layer in spec.layers:
+        arrays = [native[layer.native_key(p, "keras")] for p in layer.shapes]
+        model.get_layer(layer.name).set_weights(arrays)
+        blog.get_layer(blog_name(layer.name)).set_weights(arrays)
+    return model, blog
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar", *(pytest.param(m, marks=pytest.mark.slow)
+                                      for m in ("resnet34_cifar", "resnet101_cifar", "resnet152_cifar"))])
+def test_cifar_ids_compute_what_a_blog_keras_cifar_resnet_computes(model_id: str) -> None:
+    """float64 outputs agree to rounding, whatever the depth."""
+    with keras_dtype("float64"):
+        model, blog = calibrated_cifar_pair(model_id)
+        assert model.input_shape == (None, 32, 32, 3) and model.count_params() == blog.count_params()
+        images = nhwc(2, size=32).astype(np.float64)
+        expected = keras.ops.convert_to_numpy(blog(images, training=False))
+        actual = keras.ops.convert_to_numpy(model(images, training=False))
+    assert actual.dtype == expected.dtype == np.float64 and expected.shape == (2, 10)
+    assert np.isfinite(expected).all() and expected.std() > 0.1
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_resnet18_cifar_float32_is_bit_identical_to_the_blog_model() -> None:
+    """Same layers in the same order (TF computes a stride-1 "same" conv as pad + conv): bit-equal float32 logits."""
+    model, blog = calibrated_cifar_pair("resnet18_cifar")
+    images = nhwc(2, size=32)
+    expected = keras.ops.convert_to_numpy(blog(images, training=False))
+    assert expected.dtype == np.float32 and expected.std() > 0.1
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(images, training=False)), expected)
+
+
+def test_cifar_constructors_default_to_32x32_and_10_classes() -> None:
+    model = keras_impl.ResNet18CIFAR()
+    assert model.name == "resnet18_cifar" and model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    assert "pool1_pool" not in [layer.name for layer in model.layers]
+    stem = model.get_layer("conv1_conv")
+    assert (stem.kernel_size, stem.strides, stem.padding, stem.use_bias) == ((3, 3), (1, 1), "same", False)
+    features = keras_impl.ResNet50CIFAR(include_top=False, input_shape=(64, 64, 3), pooling="avg", classes=100)
+    assert features.output_shape == (None, 2048)
+    assert keras_impl.build("resnet50_cifar", classes=100).output_shape == (None, 100)
 
 
 # ---------------------------------------------------------------------------------------------

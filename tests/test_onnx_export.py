@@ -68,16 +68,17 @@ def fake_workers(tmp_path: Path, mode: str):
     return lambda framework: FrameworkWorker(framework, command=[sys.executable, str(script), mode])
 
 
-def export_all(model_id: str, directory: Path, input_layout: str = "nchw") -> dict[str, ExportResult]:
-    """Export `model_id` (seed-0 calibrated weights, one shared file) from every framework, concurrently."""
+def export_all(model_id: str, directory: Path, input_layout: str = "nchw",
+               frameworks: tuple[str, ...] = specs.FRAMEWORKS) -> dict[str, ExportResult]:
+    """Export `model_id` (seed-0 calibrated weights, one shared file) from `frameworks`, concurrently."""
     weights = canonical.save(directory / f"{model_id}.safetensors", model_id, calibration.calibrated_weights(model_id))
     options = ExportOptions(input_layout=input_layout)
 
     def one(framework: str) -> ExportResult:
         return export(model_id, framework, directory / f"{framework}-{model_id}-{input_layout}.onnx", weights, options)
 
-    with ThreadPoolExecutor(max_workers=len(specs.FRAMEWORKS)) as pool:
-        return dict(zip(specs.FRAMEWORKS, pool.map(one, specs.FRAMEWORKS)))
+    with ThreadPoolExecutor(max_workers=len(frameworks)) as pool:
+        return dict(zip(frameworks, pool.map(one, frameworks)))
 
 
 def assert_exports_agree(results: dict[str, ExportResult]) -> None:
@@ -87,7 +88,8 @@ def assert_exports_agree(results: dict[str, ExportResult]) -> None:
         assert [check.label for check in result.checks] == ["batch 3", "batch 1"]
         assert all(check.agreement.rel_l2 <= FLOAT32_GATE for check in result.checks)
         assert 0 < result.native_float32_distance < FLOAT32_GATE and result.gate == FLOAT32_GATE
-    images = calibration.sample_input(3, seed=7)
+    spec = specs.get(next(iter(results.values())).metadata["model_id"])
+    images = calibration.sample_input(3, seed=7, size=spec.input_size)
     logits = {fw: onnx_tools.run(onnx_tools.session(r.path), images) for fw, r in results.items()}
     for a, b in itertools.combinations(logits, 2):
         assert rel_l2(logits[a], logits[b]) <= FLOAT32_GATE, (a, b)
@@ -118,6 +120,26 @@ def test_exports_are_checked_named_and_stamped(resnet18_exports):
             "format": "crosscheck-onnx", "model_id": "resnet18", "num_classes": "1000", "spec_version": specs.SPEC_VERSION,
             "source_framework": framework, "input_layout": "nchw", "input_size": "224", "weights_sha256": digest,
         }
+
+
+@pytest.mark.parametrize("frameworks", [("torch",), pytest.param(specs.FRAMEWORKS, marks=pytest.mark.slow)],
+                         ids=["torch", "all"])
+def test_resnet18_cifar_exports_take_32x32_with_a_dynamic_batch(tmp_path, frameworks):
+    """The CIFAR id exports at its own input size and head, [batch, 3, 32, 32] -> [batch, 10], equal to its native
+    model; the quick tier exports from torch (where CIFAR ResNets are trained), the slow one from all three."""
+    results = export_all("resnet18_cifar", tmp_path, frameworks=frameworks)
+    assert_exports_agree(results)
+    images = calibration.sample_input(3, seed=3, size=32)
+    for framework, result in results.items():
+        model = onnx.load(str(result.path))
+        dims = [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+                for value in (model.graph.input[0], model.graph.output[0])]
+        assert dims == [["batch", 3, 32, 32], ["batch", 10]], framework
+        meta = onnx_tools.read_metadata(result.path)
+        assert (meta["model_id"], meta["input_size"], meta["num_classes"]) == ("resnet18_cifar", "32", "10")
+        session = onnx_tools.session(result.path)
+        three, one = onnx_tools.run(session, images), onnx_tools.run(session, images[1:2])
+        assert three.shape == (3, 10) and rel_l2(one[0], three[1]) <= FLOAT32_GATE, framework
 
 
 def test_batch_dimension_is_dynamic(resnet18_exports):

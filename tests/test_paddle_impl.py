@@ -15,6 +15,7 @@ import pytest
 
 paddle = pytest.importorskip("paddle")
 
+import paddle.nn.functional as F  # noqa: E402
 from paddle import nn  # noqa: E402
 from paddle.vision import models as vision  # noqa: E402
 
@@ -123,9 +124,10 @@ def test_every_id_has_the_specs_layers_and_block_sizes(model_id):
                      for layer in spec.layers for p, shape in layer.shapes.items()}
     assert _shapes(model) == native_shapes
 
-    outputs = adapter.block_outputs(model, sample_input(1))
+    outputs = adapter.block_outputs(model, sample_input(1, size=spec.input_size))
     assert list(outputs) == ["stem", *(b.name for b in spec.blocks), "logits"]
-    assert outputs["stem"].shape == (1, 64, 56, 56)
+    # 224 -> 112 -> 56 through the 7x7/2 conv and the 3x3/2 pool; the CIFAR stem keeps 32
+    assert outputs["stem"].shape == ((1, 64, 32, 32) if model_id.endswith("_cifar") else (1, 64, 56, 56))
     for block in spec.blocks:
         assert outputs[block.name].shape == (1, block.out_channels, block.output_size, block.output_size), block.name
     assert outputs["logits"].shape == (1, 10)
@@ -160,6 +162,143 @@ def test_stem_pool_padding_on_negative_input(model_id, border):
     expected = np.full((1, 64, 8, 8), -1.0, np.float32)
     expected[:, :, 0, :] = expected[:, :, :, 0] = border  # windows 2i-1..2i+1 reach the padding only at i = 0
     np.testing.assert_array_equal(stem, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# The CIFAR ids against a CIFAR ResNet as Paddle blog code writes it (PaddleClas-style ConvBNLayer
+# units in one flat `blocks` list, `short` shortcuts, `out` head), written here independently of paddle_impl.
+
+
+class BlogConvBN(nn.Layer):
+    def __init__(self, num_channels, num_filters, filter_size, stride=1, act=None):
+        super().__init__()
+        self._conv = nn.Conv2D(num_channels, num_filters, filter_size, stride=stride,
+                               padding=(filter_size - 1) // 2, bias_attr=False)
+        self._batch_norm = nn.BatchNorm2D(num_filters)
+        self.act = act
+
+    def forward(self, inputs):
+        y = self._batch_norm(self._conv(inputs))
+        return F.relu(y) if self.act == "relu" else y
+
+
+class BlogBasicBlock(nn.Layer):
+    expansion = 1
+
+    def __init__(self, num_channels, num_filters, stride):
+        super().__init__()
+        self.conv0 = BlogConvBN(num_channels, num_filters, 3, stride, act="relu")
+        self.conv1 = BlogConvBN(num_filters, num_filters, 3)
+        self.shortcut = stride == 1 and num_channels == num_filters
+        if not self.shortcut:
+            self.short = BlogConvBN(num_channels, num_filters, 1, stride)
+
+    def forward(self, inputs):
+        conv1 = self.conv1(self.conv0(inputs))
+        short = inputs if self.shortcut else self.short(inputs)
+        return F.relu(paddle.add(x=short, y=conv1))
+
+
+class BlogBottleneckBlock(nn.Layer):
+    expansion = 4
+
+    def __init__(self, num_channels, num_filters, stride):
+        super().__init__()
+        self.conv0 = BlogConvBN(num_channels, num_filters, 1, act="relu")
+        self.conv1 = BlogConvBN(num_filters, num_filters, 3, stride, act="relu")
+        self.conv2 = BlogConvBN(num_filters, num_filters * 4, 1)
+        self.shortcut = stride == 1 and num_channels == num_filters * 4
+        if not self.shortcut:
+            self.short = BlogConvBN(num_channels, num_filters * 4, 1, stride)
+
+    def forward(self, inputs):
+        conv2 = self.conv2(self.conv1(self.conv0(inputs)))
+        short = inputs if self.shortcut else self.short(inputs)
+        return F.relu(paddle.add(x=short, y=conv2))
+
+
+class BlogCifarResNet(nn.Layer):
+    def __init__(self, block, depth, class_num=10):
+        super().__init__()
+        self.conv = BlogConvBN(3, 64, 3, act="relu")  # CIFAR: 3x3/1, and no max-pool after it
+        blocks, channels = [], 64
+        for stage, count in enumerate(depth):
+            for index in range(count):
+                stride = 2 if index == 0 and stage != 0 else 1
+                blocks.append(block(channels, 64 * 2 ** stage, stride))
+                channels = 64 * 2 ** stage * block.expansion
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2D(1)
+        self.out = nn.Linear(channels, class_num)
+
+    def forward(self, inputs):
+        y = self.pool(self.blocks(self.conv(inputs)))
+        return self.out(paddle.flatten(y, start_axis=1))
+
+
+CIFAR_BLOGS = {
+    "resnet18_cifar": (BlogBasicBlock, [2, 2, 2, 2]),
+    "resnet34_cifar": (BlogBasicBlock, [3, 4, 6, 3]),
+    "resnet50_cifar": (BlogBottleneckBlock, [3, 4, 6, 3]),
+    "resnet101_cifar": (BlogBottleneckBlock, [3, 4, 23, 3]),
+    "resnet152_cifar": (BlogBottleneckBlock, [3, 8, 36, 3]),
+}
+
+
+def blog_key(key: str, depth: list[int]) -> str:
+    """A paddle.vision-style key in the blog model's naming: layer2.0.downsample.1._mean -> blocks.2.short._batch_norm._mean."""
+    parts = key.split(".")
+    if parts[0] == "fc":
+        return f"out.{parts[1]}"
+    if parts[0] in ("conv1", "bn1"):
+        return f"conv.{'_conv' if parts[0] == 'conv1' else '_batch_norm'}.{parts[1]}"
+    stage, index, *module, param = parts
+    block = sum(depth[:int(stage.removeprefix("layer")) - 1]) + int(index)
+    if module[0] == "downsample":
+        unit, inner = "short", "_conv" if module[1] == "0" else "_batch_norm"
+    else:
+        unit, inner = f"conv{int(module[0][-1]) - 1}", "_conv" if module[0].startswith("conv") else "_batch_norm"
+    return f"blocks.{block}.{unit}.{inner}.{param}"
+
+
+def calibrated_cifar_pair(model_id: str, dtype: str) -> tuple[nn.Layer, nn.Layer]:
+    """(ours, the blog model) holding the calibrated weights, the blog model's under its own keys, in `dtype`."""
+    native = _calibrated_native(model_id)
+    ours = paddle_impl.build(model_id)
+    paddle_impl.load_state_dict(ours, _to_tensors(native))
+    block, depth = CIFAR_BLOGS[model_id]
+    blog = BlogCifarResNet(block, depth)
+    renamed = {blog_key(key, depth): value for key, value in native.items()}
+    assert set(renamed) == set(blog.state_dict())  # strict: every key of the blog model, nothing else
+    blog.set_state_dict(_to_tensors(renamed))
+    return ours.to(dtype=dtype), blog.to(dtype=dtype)
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar", *(pytest.param(m, marks=pytest.mark.slow)
+                                      for m in ("resnet34_cifar", "resnet101_cifar", "resnet152_cifar"))])
+def test_cifar_ids_compute_what_a_blog_paddle_cifar_resnet_computes(model_id):
+    """float64 outputs agree to rounding at the CIFAR input size."""
+    ours, blog = calibrated_cifar_pair(model_id, "float64")
+    images = sample_input(2, size=32).astype(np.float64)
+    expected, actual = _run(blog, images), _run(ours, images)
+    assert expected.dtype == actual.dtype == np.float64 and expected.shape == (2, 10)
+    assert np.isfinite(expected).all() and expected.std() > 0.1
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_resnet18_cifar_float32_is_bit_identical_to_the_blog_model():
+    ours, blog = calibrated_cifar_pair("resnet18_cifar", "float32")
+    images = sample_input(2, size=32)
+    np.testing.assert_array_equal(_run(ours, images), _run(blog, images))
+
+
+def test_cifar_constructors_default_to_10_classes_and_keep_32x32_through_the_stem():
+    model = paddle_impl.resnet50_cifar()
+    assert model.fc.weight.shape == [2048, 10] and not hasattr(model, "maxpool")
+    assert (model.conv1._kernel_size, model.conv1._stride, model.conv1._padding) == ([3, 3], [1, 1], 1)
+    outputs = adapter.block_outputs(model, sample_input(1, size=32))
+    assert outputs["stem"].shape == (1, 64, 32, 32) and outputs["conv5_block3"].shape == (1, 2048, 4, 4)
+    assert paddle_impl.resnet18_cifar(num_classes=100).fc.weight.shape == [512, 100]
 
 
 def test_pdparams_saved_by_paddle_vision_loads(tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from crosscheck.metrics import rel_l2  # noqa: E402
 from crosscheck.spec import UnknownModelError, WeightMismatchError  # noqa: E402
 from pytorch_impl import adapter  # noqa: E402
 
-TORCHVISION_IDS = tuple(m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision")
+TORCHVISION_IDS = tuple(m for m in specs.MODEL_IDS if "torch" in specs.get(m).references)  # not the CIFAR ids
 
 
 def deep_ids_slow(model_ids: tuple[str, ...]) -> list:
@@ -107,10 +110,10 @@ def test_strict_load_from_torchvision_gives_equal_outputs(model_id: str) -> None
 
 
 @pytest.mark.parametrize("model_id", deep_ids_slow(specs.MODEL_IDS))
-def test_block_outputs_have_the_spec_shapes_at_224(model_id: str) -> None:
+def test_block_outputs_have_the_spec_shapes_at_the_default_input_size(model_id: str) -> None:
     spec = specs.get(model_id)
     model = adapter.build(model_id)
-    outputs = adapter.block_outputs(model, sample_input(1))
+    outputs = adapter.block_outputs(model, sample_input(1, size=spec.input_size))
     assert list(outputs) == ["stem", *(block.name for block in spec.blocks), "logits"]
     first = spec.blocks[0]
     assert outputs["stem"].shape == (1, first.in_channels, first.input_size, first.input_size)
@@ -167,6 +170,79 @@ def test_torch_export_with_dynamic_batch_matches_eager(model_id: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The CIFAR ids against a CIFAR ResNet as the training blogs write it: kuangliu/pytorch-cifar's
+# models/resnet.py, in tests/candidates/ (its own names `shortcut`, `linear`; avg_pool2d(4) as the head).
+
+
+def _kuangliu() -> ModuleType:
+    path = Path(__file__).parent / "candidates" / "kuangliu_cifar_resnet.py"
+    loader = importlib.util.spec_from_file_location("kuangliu_cifar_resnet", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+kuangliu = _kuangliu()
+CIFAR_BLOGS = {"resnet18_cifar": kuangliu.ResNet18, "resnet34_cifar": kuangliu.ResNet34,
+               "resnet50_cifar": kuangliu.ResNet50, "resnet101_cifar": kuangliu.ResNet101,
+               "resnet152_cifar": kuangliu.ResNet152}
+# kuangliu's ResNet18 / ResNet50 parameter counts for CIFAR-10 (11.17M / 23.52M)
+CIFAR_PARAMS = {"resnet18_cifar": 11_173_962, "resnet50_cifar": 23_520_842}
+
+
+def kuangliu_names(key: str) -> str:
+    """A torchvision state_dict key in kuangliu's naming: `downsample` -> `shortcut`, `fc` -> `linear`."""
+    return key.replace(".downsample.", ".shortcut.").replace("fc.", "linear.")
+
+
+def calibrated_cifar_pair(model_id: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(ours, the blog model), both holding the calibrated weights: ours through the spec's adapter, the blog
+    model by strictly loading the same native arrays under its own names."""
+    spec = specs.get(model_id)
+    native = specs.to_native(spec, weights(model_id), "torch")
+    ours = adapter.build(model_id)
+    adapter.set_native(ours, spec, native)
+    blog = CIFAR_BLOGS[model_id]().eval()
+    blog.load_state_dict({**blog.state_dict(), **{kuangliu_names(k): torch.from_numpy(v) for k, v in native.items()}},
+                         strict=True)
+    return ours, blog
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar"])
+def test_cifar_ids_have_the_blog_models_parameters_and_keys(model_id: str) -> None:
+    ours, blog = pytorch_impl.build(model_id), CIFAR_BLOGS[model_id]()
+    assert n_params(ours) == n_params(blog) == CIFAR_PARAMS[model_id]
+    assert [kuangliu_names(k) for k in ours.state_dict()] == list(blog.state_dict())
+    assert all(v.shape == blog.state_dict()[kuangliu_names(k)].shape for k, v in ours.state_dict().items())
+    assert ours.fc.out_features == 10 and specs.get(model_id).input_size == 32
+    assert isinstance(ours.maxpool, torch.nn.Identity)
+    assert (ours.conv1.kernel_size, ours.conv1.stride, ours.conv1.padding) == ((3, 3), (1, 1), (1, 1))
+
+
+@pytest.mark.parametrize("model_id", ["resnet18_cifar", "resnet50_cifar", *(pytest.param(m, marks=pytest.mark.slow)
+                                      for m in ("resnet34_cifar", "resnet101_cifar", "resnet152_cifar"))])
+def test_cifar_ids_compute_what_the_blog_cifar_resnet_computes(model_id: str) -> None:
+    """float64 outputs agree to rounding at the blogs' 32x32 input (their avg_pool2d(4) head needs it)."""
+    ours, blog = calibrated_cifar_pair(model_id)
+    images = torch.from_numpy(sample_input(2, size=32)).double()
+    with torch.inference_mode():
+        expected, actual = blog.double()(images).numpy(), ours.double()(images).numpy()
+    assert expected.shape == (2, 10) and np.isfinite(expected).all() and expected.std() > 0.1
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_resnet18_cifar_float32_features_are_bit_identical_to_the_blog_model() -> None:
+    """The same torch ops in the same order up to the head: float32 feature maps equal bit for bit. (The heads
+    then sum in different orders, avg_pool2d(4) vs adaptive pooling, which the float64 test above covers.)"""
+    ours, blog = calibrated_cifar_pair("resnet18_cifar")
+    images = torch.from_numpy(sample_input(2, size=32))
+    with torch.inference_mode():
+        expected, actual = blog.features(images), ours.forward_features(images)
+    assert actual.shape == (2, 512, 4, 4)
+    np.testing.assert_array_equal(actual.numpy(), expected.numpy())
+
+
+# --------------------------------------------------------------------------------------------
 # Bad input
 
 
@@ -176,8 +252,21 @@ def test_unknown_model_id_lists_every_valid_id() -> None:
     assert all(model_id in str(error.value) for model_id in specs.MODEL_IDS)
 
 
-@pytest.mark.parametrize("num_classes", [0, -3])
-def test_num_classes_below_one_is_rejected(num_classes: int) -> None:
+def test_num_classes_0_is_torchvision_with_fc_stripped() -> None:
+    """The headless model (NO_HEAD) is what users make with `model.fc = nn.Identity()`: same keys, pooled features."""
+    reference = torchvision_model("resnet18").eval()
+    reference.fc = torch.nn.Identity()
+    ours = pytorch_impl.build("resnet18", num_classes=0).eval()
+    pytorch_impl.load_state_dict(ours, reference.state_dict())  # strict: exactly the same keys
+    images = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = reference(images)
+        assert expected.shape == (2, 512)
+        torch.testing.assert_close(ours(images), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num_classes", [-1, -3])
+def test_num_classes_below_zero_is_rejected(num_classes: int) -> None:
     with pytest.raises(ValueError, match="num_classes"):
         pytorch_impl.build("resnet18", num_classes=num_classes)
     with pytest.raises(ValueError, match="num_classes"):

@@ -51,6 +51,18 @@ def test_default_matrix_passes_end_to_end(tmp_path):
     assert "# crosscheck run: PASS" in (tmp_path / "r.md").read_text()
 
 
+@pytest.mark.slow
+def test_cifar_ids_pass_every_pair_next_to_an_imagenet_id(tmp_path):
+    """`crosscheck run --models resnet18_cifar,resnet50_cifar` (plus resnet18: each model gets its own input size)."""
+    report_json = tmp_path / "report.json"
+    code = main(["run", "--models", "resnet18_cifar,resnet50_cifar,resnet18", "--json", str(report_json)])
+    report = json.loads(report_json.read_text())
+    assert code == 0 and report["passed"], report
+    assert [m["model_id"] for m in report["models"]] == ["resnet18_cifar", "resnet50_cifar", "resnet18"]
+    for model in report["models"]:
+        assert len(model["pairs"]) == 3 and all(p["passed"] and p["top1"] == 1.0 for p in model["pairs"])
+
+
 def test_killed_worker_is_reported_and_the_others_still_compare():
     config = RunConfig(models=["resnet18"], frameworks=["torch", "paddle", "keras"])
     report = MatrixRun(config, worker_factory=factory_with("paddle", KILLED_ON_FIRST_REQUEST)).run()

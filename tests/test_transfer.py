@@ -19,7 +19,7 @@ def workers():
         worker.close()
 
 
-@pytest.mark.parametrize("model_id", ["resnet18", "resnet50_v1", "resnet50v2"])
+@pytest.mark.parametrize("model_id", ["resnet18", "resnet50_v1", "resnet50v2", "resnet18_cifar"])
 def test_round_trip_through_every_framework_is_bit_identical(workers, model_id, tmp_path):
     original = calibration.calibrated_weights(model_id, seed=7)
     path = canonical.save(tmp_path / "start.safetensors", model_id, original)

@@ -21,6 +21,7 @@ CANDIDATES = Path(__file__).parent / "candidates"
 TORCH = f"{CANDIDATES / 'blog_resnet_torch.py'}:BlogResNet"
 KERAS = f"{CANDIDATES / 'paper_resnetv2_keras.py'}:resnet50v2"
 PADDLE = f"{CANDIDATES / 'blog_resnet18_paddle.py'}"
+KUANGLIU = f"{CANDIDATES / 'kuangliu_cifar_resnet.py'}"
 SMALL = {"torch": "3,64,64", "paddle": "3,64,64", "keras": "64,64,3"}
 # findings that have a single-change counterfactual reference: (framework, finding) -> mutations tested
 COUNTERFACTUALS = {
@@ -165,6 +166,40 @@ def test_wrong_depth_is_named_and_the_matching_model_id_found(tmp_path):
     assert code == 1
     assert findings(report)["depths"]["explanation"] == "blocks per stage (3, 4, 6, 3), reference (2, 2, 2, 2)"
     assert report["matches_other_model"] == "resnet34"
+
+
+def test_correct_cifar_resnet_passes_as_its_cifar_id_at_32x32(tmp_path):
+    """kuangliu/pytorch-cifar's ResNet18 is resnet18_cifar: checked at the id's default 3x32x32 input."""
+    report = tmp_path / "verify.json"
+    code = main(["verify", f"{KUANGLIU}:ResNet18", "--framework", "torch", "--model", "resnet18_cifar",
+                 "--json", str(report)])
+    report = json.loads(report.read_text())
+    assert code == 0, report
+    assert report["candidate"]["input_shape"] == [3, 32, 32] and report["findings"] == []
+    assert len(report["points"]) == 41 + 8 + 1  # every canonical layer, 8 blocks, the output (no stem pool point)
+    assert max(p["rel_l2"] for p in report["points"]) <= 1e-5
+
+
+@pytest.mark.parametrize("target, model, cifar_id_matches, suggested", [
+    (f"{KUANGLIU}:ResNet18", "resnet18", True, "resnet18_cifar"),
+    (TORCH, "resnet18_cifar", False, "resnet18"),
+])
+def test_stem_kind_is_one_finding_that_names_the_fitting_id(tmp_path, target, model, cifar_id_matches, suggested):
+    """A CIFAR stem checked against the ImageNet one (or the reverse) is one cause, and the id with the candidate's
+    stem is named; the CIFAR ResNet then matches resnet18_cifar among the alternatives."""
+    args = ["--input-shape", "3,32,32"] + ([] if cifar_id_matches else ["--no-alternatives"])
+    report = tmp_path / "verify.json"
+    kwargs = [] if cifar_id_matches else ["--kwargs", json.dumps({"depth": 18})]
+    code = main(["verify", target, "--framework", "torch", "--model", model, *kwargs, *args, "--json", str(report)])
+    report = json.loads(report.read_text())
+    assert code == 1
+    found = findings(report)
+    assert found["stem_kind"]["where"] == "conv1_conv" and found["stem_kind"]["severity"] == "error"
+    assert f"it looks like {suggested}: check it with --model {suggested}" in found["stem_kind"]["explanation"]
+    assert not {"kernel", "pool"} & found.keys()  # not three findings for one cause
+    assert report["first_divergence"]["name"] == "conv1_conv" and "stem_kind" in report["causes"]
+    if cifar_id_matches:
+        assert report["matches_other_model"] == "resnet18_cifar"
 
 
 def test_not_a_resnet_is_a_clear_mismatch(tmp_path, capsys):

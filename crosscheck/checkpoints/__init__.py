@@ -1,6 +1,8 @@
 """Checkpoint files, read and written: one module per ecosystem's formats over the canonical hub.
 
-canonical (the crosscheck safetensors file) · identify (which model id keys and shapes fit) ·
-torch_formats / keras_formats / paddle_formats (each ecosystem's files; paddle's are read without
-Paddle) · worker_ops (the reads and writes that need a framework, run in its worker).
+reader (any checkpoint -> spec + canonical arrays; convert, export and inspect read through it) ·
+containers (which nested dict and key prefix hold the ResNet) · identify (which model id keys and
+shapes fit) · canonical (the crosscheck safetensors file) · torch_formats / keras_formats /
+paddle_formats (each ecosystem's files; paddle's, legacy .h5 and .keras are read without a framework)
+· worker_ops (the reads and writes that need a framework, run in its worker).
 """

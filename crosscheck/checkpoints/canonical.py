@@ -34,6 +34,7 @@ def save(path: str | os.PathLike[str], model_id: str, arrays: Mapping[str, np.nd
         "format": "crosscheck-canonical",
         "model_id": model_id,
         "num_classes": str(spec.num_classes),
+        "head": "none" if spec.headless else "logits",
         "spec_version": specs.SPEC_VERSION,
         "layout": specs.CANONICAL_LAYOUT,
         **(metadata or {}),
@@ -61,6 +62,9 @@ def load(path: str | os.PathLike[str], model_id: str | None = None) -> tuple[str
     if not model_id:
         raise WeightFileError(f"{path}: metadata names no model_id; pass the model id explicitly")
     spec = spec_for(model_id, arrays)
+    if metadata.get("num_classes", str(spec.num_classes)) != str(spec.num_classes):
+        raise WeightFileError(f"{path}: metadata says num_classes={metadata['num_classes']}, the arrays hold "
+                              + ("no head" if spec.headless else f"a {spec.num_classes}-class head"))
     try:
         specs.check_canonical(spec, arrays)
     except specs.WeightMismatchError as error:
@@ -79,9 +83,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def spec_for(model_id: str, arrays: Mapping[str, np.ndarray]) -> specs.ModelSpec:
-    """The spec of `model_id` sized to the classifier found in `arrays`."""
+    """The spec of `model_id` sized to the classifier found in `arrays` (none in the file: headless)."""
     head = arrays.get("predictions.bias")
-    return specs.get(model_id, int(head.shape[0]) if head is not None and head.ndim == 1 else 1000)
+    if head is None and "predictions.weight" not in arrays:
+        return specs.get(model_id, specs.NO_HEAD)
+    return specs.get(model_id, int(head.shape[0]) if head is not None and head.ndim == 1 else None)
 
 
 def digest(spec: specs.ModelSpec, arrays: Mapping[str, np.ndarray]) -> str:

@@ -1,7 +1,7 @@
 """Which model id a checkpoint holds, from its keys and shapes alone (numpy-free, framework-free).
 
 Every id is scored by how its expected keys and shapes differ from the checkpoint's; the head's
-bias gives num_classes. An exact fit is the answer; otherwise the error names the closest ids and
+bias gives num_classes (no head at all: a headless model, NO_HEAD). An exact fit is the answer; otherwise the error names the closest ids and
 what differs. Keras 3 `.weights.h5` files have no layer names, so they are matched as multisets
 of (kind, variable shapes) per layer.
 """
@@ -85,21 +85,36 @@ def fit_layers(spec: ModelSpec, layers: Layers) -> Fit:
     return Fit(spec, missing=_describe(expected - found), unexpected=_describe(found - expected))
 
 
+def fits(shapes: Shapes, framework: str) -> dict[str, Fit]:
+    """How `shapes` differs from every model id, each sized to the head found (none: headless)."""
+    head = _head_key(framework)
+    if head in shapes:
+        classes = int(shapes[head][0]) if len(shapes[head]) == 1 else None
+    else:
+        classes = None if _head_key(framework, "weight") in shapes else specs.NO_HEAD
+    return {m: fit(specs.get(m, classes), shapes, framework) for m in specs.MODEL_IDS}
+
+
+def distance(fits_: dict[str, Fit], model_id: str | None) -> int:
+    """How far the checkpoint is from `model_id`, or from the closest id: ranks places to look for a ResNet."""
+    return fits_[model_id].distance if model_id in fits_ else min(f.distance for f in fits_.values())
+
+
 def identify(shapes: Shapes, framework: str, model_id: str | None = None) -> ModelSpec:
     """The model id (and num_classes, from the head) whose keys and shapes `shapes` fits exactly."""
-    head = _head_key(framework)
-    classes = int(shapes[head][0]) if head in shapes and len(shapes[head]) == 1 else 1000
-    return _choose({m: fit(specs.get(m, classes), shapes, framework) for m in specs.MODEL_IDS}, model_id)
+    return choose(fits(shapes, framework), model_id)
 
 
 def identify_layers(layers: Layers, model_id: str | None = None) -> ModelSpec:
     """As `identify`, for an order-based Keras .weights.h5 listed by `crosscheck.checkpoints.keras_formats.layers`."""
-    heads = [shapes[1] for kind, shapes in layers if kind == "dense" and len(shapes) == 2 and len(shapes[1]) == 1]
-    classes = int(heads[0][0]) if len(heads) == 1 else 1000
-    return _choose({m: fit_layers(specs.get(m, classes), layers) for m in specs.MODEL_IDS}, model_id)
+    dense = [shapes for kind, shapes in layers if kind == "dense"]
+    heads = [shapes[1] for shapes in dense if len(shapes) == 2 and len(shapes[1]) == 1]
+    classes = int(heads[0][0]) if len(heads) == 1 else None if dense else specs.NO_HEAD
+    return choose({m: fit_layers(specs.get(m, classes), layers) for m in specs.MODEL_IDS}, model_id)
 
 
-def _choose(fits: dict[str, Fit], model_id: str | None) -> ModelSpec:
+def choose(fits: dict[str, Fit], model_id: str | None) -> ModelSpec:
+    """The exactly fitting spec (the requested one if given); otherwise raise naming the closest ids and why."""
     exact = [f for f in fits.values() if f.exact]
     if model_id is not None:
         specs.get(model_id)  # an unknown id raises, listing the valid ones
@@ -121,9 +136,9 @@ def _choose(fits: dict[str, Fit], model_id: str | None) -> ModelSpec:
                                   + "; ".join(f.summary() for f in closest))
 
 
-def _head_key(framework: str) -> str:
+def _head_key(framework: str, param: str = "bias") -> str:
     head = specs.get("resnet18").layer("predictions")
-    return head.canonical_key("bias") if framework == CANONICAL else head.native_key("bias", framework)
+    return head.canonical_key(param) if framework == CANONICAL else head.native_key(param, framework)
 
 
 def _keras_layers(spec: ModelSpec) -> list[tuple[specs.LayerSpec, list[tuple[int, ...]]]]:

@@ -1,39 +1,59 @@
-"""Keras weight files: Keras 3 `.weights.h5` and legacy keras.applications `.h5`; weights only, never code.
+"""Keras weight files: `.keras` archives, Keras 3 `.weights.h5` and legacy keras.applications `.h5`; weights only, never code.
 
 Legacy `.h5` files name every weight (`conv1_bn/gamma:0`), so they are read by name with h5py.
-Keras 3 `.weights.h5` files are order-based (`layers/conv2d_3/vars/0`: the 4th Conv2D of
-`model.layers`), so they are read by loading them into the model they were saved from; `layers()`
-lists their layers by kind and shape, enough to tell which model that is.
+A `.keras` archive is a zip of `config.json` and `model.weights.h5`; its weights are stored per
+layer in model order (`layers/conv2d_3/vars/0`: the 4th Conv2D of `model.layers`), and the config,
+read as plain JSON (nothing in it is deserialised or run), names each of those layers. Both are
+read here without Keras. A bare Keras 3 `.weights.h5` file is order-based with no config, so it is
+read by loading it into the model it was saved from (in the keras worker); `layers()` lists its
+layers by kind and shape, enough to tell which model that is.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
+import zipfile
+from typing import Any
 
 import h5py
-import keras
 import numpy as np
-from keras.src.legacy.saving import legacy_h5_format
+
+from crosscheck import spec as specs
+from crosscheck.checkpoints.containers import SEPARATOR, TOP, Arrays
 
 WEIGHTS_SUFFIX = ".weights.h5"
-# Keras 3 `.weights.h5` group names are the snake-cased layer class, numbered per class.
+ARCHIVE_SUFFIX = ".keras"
+ARCHIVE_CONFIG, ARCHIVE_WEIGHTS = "config.json", "model.weights.h5"
+# Keras 3 weight-store group names are the snake-cased layer class, numbered per class.
 KIND_OF_CLASS = {"conv2d": "conv", "batch_normalization": "bn", "dense": "dense"}
 
 
-def read(path: str | os.PathLike[str], model: keras.Model | None = None) -> dict[str, np.ndarray]:
-    """{'layer/variable': array}: by name from a legacy .h5, or through `model` from an order-based .weights.h5."""
+def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
+    """{container: {'layer/variable': array}} by name, without Keras: a legacy .h5, or a .keras archive
+    (one container per nested model, e.g. 'resnet50' inside a Sequential)."""
     path = os.fspath(path)
-    if not path.endswith(WEIGHTS_SUFFIX):
-        return _read_legacy(path)
-    if model is None:
+    if path.endswith(ARCHIVE_SUFFIX):
+        return _read_archive(path)
+    if path.endswith(WEIGHTS_SUFFIX):
         raise ValueError(f"{path}: a .weights.h5 file is order-based; it can only be read for a known model id")
+    return {TOP: _read_legacy(path)}
+
+
+def read_order_based(path: str | os.PathLike[str], model: Any) -> Arrays:
+    """{'layer/variable': array} of an order-based .weights.h5, loaded into `model` (in the keras worker)."""
+    import keras  # the only reading that needs Keras: the file itself names no layer
+
+    path = os.fspath(path)
     _open(path).close()  # a corrupt file gets the same clear error as a legacy one
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as error:
         raise ValueError(f"{path}: does not load into {model.name}: {error}") from error
-    return {key: keras.ops.convert_to_numpy(variable) for key, variable in _named_variables(model).items()}
+    return {f"{layer.name}/{variable.name}": keras.ops.convert_to_numpy(variable)
+            for layer in model.layers for variable in layer.weights}
 
 
 def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
@@ -51,9 +71,15 @@ def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
             if shapes]
 
 
-def write(path: str | os.PathLike[str], model: keras.Model) -> None:
-    """Save `model`'s weights: a Keras 3 .weights.h5, or a legacy by-name .h5 like keras.applications'."""
+def write(path: str | os.PathLike[str], model: Any) -> None:
+    """Save `model` (in the keras worker): a .keras archive, a Keras 3 .weights.h5, or a legacy by-name .h5
+    like keras.applications'."""
+    from keras.src.legacy.saving import legacy_h5_format
+
     path = os.fspath(path)
+    if path.endswith(ARCHIVE_SUFFIX):
+        model.save(path)
+        return
     if path.endswith(WEIGHTS_SUFFIX):
         model.save_weights(path)
         return
@@ -75,15 +101,54 @@ def _read_legacy(path: str) -> dict[str, np.ndarray]:
     return native
 
 
-def _open(path: str | os.PathLike[str]) -> h5py.File:
+def _read_archive(path: str) -> dict[str, Arrays]:
+    """A .keras zip: config.json (plain JSON) names the layers of model.weights.h5, which stores them in order."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read(ARCHIVE_CONFIG))
+            weights = archive.read(ARCHIVE_WEIGHTS)
+    except KeyError as error:
+        raise ValueError(f"{path}: a .keras archive without {error}; not a Keras 3 model file") from error
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable .keras archive (truncated or corrupt: {error})") from error
+    with _open(io.BytesIO(weights), f"{path}:{ARCHIVE_WEIGHTS}") as file:
+        return _model_arrays(config, file.get("layers"), TOP)
+
+
+def _model_arrays(config: Any, group: Any, path: str) -> dict[str, Arrays]:
+    """{container: arrays} of one model config and its `layers` weight group, nested models as their own containers."""
+    layer_configs = config.get("config", {}).get("layers", []) if isinstance(config, dict) else []
+    found: dict[str, Arrays] = {path: {}}
+    used: dict[str, int] = {}
+    for layer in layer_configs:
+        snake = _snake_case(str(layer.get("class_name", "")))
+        index = used[snake] = used.get(snake, -1) + 1
+        stored = group.get(snake if index == 0 else f"{snake}_{index}") if isinstance(group, h5py.Group) else None
+        if not isinstance(stored, h5py.Group):
+            continue
+        name = str(layer.get("config", {}).get("name", snake))
+        if "layers" in layer.get("config", {}):  # a nested model
+            found.update(_model_arrays(layer, stored.get("layers"), f"{path}{SEPARATOR}{name}" if path else name))
+            continue
+        variables = stored.get("vars", {})
+        params = specs.NATIVE_PARAMS["keras"].get(KIND_OF_CLASS.get(snake, ""), ())
+        for i in range(len(variables)):
+            found[path][f"{name}/{params[i] if i < len(params) else i}"] = np.asarray(variables[str(i)])
+    return {place: arrays for place, arrays in found.items() if arrays}
+
+
+def _snake_case(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case: how Keras 3 names a layer's group in its weight store."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _open(path: str | os.PathLike[str] | io.BytesIO, name: str = "") -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(f"{os.fspath(path)}: not a readable HDF5 file (truncated or corrupt: {error})") from error
-
-
-def _named_variables(model: keras.Model) -> dict[str, keras.Variable]:
-    return {f"{layer.name}/{variable.name}": variable for layer in model.layers for variable in layer.weights}
+        raise ValueError(f"{name or os.fspath(path)}: not a readable HDF5 file (truncated or corrupt: {error})") from error
 
 
 def _class_and_index(group_name: str) -> tuple[str, int]:

@@ -8,12 +8,14 @@ are order-based, so reading one needs the model it fits.
 from __future__ import annotations
 
 import importlib
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
+from crosscheck.checkpoints.containers import TOP
 
 if TYPE_CHECKING:
     from crosscheck.worker import Worker
@@ -24,14 +26,16 @@ def _formats_module(worker: Worker) -> Any:
 
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Read `path` into {native key: array}, saved to the `output` .npz (keras .weights.h5: into `model_id`)."""
+    """Read `path` into {container: {native key: array}}, saved to the `output` .npz under JSON [container, key]
+    names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`)."""
     module = _formats_module(worker)
     if request.get("model_id"):
-        native = module.read(request["path"], worker.model(request["model_id"], request["num_classes"]))
+        found = {TOP: module.read_order_based(request["path"], worker.model(request["model_id"], request["num_classes"]))}
     else:
-        native = module.read(request["path"])
-    np.savez(request["output"], **native)
-    return {"shapes": {key: list(np.shape(array)) for key, array in native.items()}}
+        found = module.read(request["path"])
+    np.savez(request["output"], **{json.dumps([place, key]): array for place, arrays in found.items()
+                                   for key, array in arrays.items()})
+    return {"containers": list(found)}
 
 
 def op_checkpoint_layers(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:

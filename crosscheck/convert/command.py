@@ -9,7 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.convert.session import FORMATS, ConvertOptions, ConvertResult, convert
+from crosscheck.checkpoints import reader
+from crosscheck.checkpoints.reader import FORMATS
+from crosscheck.convert.session import ConvertOptions, ConvertResult, convert
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.workers import DEFAULT_TIMEOUT
 
@@ -27,6 +29,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("dst", help="checkpoint to write")
     parser.add_argument("--model", default=AUTO,
                         help=f"model id, or 'auto' (default): infer it from keys and shapes; ids: {', '.join(specs.MODEL_IDS)}")
+    reader.add_location_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     parser.add_argument("--force", action="store_true", help="write DST even if verification fails (exit code stays 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the verification input (default 0)")
@@ -35,16 +38,18 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> int:
-    options = ConvertOptions(model_id=None if args.model == AUTO else args.model, overwrite=args.overwrite,
+    options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
+                             overwrite=args.overwrite,
                              force=args.force, seed=args.seed, timeout=args.timeout)
-    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False))
+    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))
     print_result(result, args.src, args.dst, Console())
     return 0 if result.passed else EXIT_MISMATCH
 
 
 def print_result(result: ConvertResult, src: str, dst: str, console: Console) -> None:
     """The match report: source framework vs destination framework on the same input."""
-    table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, num_classes={result.spec.num_classes}  "
+    head = "no head: pooled features compared" if result.spec.headless else f"num_classes={result.spec.num_classes}"
+    table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, {head}  "
                         f"(float64 gate: rel L2 <= {FLOAT64_RTOL:.0e})", title_justify="left")
     for column in ("pair", "max abs", "rel L2", "cosine", "top-1", "result"):
         # Only the pair wraps; the numbers keep their full width (the table fits 80 columns).

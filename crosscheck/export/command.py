@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, identify
-from crosscheck.convert.session import FORMATS
+from crosscheck.checkpoints import canonical, identify, reader
+from crosscheck.checkpoints.reader import FORMATS
 from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
 from crosscheck.workers import DEFAULT_TIMEOUT
@@ -24,11 +24,14 @@ def add_parser(commands: Any) -> None:
         "export", help="export a model to ONNX with one framework's own exporter, verified in onnxruntime",
         description="The output is written only if onnxruntime reproduces the native model within the gate, "
                     f"at batch {VERIFY_BATCH} and batch 1 (or with --force). Every export takes NCHW input "
-                    "[batch, 3, 224, 224] named 'images' unless --input-layout nhwc, and yields 'logits'.")
+                    "[batch, 3, 224, 224] ([batch, 3, 32, 32] for the CIFAR ids) named 'images' unless --input-layout nhwc, "
+                    "and yields 'logits'.")
     parser.add_argument("--model", required=True, help=f"model id: {', '.join(specs.MODEL_IDS)}")
     parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS, help="whose exporter to use")
-    parser.add_argument("--weights", metavar="FILE.safetensors",
-                        help="canonical weights (default: the seeded calibrated weights)")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="any checkpoint convert reads (.pth, .ckpt, .safetensors, .keras, .h5, .pdparams, ...; "
+                             "default: the seeded calibrated weights)")
+    reader.add_location_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET}; torch needs >= 18)")
@@ -45,7 +48,8 @@ def add_parser(commands: Any) -> None:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     options = ExportOptions(opset=args.opset, input_layout=args.input_layout, seed=args.seed, overwrite=args.overwrite,
-                            force=args.force, latency_repeats=args.latency, timeout=args.timeout)
+                            force=args.force, latency_repeats=args.latency, timeout=args.timeout,
+                            key=args.key, prefix=args.prefix)
     console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
     try:
         result = export(args.model, args.framework, args.output, args.weights, options)

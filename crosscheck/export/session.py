@@ -28,11 +28,12 @@ from typing import Callable
 import numpy as np
 
 from crosscheck import calibration
-from crosscheck.checkpoints import canonical
+from crosscheck.checkpoints import canonical, reader
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
-from crosscheck.metrics import Agreement, agreement, float32_gate, rel_l2
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
+from crosscheck.gate import verdict
+from crosscheck.metrics import Agreement, float32_gate, rel_l2
+from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
 
 DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
 MIN_OPSET = 17
@@ -58,6 +59,8 @@ class ExportOptions:
     force: bool = False  # write the export even if it fails the gate
     latency_repeats: int = 0  # > 0: also time native and onnxruntime inference at batch 1
     timeout: float = DEFAULT_TIMEOUT
+    key: str | None = None  # where in the weights file the model is (None: found), as for convert
+    prefix: str | None = None
 
     def validate(self) -> None:
         """Raise ExportError for an option the export could only fail on later."""
@@ -112,7 +115,7 @@ def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: s
         "spec_version": specs.SPEC_VERSION,
         "source_framework": framework,
         "input_layout": input_layout,
-        "input_size": str(specs.DEFAULT_INPUT_SIZE),
+        "input_size": str(spec.input_size),
         "weights_sha256": digest,
     }
 
@@ -121,7 +124,7 @@ def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str
                      input_layout: str) -> float:
     """Export the model loaded in `worker` to `path` and finalise it; returns the exporter's seconds."""
     reply = worker.request("export_onnx", model_id=spec.model_id, num_classes=spec.num_classes, output=path,
-                           opset=opset, input_layout=input_layout, image_size=specs.DEFAULT_INPUT_SIZE)
+                           opset=opset, input_layout=input_layout, image_size=spec.input_size)
     onnx_tools().finalize(path, metadata(spec, digest, worker.framework, input_layout), opset)
     return float(reply["seconds"])
 
@@ -132,8 +135,8 @@ def verify(path: Path, images: np.ndarray, truth: np.ndarray, rtol: float) -> li
     session = tools.session(path)
     checks = []
     for batch, expected in ((images, truth), (images[:1], truth[:1])):
-        measured = agreement(tools.run(session, batch), expected)
-        checks.append(Check(f"batch {len(batch)}", measured, measured.passes(rtol)))
+        measured, passed = verdict(tools.run(session, batch), expected, rtol)
+        checks.append(Check(f"batch {len(batch)}", measured, passed))
     return checks
 
 
@@ -144,9 +147,9 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
     specs.check_framework(framework)
     options.validate()
     check_writable(output, options.overwrite)  # fail now, not after the export
-    spec, arrays = _weights(model_id, weights, options.seed)
+    spec, arrays = _weights(model_id, weights, options)
     digest = canonical.digest(spec, arrays)
-    images = calibration.sample_input(options.batch, options.seed)
+    images = calibration.sample_input(options.batch, options.seed, spec.input_size)
     with tempfile.TemporaryDirectory(prefix="crosscheck-export-") as tmp:
         scratch = Path(tmp)
         worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
@@ -170,13 +173,22 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
     return ExportResult(Path(output), framework, options.opset, meta, seconds, checks, written, distance, gate, latency)
 
 
-def _weights(model_id: str, weights: str | Path | None, seed: int) -> tuple[specs.ModelSpec, dict[str, np.ndarray]]:
-    """The canonical weights to export: a file's (validated, naming the file on error) or the seeded calibrated ones."""
+def _weights(model_id: str, weights: str | Path | None, options: ExportOptions) -> tuple[specs.ModelSpec, dict[str, np.ndarray]]:
+    """The canonical weights to export: any checkpoint convert reads (validated, naming the file on error),
+    or the seeded calibrated ones."""
     if weights is None:
-        arrays = calibration.calibrated_weights(model_id, seed)
-    else:
-        model_id, arrays, _ = canonical.load(weights, model_id)
-    return canonical.spec_for(model_id, arrays), arrays
+        arrays = calibration.calibrated_weights(model_id, options.seed)
+        return canonical.spec_for(model_id, arrays), arrays
+    pool = WorkerPool(options.timeout)  # starts a worker only for formats that need one (PyTorch, .weights.h5)
+    try:
+        with tempfile.TemporaryDirectory(prefix="crosscheck-export-read-") as tmp:
+            found = reader.read(reader.checkpoint(weights), pool, Path(tmp), model_id, options.key, options.prefix)
+    except reader.CheckpointError as error:
+        raise ExportError(str(error)) from error
+    finally:
+        pool.close()
+    canonical.check_finite(found.located.native, str(weights))
+    return found.spec, found.arrays
 
 
 def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: dict[str, np.ndarray], digest: str,
@@ -189,12 +201,12 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
     np.save(scratch / "input.npy", images)
     for dtype in ("float64", "float32"):
         worker.request("load", model_id=spec.model_id, weights=scratch / "weights.safetensors", dtype=dtype)
-        worker.request("forward", model_id=spec.model_id, input=scratch / "input.npy", dtype=dtype,
-                       output=scratch / f"native-{dtype}.npy")
+        worker.request("forward", model_id=spec.model_id, num_classes=spec.num_classes, input=scratch / "input.npy",
+                       dtype=dtype, output=scratch / f"native-{dtype}.npy")
     latency = {}
     if options.latency_repeats:
         np.save(scratch / "single.npy", images[:1])
-        runs = [worker.request("forward", model_id=spec.model_id, input=scratch / "single.npy",
+        runs = [worker.request("forward", model_id=spec.model_id, num_classes=spec.num_classes, input=scratch / "single.npy",
                                output=scratch / "single-out.npy")["seconds"] for _ in range(options.latency_repeats + 1)]
         latency["native"] = float(np.median(runs[1:]))  # the first run warms up
     seconds = export_in_worker(worker, spec, digest, scratch / "export.onnx", options.opset, options.input_layout)

@@ -33,7 +33,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--model", required=True, metavar="ID", help=f"the model id to check against: {', '.join(specs.MODEL_IDS)}")
     parser.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments for CALLABLE, a JSON object")
     parser.add_argument("--input-shape", metavar="SHAPE",
-                        help="one input image: C,H,W for torch/paddle (default 3,224,224), H,W,C for keras (224,224,3)")
+                        help="one input image: C,H,W for torch/paddle, H,W,C for keras (default: the model id's size, "
+                             "3,224,224 or 3,32,32 for the CIFAR ids)")
     parser.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     parser.add_argument("--rtol", type=float, default=FLOAT32_MIN_RTOL, help=f"gate on relative L2 error (default {FLOAT32_MIN_RTOL:g})")

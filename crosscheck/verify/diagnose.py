@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec
 from crosscheck.verify.graph import Block, Record, Structure, effective_padding, producer
 
@@ -23,6 +24,7 @@ TITLES: dict[str, str] = {
     "channels": "wrong channel count",
     "kernel": "wrong kernel size",
     "stem": "different stem",
+    "stem_kind": "CIFAR stem vs ImageNet stem",
     "stride_on_1x1": "stride on the first 1x1 conv (ResNet v1) instead of the 3x3 (v1.5)",
     "stride_on_3x3": "stride on the 3x3 conv (v1.5) instead of the first 1x1 (ResNet v1)",
     "stride_block": "stride in a different block of the stage",
@@ -103,7 +105,7 @@ def compare(candidate: Structure, reference: Structure, spec: ModelSpec) -> list
     found = _Findings()
     if candidate.depths != reference.depths:
         found.add("depths", "conv2_block1", f"blocks per stage {candidate.depths}, reference {reference.depths}")
-    _compare_stem(candidate, reference, found)
+    _compare_stem(candidate, reference, spec, found)
     _compare_strides(candidate, reference, found)
     ref_blocks = {b.name: b for b in reference.blocks}
     for block in candidate.blocks:
@@ -117,19 +119,47 @@ def errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == ERROR]
 
 
-def _compare_stem(candidate: Structure, reference: Structure, found: _Findings) -> None:
+# (stem conv kernel, stride, has a max-pool) -> stem kind, and how each reads
+STEM_KINDS = {((3, 3), 1, False): "cifar", ((7, 7), 2, True): "imagenet"}
+STEM_DESCRIPTIONS = {"cifar": "the CIFAR stem (3x3/1 conv, no max-pool)",
+                     "imagenet": "the ImageNet stem (7x7/2 conv + 3x3/2 max-pool)"}
+
+
+def _compare_stem(candidate: Structure, reference: Structure, spec: ModelSpec, found: _Findings) -> None:
     cand, ref = candidate.stem, reference.stem
-    if "conv1_conv" in cand and "conv1_conv" in ref:
+    kinds = _stem_kind(candidate), _stem_kind(reference)
+    if None not in kinds and kinds[0] != kinds[1]:  # one cause, not a kernel + stride + pool difference
+        found.add("stem_kind", "conv1_conv", _stem_kind_explanation(candidate, kinds[0], spec))
+    elif "conv1_conv" in cand and "conv1_conv" in ref:
         _compare_conv(candidate, reference, "conv1_conv", cand["conv1_conv"], ref["conv1_conv"], found)
     if ("conv1_bn" in cand) != ("conv1_bn" in ref):
         what = "a BN+ReLU after the stem conv" if "conv1_bn" in cand else "no BN+ReLU after the stem conv"
         found.add("stem", "conv1_conv", f"{what} (reference stem: {' -> '.join(reference.stem_sequence)})")
     elif "conv1_bn" in cand:
         _compare_bn("conv1_bn", cand["conv1_bn"], ref["conv1_bn"], found)
+    if "stem_kind" in found.by_code:
+        return
     if ("pool" in cand) != ("pool" in ref):
         found.add("pool", "stem", "no stem max-pool" if "pool" in ref else "a stem max-pool the reference lacks")
     elif "pool" in cand:
         _compare_pool(candidate, reference, found)
+
+
+def _stem_kind(structure: Structure) -> str | None:
+    """'cifar' or 'imagenet' when the stem is exactly one of the two, else None."""
+    conv = structure.stem.get("conv1_conv")
+    return STEM_KINDS.get((tuple(conv["kernel"]), conv["stride"][0], "pool" in structure.stem)) if conv else None
+
+
+def _stem_kind_explanation(candidate: Structure, kind: str, spec: ModelSpec) -> str:
+    """What each stem is, and the torchvision-style model id with the candidate's stem, depths and blocks."""
+    text = f"the candidate has {STEM_DESCRIPTIONS[kind]}, {spec.model_id} has {STEM_DESCRIPTIONS[spec.stem]}"
+    basic = bool(candidate.blocks) and "3_conv" not in candidate.blocks[0].layers
+    fitting = [m for m in specs.MODEL_IDS if (other := specs.get(m)).stem == kind and other.family == "torchvision"
+               and other.depths == candidate.depths and (other.block_kind == "basic") == basic]
+    if fitting:
+        text += f"; it looks like {fitting[0]}: check it with --model {fitting[0]}"
+    return text
 
 
 def _compare_pool(candidate: Structure, reference: Structure, found: _Findings) -> None:

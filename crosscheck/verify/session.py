@@ -42,7 +42,7 @@ class VerifyConfig:
     framework: str
     model_id: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    input_shape: tuple[int, ...] | None = None  # one image in the framework's layout; None: 3x224x224
+    input_shape: tuple[int, ...] | None = None  # one image in the framework's layout; None: the model id's size
     batch: int = 2
     seed: int = 0
     rtol: float = FLOAT32_MIN_RTOL
@@ -59,7 +59,7 @@ class VerifyConfig:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        size = specs.DEFAULT_INPUT_SIZE
+        size = specs.get(self.model_id).input_size
         return self.input_shape or ((3, size, size) if self.layout == "nchw" else (size, size, 3))
 
     def validate(self) -> None:

@@ -115,14 +115,14 @@ def op_verify_counterfactual(worker: Worker, request: dict[str, Any]) -> dict[st
     _, arrays, _ = canonical.load(request["weights"], request["model_id"])
     model = worker.adapter.build(spec)
     worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    worker.models[(request["key"], 1000, "float32")] = model
+    worker.models[(request["key"], None, "float32")] = model
     return {}
 
 
 def _target(worker: Worker, request: dict[str, Any]) -> tuple[str, Any]:
     if "handle" in request:
         return request["handle"], _candidates[request["handle"]]
-    return request["model_id"], worker.model(request["model_id"], request.get("num_classes", 1000))
+    return request["model_id"], worker.model(request["model_id"], request.get("num_classes"))
 
 
 VERIFY_OPS = {"verify_build": op_verify_build, "verify_trace": op_verify_trace, "verify_assign": op_verify_assign,

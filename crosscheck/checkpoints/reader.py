@@ -1,0 +1,183 @@
+"""Read any checkpoint crosscheck knows into a model spec and canonical arrays, saying where the ResNet was.
+
+The format comes from the extension; Paddle, legacy Keras `.h5`, `.keras` archives and
+`.safetensors` are read in this framework-free process, PyTorch files and Keras 3 `.weights.h5`
+in their framework's worker. Every dict of arrays in the file is a place the ResNet may be, under
+a key prefix (crosscheck.checkpoints.containers); convert, export and inspect all read through here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file
+
+from crosscheck import spec as specs
+from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
+from crosscheck.checkpoints.containers import TOP, Arrays, Located
+from crosscheck.workers import WorkerError, WorkerPool
+
+# Longest suffix first: ".weights.h5" before ".h5".
+FORMATS: dict[str, str] = {
+    ".weights.h5": "keras",
+    ".keras": "keras",
+    ".h5": "keras",
+    ".pth": "torch",
+    ".pt": "torch",
+    ".ckpt": "torch",
+    ".bin": "torch",
+    ".pdparams": "paddle",
+    ".safetensors": identify.CANONICAL,
+}
+READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth"}
+KERAS_ORDER_BASED = ".weights.h5"
+CANONICAL_RUNS_IN = "torch"  # the framework that runs a .safetensors side of a comparison
+CANONICAL_FORMAT = "crosscheck-canonical"  # the `format` metadata of crosscheck's own safetensors files
+DESCRIPTIONS = {
+    ".weights.h5": "Keras 3 weights (order-based)",
+    ".keras": "Keras 3 model archive (weights read, code never run)",
+    ".h5": "Keras legacy HDF5 weights (by name)",
+    ".pth": "PyTorch pickle (weights_only)",
+    ".pt": "PyTorch pickle (weights_only)",
+    ".ckpt": "PyTorch / Lightning checkpoint (weights_only)",
+    ".bin": "PyTorch pickle (weights_only)",
+    ".pdparams": "Paddle pickle (restricted unpickler)",
+    ".safetensors": "safetensors",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or holds no usable ResNet; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint path and what its suffix says: the format (suffix) and whose naming it uses."""
+
+    path: Path
+    suffix: str
+    naming: str  # torch, keras, paddle or canonical
+
+    @property
+    def framework(self) -> str:
+        """The framework that builds a model from this checkpoint in a comparison."""
+        return CANONICAL_RUNS_IN if self.naming == identify.CANONICAL else self.naming
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a checkpoint holds: its ResNet's spec and canonical arrays, and where and how they were found."""
+
+    file: Checkpoint
+    located: Located
+    arrays: dict[str, np.ndarray]  # canonical keys and layout, float32
+
+    @property
+    def spec(self) -> specs.ModelSpec:
+        return self.located.spec
+
+    @property
+    def naming(self) -> str:
+        """Whose key scheme the file uses (a .safetensors file may be canonical or torch)."""
+        return self.located.naming
+
+
+def add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    """--key and --prefix: where in a checkpoint the ResNet is, when finding it is ambiguous (convert, export, inspect)."""
+    parser.add_argument("--key", metavar="PATH",
+                        help="the nested dict holding the model, e.g. state_dict or model/ema (default: found)")
+    parser.add_argument("--prefix", metavar="PREFIX",
+                        help="key prefix to strip, e.g. module. or model. ('' for none; default: found)")
+
+
+def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
+    """Recognise the format by extension; anything else raises CheckpointError listing the known ones."""
+    path = Path(path)
+    for suffix, naming in FORMATS.items():
+        if path.name.lower().endswith(suffix):
+            if writing and suffix in READ_ONLY:
+                raise CheckpointError(f"{path}: {READ_ONLY[suffix]}")
+            return Checkpoint(path, suffix, naming)
+    raise CheckpointError(f"{path}: unknown checkpoint extension; known: {', '.join(FORMATS)}")
+
+
+def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None = None, key: str | None = None,
+         prefix: str | None = None) -> Found:
+    """The file's ResNet; every problem (unreadable, unsafe, no ResNet, ambiguous) raises CheckpointError."""
+    if not file.path.is_file():
+        raise CheckpointError(f"{file.path}: no such file")
+    try:
+        if file.suffix == KERAS_ORDER_BASED:
+            located = _read_order_based(file, pool, scratch, model_id)
+        else:
+            located = containers.locate(_containers(file, pool, scratch), _namings(file), model_id, key, prefix)
+    except (identify.CheckpointMismatchError, containers.ContainerError, specs.UnknownModelError) as error:
+        raise CheckpointError(f"{file.path}: {error}") from error
+    except WorkerError as error:  # the worker's own message already names the file
+        raise CheckpointError(str(error).split(" failed: ", 1)[-1].split(": ", 1)[-1]) from error
+    except ValueError as error:  # the format readers name the file
+        raise CheckpointError(str(error)) from error
+    return Found(file, located, _canonical(located))
+
+
+def nonfinite(found: Found) -> list[str]:
+    """Native keys of the found arrays holding NaN or Inf."""
+    return [key for key, value in found.located.native.items() if not np.all(np.isfinite(value))]
+
+
+def _containers(file: Checkpoint, pool: WorkerPool, scratch: Path) -> dict[str, Arrays]:
+    """Every dict of arrays in the file by container path, read where its format allows."""
+    if file.naming == identify.CANONICAL:
+        try:
+            return {TOP: load_file(str(file.path))}
+        except (SafetensorError, OSError, ValueError, TypeError) as error:
+            raise ValueError(f"{file.path}: not a readable safetensors file (truncated or corrupt: {error})") from error
+    if file.naming == "paddle":
+        return paddle_formats.read(file.path)
+    if file.naming == "keras":
+        return keras_formats.read(file.path)
+    return _worker_read(file, pool, scratch, {})
+
+
+def _namings(file: Checkpoint) -> list[str]:
+    """Key schemes to try: a .safetensors file is crosscheck's canonical one (its metadata says so) or torch's."""
+    if file.naming != identify.CANONICAL:
+        return [file.naming]
+    try:
+        metadata = canonical.read_metadata(file.path)
+    except (ValueError, OSError):
+        metadata = {}
+    return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT else [identify.CANONICAL, "torch"]
+
+
+def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None) -> Located:
+    """A Keras 3 .weights.h5: identified by its layers' kinds and shapes, then read through that model."""
+    layers = pool["keras"].request("checkpoint_layers", path=file.path)["result"]["layers"]
+    spec = identify.identify_layers(layers, model_id)
+    native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": spec.num_classes})[TOP]
+    return Located(spec, "keras", TOP, "", {key: native[key] for key in spec.native_shapes("keras")})
+
+
+def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object]) -> dict[str, Arrays]:
+    """{container: arrays} read in the file's framework worker, passed back through an .npz."""
+    output = scratch / "native.npz"
+    pool[file.naming].request("read_checkpoint", path=file.path, output=output, **model)
+    found: dict[str, Arrays] = {}
+    with np.load(output) as archive:
+        for name in archive.files:
+            place, key = json.loads(name)
+            found.setdefault(place, {})[key] = archive[name]
+    return found
+
+
+def _canonical(located: Located) -> dict[str, np.ndarray]:
+    """The located native arrays relabelled into canonical keys and layout, float32."""
+    if located.naming == identify.CANONICAL:
+        return {key: np.asarray(located.native[key], np.float32) for key in located.spec.canonical_shapes()}
+    return specs.from_native(located.spec, located.native, located.naming)

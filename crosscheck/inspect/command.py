@@ -1,0 +1,64 @@
+"""`crosscheck inspect FILE [--json]`: its argument parser and handler (the work is in crosscheck.inspect.summary)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from crosscheck import spec as specs
+from crosscheck.checkpoints import reader
+from crosscheck.inspect.summary import Summary, inspect
+from crosscheck.workers import DEFAULT_TIMEOUT
+
+
+def add_parser(commands: Any) -> None:
+    """Register the `inspect` subcommand on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "inspect", help="what a checkpoint holds: format, where the model is, model id, head, dtype, NaN/Inf, digest",
+        description=f"Formats by extension: {', '.join(reader.FORMATS)}. Nothing in the file runs; only PyTorch "
+                    "files and Keras 3 .weights.h5 start a framework worker.")
+    parser.add_argument("file", help="checkpoint to describe")
+    parser.add_argument("--model", help=f"expected model id (default: inferred); ids: {', '.join(specs.MODEL_IDS)}")
+    reader.add_location_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the description as JSON")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    parser.set_defaults(handler=cmd_inspect)
+
+
+def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
+    summary = inspect(args.file, args.model, args.key, args.prefix, args.timeout)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print_summary(summary, Console())
+    return 0
+
+
+def print_summary(summary: Summary, console: Console) -> None:
+    """Two columns, one fact a row."""
+    table = Table(title=summary.path, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    ignored = f" ({len(summary.ignored_keys)} other key(s) ignored: {', '.join(summary.ignored_keys[:5])})" \
+        if summary.ignored_keys else ""
+    rows = [
+        ("format", f"{summary.format}: {summary.description}"),
+        ("keys", f"{summary.naming} naming"),
+        ("found in", (f'key "{summary.container}"' if summary.container else "top level") + ignored),
+        ("prefix", repr(summary.prefix) if summary.prefix else "none"),
+        ("model", summary.model_id),
+        ("head", "no head" if summary.num_classes == specs.NO_HEAD else f"num_classes={summary.num_classes}"),
+        ("dtype", ", ".join(summary.dtypes)),
+        ("parameters", f"{summary.parameters:,} trainable, {summary.values:,} values with BN statistics"),
+        ("NaN/Inf", ", ".join(summary.nonfinite) if summary.nonfinite else "none"),
+        ("sha256", f"{summary.sha256} (canonical arrays)"),
+        ("frameworks", ", ".join(summary.frameworks_started) or "none started"),
+    ]
+    for name, value in rows:
+        table.add_row(name, escape(value))
+    console.print(table, highlight=False)

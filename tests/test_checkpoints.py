@@ -1,0 +1,302 @@
+"""The checkpoints people actually have: training dicts, prefixes, Lightning, hub safetensors, .keras, headless.
+
+Every file is made the way users make it, by torch / paddle / keras themselves in a subprocess
+(one framework per process); the arrays a round trip must give back are those libraries' own
+state_dicts and weights, compared bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosscheck.cli import main
+from crosscheck.convert.session import ConvertOptions, convert
+from crosscheck.workers import WorkerPool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TORCH_FILES = r'''
+import sys, torch, torchvision
+from safetensors.torch import save_file
+out = sys.argv[1]
+torch.manual_seed(0)
+model = torchvision.models.resnet18()
+with torch.no_grad():  # non-trivial BN statistics, so a dropped or swapped one shows
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1); module.running_var.uniform_(0.5, 2)
+sd = model.state_dict()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+torch.save({"epoch": 7, "model_state_dict": sd, "optimizer_state_dict": opt.state_dict(), "loss": 0.25}, f"{out}/tutorial.pth")
+torch.save(torch.nn.DataParallel(model).state_dict(), f"{out}/dataparallel.pth")
+torch.save({"epoch": 2, "global_step": 40, "pytorch-lightning_version": "2.4.0", "hyper_parameters": {"lr": 0.1},
+            "state_dict": {f"model.{k}": v for k, v in sd.items()}, "optimizer_states": [opt.state_dict()]},
+           f"{out}/lightning.ckpt")
+save_file({k: v.contiguous() for k, v in sd.items()}, f"{out}/model.safetensors", metadata={"format": "pt"})
+torch.save(sd, f"{out}/torchvision.pth")
+torch.save(sd, f"{out}/pytorch_model.bin")
+ema = {k: v * 0.5 if v.is_floating_point() else v for k, v in sd.items()}
+torch.save({"state_dict": sd, "state_dict_ema": ema}, f"{out}/ema.pth")
+torch.save(ema, f"{out}/ema-reference.pth")
+model.fc = torch.nn.Identity()
+torch.save(model.state_dict(), f"{out}/headless.pth")
+torch.save(torchvision.models.mobilenet_v3_small().state_dict(), f"{out}/mobilenet.pth")
+'''
+
+PADDLE_FILES = r'''
+import sys, paddle
+out = sys.argv[1]
+paddle.seed(0)
+model = paddle.vision.models.resnet18()
+optimizer = paddle.optimizer.Momentum(parameters=model.parameters())
+paddle.save({"epoch": 3, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, f"{out}/nested.pdparams")
+paddle.save(model.state_dict(), f"{out}/reference.pdparams")
+headless = paddle.vision.models.resnet18(num_classes=0)
+paddle.save({"backbone." + k: v for k, v in headless.state_dict().items()}, f"{out}/backbone.pdparams")
+paddle.save(headless.state_dict(), f"{out}/headless-reference.pdparams")
+'''
+
+KERAS_FILES = r'''
+import sys, json, h5py, numpy as np, keras
+from keras.src.legacy.saving import legacy_h5_format
+out = sys.argv[1]
+keras.utils.set_random_seed(0)
+model = keras.applications.ResNet50(weights=None, include_top=False)
+for layer in model.layers:  # non-trivial BN statistics
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.moving_mean.assign(np.random.uniform(-1, 1, layer.moving_mean.shape))
+        layer.moving_variance.assign(np.random.uniform(0.5, 2, layer.moving_variance.shape))
+model.save(f"{out}/notop.keras")
+model.save_weights(f"{out}/notop.weights.h5")
+with h5py.File(f"{out}/notop.h5", "w") as file:
+    legacy_h5_format.save_weights_to_hdf5_group(file, model)
+np.savez(f"{out}/reference.npz", **{f"{layer.name}/{v.name}": keras.ops.convert_to_numpy(v)
+                                    for layer in model.layers for v in layer.weights})
+'''
+
+
+def make(script: str, directory: Path) -> Path:
+    """Run a file-making script in its own process (one framework per process)."""
+    done = subprocess.run([sys.executable, "-c", script, str(directory)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    workers = WorkerPool()
+    yield workers
+    workers.close()
+
+
+@pytest.fixture(scope="module")
+def torch_files(tmp_path_factory) -> Path:
+    return make(TORCH_FILES, tmp_path_factory.mktemp("torch"))
+
+
+@pytest.fixture(scope="module")
+def paddle_files(tmp_path_factory) -> Path:
+    return make(PADDLE_FILES, tmp_path_factory.mktemp("paddle"))
+
+
+def torch_state(path: Path) -> dict[str, np.ndarray]:
+    """A flat state_dict as torch loads it, BN counters left out (they are not weights)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.numpy() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def paddle_state(path: Path) -> dict[str, np.ndarray]:
+    import paddle
+
+    return {k: np.asarray(v) for k, v in paddle.load(str(path)).items() if k != "StructuredToParameterName@@"}
+
+
+def assert_same_state(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key, array in expected.items():
+        np.testing.assert_array_equal(actual[key], array, err_msg=key)
+
+
+# (file, where the ResNet is as the progress line says it, head)
+TORCH_CASES = [
+    ("tutorial.pth", 'under key "model_state_dict"', "num_classes=1000"),
+    ("dataparallel.pth", 'top level, prefix "module."', "num_classes=1000"),
+    ("lightning.ckpt", 'under key "state_dict", prefix "model."', "num_classes=1000"),
+    ("model.safetensors", "top level", "num_classes=1000"),
+    ("pytorch_model.bin", "top level", "num_classes=1000"),
+    ("headless.pth", "top level", "no head"),
+]
+
+
+@pytest.mark.parametrize("name,where,head", TORCH_CASES)
+def test_torch_checkpoints_go_to_paddle_and_back_bit_identically(torch_files, pool, tmp_path, name, where, head):
+    messages: list[str] = []
+    there = convert(torch_files / name, tmp_path / "there.pdparams", pool=pool, progress=messages.append)
+    assert there.passed and there.written and there.spec.model_id == "resnet18"
+    assert f"resnet18, {head} (inferred from keys and shapes), {where}" in messages[0]
+    back = convert(tmp_path / "there.pdparams", tmp_path / "back.pth", pool=pool)
+    assert back.passed
+    reference = torch_state(torch_files / ("headless.pth" if head == "no head" else "torchvision.pth"))
+    assert_same_state(torch_state(tmp_path / "back.pth"), reference)
+    assert ("fc.weight" in reference) == (head != "no head")
+
+
+def test_paddle_training_dict_and_prefixed_headless_backbone_round_trip(paddle_files, pool, tmp_path):
+    messages: list[str] = []
+    assert convert(paddle_files / "nested.pdparams", tmp_path / "nested.pth", pool=pool, progress=messages.append).passed
+    assert convert(tmp_path / "nested.pth", tmp_path / "nested.pdparams", pool=pool).passed
+    assert_same_state(paddle_state(tmp_path / "nested.pdparams"), paddle_state(paddle_files / "reference.pdparams"))
+    headless = convert(paddle_files / "backbone.pdparams", tmp_path / "headless.safetensors", pool=pool,
+                       progress=messages.append)
+    assert headless.passed and headless.spec.num_classes == 0 and headless.source_logits.shape == (2, 512)
+    assert convert(tmp_path / "headless.safetensors", tmp_path / "headless.pdparams", pool=pool).passed
+    assert_same_state(paddle_state(tmp_path / "headless.pdparams"), paddle_state(paddle_files / "headless-reference.pdparams"))
+    assert 'under key "model"' in messages[0]
+    assert any('no head (inferred from keys and shapes), top level, prefix "backbone."' in m for m in messages)
+
+
+def test_the_canonical_file_records_that_it_has_no_head(paddle_files, pool, tmp_path):
+    from crosscheck.checkpoints import canonical
+
+    convert(paddle_files / "backbone.pdparams", tmp_path / "h.safetensors", pool=pool)
+    metadata = canonical.read_metadata(tmp_path / "h.safetensors")
+    assert metadata["num_classes"] == "0" and metadata["head"] == "none"
+
+
+def inspect_json(capsys, *argv: str) -> dict:
+    assert main(["inspect", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_inspect_says_where_the_model_is_and_names_the_weights_by_digest(torch_files, paddle_files, capsys):
+    lightning = inspect_json(capsys, str(torch_files / "lightning.ckpt"))
+    assert (lightning["container"], lightning["prefix"], lightning["model_id"]) == ("state_dict", "model.", "resnet18")
+    assert lightning["num_classes"] == 1000 and lightning["dtypes"] == ["float32"] and lightning["nonfinite"] == []
+    assert lightning["parameters"] == 11_689_512  # torchvision's documented resnet18 size
+    hub = inspect_json(capsys, str(torch_files / "model.safetensors"))
+    assert hub["naming"] == "torch" and hub["frameworks_started"] == []  # safetensors: read without a framework
+    assert hub["sha256"] == lightning["sha256"]  # the same weights in two containers: one digest
+    headless = inspect_json(capsys, str(paddle_files / "backbone.pdparams"))
+    assert headless["head"] == "none" and headless["prefix"] == "backbone." and headless["frameworks_started"] == []
+    assert headless["parameters"] == 11_689_512 - 512 * 1000 - 1000  # resnet18 without its fc
+
+
+def test_inspect_reports_nan_and_inf_instead_of_refusing(tmp_path, capsys):
+    from crosscheck import calibration
+    from crosscheck import spec as specs
+
+    native = specs.to_native(specs.get("resnet18"), calibration.calibrated_weights("resnet18"), "paddle")
+    native["bn1._variance"] = np.full_like(native["bn1._variance"], np.inf)
+    native["fc.bias"][0] = np.nan
+    (tmp_path / "nan.pdparams").write_bytes(pickle.dumps({"model": native}, protocol=4))
+    summary = inspect_json(capsys, str(tmp_path / "nan.pdparams"))
+    assert sorted(summary["nonfinite"]) == ["bn1._variance", "fc.bias"] and summary["container"] == "model"
+
+
+def test_several_places_with_a_resnet_need_key(torch_files, pool, tmp_path, capsys):
+    assert main(["convert", str(torch_files / "ema.pth"), str(tmp_path / "o.pdparams")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert 'under key "state_dict" (resnet18)' in error and 'under key "state_dict_ema" (resnet18)' in error
+    assert "--key" in error and not (tmp_path / "o.pdparams").exists()
+    options = ConvertOptions(key="state_dict_ema")
+    assert convert(torch_files / "ema.pth", tmp_path / "ema.pdparams", options, pool=pool).passed
+    assert convert(tmp_path / "ema.pdparams", tmp_path / "ema.pth", pool=pool).passed
+    assert_same_state(torch_state(tmp_path / "ema.pth"), torch_state(torch_files / "ema-reference.pth"))
+
+
+def test_a_wrong_prefix_is_refused_naming_the_nearest_place(torch_files, tmp_path, capsys):
+    assert main(["convert", "--prefix", "", str(torch_files / "dataparallel.pth"), str(tmp_path / "o.pdparams")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert "dataparallel.pth" in error and "fits no known model id" in error and "unexpected module.conv1.weight" in error
+
+
+def test_a_file_without_a_resnet_names_the_three_closest_ids_and_why(torch_files, tmp_path, capsys):
+    assert main(["convert", str(torch_files / "mobilenet.pth"), str(tmp_path / "o.pdparams")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert "mobilenet.pth" in error and "fits no known model id; closest: " in error
+    closest = error.split("closest: ", 1)[1]
+    assert closest.count(" keys, ") == 3 and closest.count("unexpected") >= 3  # three ids, each with its reasons
+
+
+def test_malicious_ckpt_is_refused_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "MARKER"
+    src = tmp_path / "evil.ckpt"
+    script = (f"import os, torch\nclass P:\n    def __reduce__(self): return os.system, ('touch {marker}',)\n"
+              f"torch.save({{'state_dict': {{'conv1.weight': torch.zeros(3)}}, 'callbacks': P()}}, {str(src)!r})")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    for argv in (["convert", str(src), str(tmp_path / "out.pdparams")], ["inspect", str(src)]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "unsafe or unreadable .ckpt file" in error and "posix.system" in error
+    assert not marker.exists() and sorted(os.listdir(tmp_path)) == ["evil.ckpt"]
+
+
+def test_malicious_nested_pdparams_is_refused_without_running_it(tmp_path, capsys):
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'MARKER'}",)
+
+    src = tmp_path / "evil.pdparams"
+    src.write_bytes(pickle.dumps({"model": {"conv1.weight": ("conv1.weight", np.zeros(3))}, "x": [Payload()]}))
+    assert main(["inspect", str(src)]) == 2
+    assert "refused global posix.system" in capsys.readouterr().err and not (tmp_path / "MARKER").exists()
+
+
+def test_a_lightning_ckpt_is_not_a_destination(torch_files, tmp_path, capsys):
+    assert main(["convert", str(torch_files / "torchvision.pth"), str(tmp_path / "out.ckpt")]) == 2
+    assert "write .pth" in capsys.readouterr().err and not (tmp_path / "out.ckpt").exists()
+
+
+def test_export_takes_a_torchvision_pth(torch_files, tmp_path, capsys):
+    import onnx
+
+    output = tmp_path / "r18.onnx"
+    assert main(["export", "--model", "resnet18", "--framework", "torch", "--weights", str(torch_files / "torchvision.pth"),
+                 "-o", str(output)]) == 0
+    capsys.readouterr()
+    digest = inspect_json(capsys, str(torch_files / "torchvision.pth"))["sha256"]
+    assert {p.key: p.value for p in onnx.load(str(output)).metadata_props}["weights_sha256"] == digest
+
+
+KERAS_LOAD = r'''
+import sys, numpy as np, keras
+model = keras.applications.ResNet50(weights=None, include_top=False)
+for path in sys.argv[1:]:
+    model.load_weights(path)
+    np.savez(path + ".npz", **{f"{layer.name}/{v.name}": keras.ops.convert_to_numpy(v) for layer in model.layers
+                               for v in layer.weights})
+'''
+
+
+@pytest.mark.slow
+def test_keras_notop_files_go_to_torch_and_back_bit_identically(tmp_path_factory, pool, tmp_path):
+    """keras.applications ResNet50(include_top=False) saved as .keras, .weights.h5 and legacy .h5."""
+    files = make(KERAS_FILES, tmp_path_factory.mktemp("keras"))
+    backs = []
+    for name in ("notop.keras", "notop.weights.h5", "notop.h5"):
+        there = convert(files / name, tmp_path / f"{name}.pth", pool=pool)
+        assert there.passed and there.spec.model_id == "resnet50_v1" and there.spec.headless
+        backs.append(tmp_path / f"{name}.back.weights.h5")
+        assert convert(tmp_path / f"{name}.pth", backs[-1], pool=pool).passed
+    done = subprocess.run([sys.executable, "-c", KERAS_LOAD, *map(str, backs)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(files / "reference.npz") as archive:
+        reference = dict(archive)
+    for back in backs:
+        with np.load(f"{back}.npz") as archive:
+            assert_same_state(dict(archive), reference)
