@@ -95,7 +95,7 @@ def export_result(path: Path) -> ExportResult:
 
 
 def convert_result() -> ConvertResult:
-    return ConvertResult(specs.get("resnet50v2"), "keras", "paddle", AGREEMENT, True, True, np.zeros(1), np.zeros(1))
+    return ConvertResult(specs.get("resnet50v2"), "keras", "paddle", AGREEMENT, True, True, np.zeros(1), np.zeros(1), found=None)
 
 
 def table_numbers(agreement: Agreement) -> tuple[str, ...]:
@@ -251,7 +251,7 @@ def readme_commands() -> list[str]:
     for block in re.findall(r"```(?:bash|text)\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.removeprefix("$ ").split("&&"):
-                if part.strip().startswith("crosscheck "):  # not the example output around it
+                if re.match(r"crosscheck [a-z]+( |$)", part.strip()):  # not the example output around it
                     commands.append(shlex.join(shlex.split(part, comments=True)[1:]))
     return commands
 
