@@ -317,21 +317,6 @@ def test_width_check_catches_a_cut_number():
 
 # --- errors that say how to fix them ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, command", [("r50.pth", "crosscheck convert {dir}/r50.pth {dir}/r50.safetensors"),
-                                           ("w.safetensors", "crosscheck convert CHECKPOINT WEIGHTS.safetensors")])
-def test_unreadable_export_weights_say_what_is_accepted_and_how_to_get_it(tmp_path, capsys, name, command):
-    weights = tmp_path / name
-    weights.write_bytes(b"\x80\x02}q\x00(X\x06\x00\x00\x00conv1.q\x01" + b"\xff" * 64)  # a pickle, not safetensors
-    assert cli.main(["export", "--model", "resnet50", "--framework", "torch", "--weights", str(weights),
-                     "-o", str(tmp_path / "m.onnx")]) == 2
-    error = error_text(capsys)
-    assert f"{weights}: not a readable safetensors file" in error
-    for suffix in (".pth", ".pt", ".weights.h5", ".h5", ".pdparams"):
-        assert suffix in error
-    assert command.format(dir=tmp_path) in error
-    assert not (tmp_path / "m.onnx").exists()
-
-
 def test_pyproject_refers_to_no_missing_file():
     text = (ROOT / "pyproject.toml").read_text()
     for name in re.findall(r"\b[\w./-]+\.md\b", text):

@@ -9,8 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, identify, reader
-from crosscheck.checkpoints.reader import FORMATS
+from crosscheck.checkpoints import reader
 from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
                                participant)
 from crosscheck.workers import DEFAULT_TIMEOUT
@@ -51,22 +50,9 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
                             force=args.force, latency_repeats=args.latency, timeout=args.timeout,
                             key=args.key, prefix=args.prefix)
     console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
-    try:
-        result = export(args.model, args.framework, args.output, args.weights, options)
-    except canonical.UnreadableWeightsError as error:
-        raise canonical.UnreadableWeightsError(f"{error}\n{weights_help(args.weights)}") from error
+    result = export(args.model, args.framework, args.output, args.weights, options)
     print_result(result, Console())
     return 0 if result.passed else EXIT_MISMATCH
-
-
-def weights_help(path: str) -> str:
-    """What --weights accepts and the command that makes such a file from the checkpoint the user has."""
-    checkpoints = [suffix for suffix, naming in FORMATS.items() if naming != identify.CANONICAL]
-    known = next((suffix for suffix in checkpoints if path.lower().endswith(suffix)), None)
-    command = (f"crosscheck convert {path} {path[:-len(known)]}.safetensors" if known
-               else "crosscheck convert CHECKPOINT WEIGHTS.safetensors")
-    return (f"--weights takes canonical weights: a .safetensors file as `crosscheck convert` writes it. Make one "
-            f"from a {', '.join(checkpoints)} checkpoint with: {command}")
 
 
 def print_result(result: ExportResult, console: Console) -> None:
