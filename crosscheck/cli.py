@@ -16,7 +16,7 @@ from crosscheck.inspect import command as inspect_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
 from crosscheck.doctor.device_check import require_device
-from crosscheck.files import check_writable, write_text
+from crosscheck.files import check_outputs, write_text
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
     matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
+    matrix.add_argument("--overwrite", action="store_true", help="replace existing --json/--report files")
     matrix.add_argument("--onnx", action="store_true",
                         help="also export every model from every framework to ONNX and add the onnxruntime runs "
                              "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
@@ -81,9 +82,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     except ValueError as error:
         raise CliError(str(error)) from error
     require_device(config.device, config.frameworks, config.timeout)
-    for path in (args.json, args.report):
-        if path:
-            check_writable(path)  # fail now, not after the run
+    check_outputs((args.json, args.report), args.overwrite)  # fail now, not after the run
     with _progress(console) as progress:
         steps = 3 if config.onnx else 2  # load, forward (, export) per model
         tasks = {fw: progress.add_task(fw, total=1 + steps * len(config.models)) for fw in config.frameworks}
@@ -96,9 +95,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         report = run(config, advance)
     print_report(report, Console())
     if args.json:
-        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n")
+        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n", args.overwrite)
     if args.report:
-        write_text(args.report, markdown(report))
+        write_text(args.report, markdown(report), args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH
 
 

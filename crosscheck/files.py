@@ -1,12 +1,19 @@
-"""Output files that are either complete or absent: write to a temp file beside the target, then rename."""
+"""Output files that are either complete or absent: write to a temp file beside the target, then rename.
+
+One policy for every file crosscheck writes: an existing output is refused unless the caller passes
+`overwrite` (the CLI's `--overwrite`), checked before any slow work; a file appears only complete,
+with the permissions a plain `open(path, "w")` would give it (0666 minus the umask for a new file,
+the old file's mode for a replaced one), never a temp file's private 0600.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 class OutputPathError(ValueError):
@@ -28,20 +35,49 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool = True) -> Path
     return path
 
 
+def check_outputs(paths: Iterable[str | os.PathLike[str] | None], overwrite: bool) -> None:
+    """check_writable for each given output of one command, and no two of them the same file."""
+    seen: dict[Path, str] = {}
+    for path in filter(None, paths):
+        resolved = check_writable(path, overwrite).resolve()
+        if resolved in seen:
+            raise OutputPathError(f"{path}: given for two outputs (also as {seen[resolved]})")
+        seen[resolved] = str(path)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
     """Yield a temp path in the target's directory; rename it onto `path` only if the block succeeds."""
     target = check_writable(path, overwrite)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    temp_path = Path(temp)
+    temp = _new_file(target)
     try:
-        yield temp_path
-        os.replace(temp_path, target)
+        mode = _mode_for(target, temp)
+        yield temp
+        os.chmod(temp, mode)  # also right if the writer replaced the temp file instead of writing into it
+        os.replace(temp, target)
     finally:
-        temp_path.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> None:
     with atomic_output(path, overwrite) as temp:
         temp.write_text(text)
+
+
+def _new_file(target: Path) -> Path:
+    """Create an empty, uniquely named file beside `target` the way open() would: mode 0666 minus the umask."""
+    while True:
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return temp
+        except FileExistsError:
+            continue
+
+
+def _mode_for(target: Path, temp: Path) -> int:
+    """The permission bits open(target, "w") would leave: the existing file's, else the new temp file's."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return stat.S_IMODE(temp.stat().st_mode)

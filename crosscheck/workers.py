@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,11 @@ from typing import Any, Sequence
 
 DEFAULT_TIMEOUT = 900.0  # seconds for one request; a deep Keras model builds in ~1 min on 2 cores
 STDERR_TAIL_LINES = 15
+# TensorFlow's C++ INFO logs (its CUDA probe and CPU-feature notes, printed on every CPU machine before
+# its logging is set up, whatever TF_CPP_MIN_LOG_LEVEL says) never explain a crash: kept out of its report.
+FRAMEWORK_INFO = re.compile(r"I\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "
+                            r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+                            r"|To enable the following instructions: .* rebuild TensorFlow")
 
 
 class WorkerError(RuntimeError):
@@ -105,7 +111,7 @@ class FrameworkWorker:
         self._stderr.flush()
         self._stderr.seek(0)
         text = self._stderr.read().decode(errors="replace")
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        return "\n".join([line for line in text.rstrip().splitlines() if not FRAMEWORK_INFO.match(line)][-lines:])
 
     def _kill(self) -> None:
         self.dead = True

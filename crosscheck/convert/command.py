@@ -52,7 +52,8 @@ def print_result(result: ConvertResult, src: str, dst: str, console: Console) ->
     table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, {head}  "
                         f"(float64 gate: rel L2 <= {FLOAT64_RTOL:.0e})", title_justify="left")
     for column in ("pair", "max abs", "rel L2", "cosine", "top-1", "result"):
-        table.add_column(column, justify="left" if column in ("pair", "result") else "right")
+        # Only the pair wraps; the numbers keep their full width (the table fits 80 columns).
+        table.add_column(column, justify="left" if column in ("pair", "result") else "right", no_wrap=column != "pair")
     a = result.agreement
     verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
     table.add_row(f"{result.source_framework} (source) vs {result.destination_framework} (converted)",

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from crosscheck import spec as specs
-from crosscheck.files import check_writable, write_text
+from crosscheck.files import check_outputs, write_text
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
@@ -48,6 +48,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
     parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     parser.add_argument("--plot", metavar="PATH.png", help="write the error curve across depth here")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --json/--plot files")
     parser.set_defaults(handler=cmd_verify)
 
 
@@ -91,9 +92,7 @@ def _kwargs(text: str, option: str) -> dict[str, Any]:
 
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     config = config_from(args)
-    for path in (args.json, args.plot):
-        if path:
-            check_writable(path)  # fail now, not after the run
+    check_outputs((args.json, args.plot), args.overwrite)  # fail now, not after the run
     try:
         with console.status("verify: starting the worker") as status:
             report = verify(config, lambda what: status.update(f"verify: {what}"))
@@ -106,7 +105,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
         raise VerifyUsageError(f"{message}\n{error.detail.strip().splitlines()[-1] if error.detail else ''}") from None
     print_report(report, Console())
     if args.json:
-        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n")
+        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n", args.overwrite)
     if args.plot and report.points:
-        save_plot(report, args.plot)
+        save_plot(report, args.plot, args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH

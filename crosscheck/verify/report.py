@@ -50,7 +50,7 @@ def _print_numbers(report: VerifyReport, console: Console) -> None:
     table = Table(title=f"numbers in float64: rel L2 vs {report.config.reference_label} on {weights} weights "
                         f"({len(report.points)} points compared)", title_justify="left")
     for column in ("point", "rel L2", ""):
-        table.add_column(column, justify="right" if column == "rel L2" else "left")
+        table.add_column(column, justify="right" if column == "rel L2" else "left", no_wrap=column != "")  # details wrap
     for point in report.points:
         first = divergence is not None and point.name == divergence.name
         if point.kind == "layer" and not first:
@@ -104,7 +104,7 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
         console.print(f"[red]MISMATCH: the candidate is not {report.config.reference_label}[/red]")
 
 
-def save_plot(report: VerifyReport, path: str | os.PathLike[str]) -> None:
+def save_plot(report: VerifyReport, path: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Per-point rel L2 (log scale) across depth, the gate, block outputs marked, the first divergence flagged."""
     import matplotlib
 
@@ -148,7 +148,7 @@ def save_plot(report: VerifyReport, path: str | os.PathLike[str]) -> None:
     axes.set_title(f"{os.path.basename(config.source)}:{config.name} ({config.framework}) vs {config.reference_label}")
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    with atomic_output(path) as temp:
+    with atomic_output(path, overwrite) as temp:
         figure.savefig(temp, format="png", dpi=110)
     plt.close(figure)
 
