@@ -195,7 +195,7 @@ def no_work(monkeypatch):
 RUN = ["run", "--models", "resnet18"]
 VERIFY = ["verify", f"{CANDIDATE}:BlogResNet", "--framework", "torch", "--model", "resnet50"]
 OUTPUT_FLAGS = [(RUN, "--json"), (RUN, "--report"), (VERIFY, "--json"), (VERIFY, "--plot"),
-                (["export", "--model", "resnet18", "--framework", "torch"], "-o")]
+                (["export", "--model", "resnet18", "--framework", "torch"], "-o"), (["doctor"], "--json")]
 
 
 @pytest.mark.parametrize("command, flag", OUTPUT_FLAGS, ids=lambda v: v if isinstance(v, str) else v[0])
@@ -205,6 +205,16 @@ def test_an_existing_output_is_refused_before_any_work(tmp_path, capsys, no_work
     assert cli.main([*command, flag, str(existing)]) == 2
     assert f"{existing}: already exists (pass --overwrite to replace it)" in error_text(capsys)
     assert existing.read_bytes() == b"keep me" and no_work == []
+
+
+def test_unreadable_export_weights_name_the_file_and_the_formats_that_are_read(tmp_path, capsys):
+    weights = tmp_path / "r50.safetensors"
+    weights.write_bytes(b"\x00" * 64)  # not a checkpoint of any kind
+    assert cli.main(["export", "--model", "resnet50", "--framework", "torch", "--weights", str(weights),
+                     "-o", str(tmp_path / "r50.onnx")]) == 2
+    message = error_text(capsys)
+    assert str(weights) in message and "--weights reads" in message and ".pth" in message and ".pdparams" in message
+    assert not (tmp_path / "r50.onnx").exists()
 
 
 def test_convert_refuses_an_existing_destination(tmp_path, capsys, weights):

@@ -20,10 +20,6 @@ class WeightFileError(ValueError):
     """A weight file that cannot be used; the message names the file and what is wrong."""
 
 
-class UnreadableWeightsError(WeightFileError):
-    """A file that is not safetensors at all (another format, truncated, corrupt): callers add how to get one."""
-
-
 def save(path: str | os.PathLike[str], model_id: str, arrays: Mapping[str, np.ndarray],
          metadata: Mapping[str, str] | None = None, overwrite: bool = True) -> Path:
     """Write canonical arrays for `model_id` (validated first) atomically, with provenance metadata."""
@@ -54,7 +50,7 @@ def load(path: str | os.PathLike[str], model_id: str | None = None) -> tuple[str
         arrays = load_file(str(path))
         metadata = read_metadata(path)
     except (SafetensorError, OSError, ValueError) as error:
-        raise UnreadableWeightsError(f"{path}: not a readable safetensors file ({error})") from error
+        raise WeightFileError(f"{path}: not a readable safetensors file ({error})") from error
     stored_id = metadata.get("model_id")
     if model_id and stored_id and stored_id != model_id:
         raise WeightFileError(f"{path}: holds weights for {stored_id}, not {model_id}")

@@ -29,6 +29,7 @@ def add_parser(commands: Any) -> None:
                     "onnxruntime, and lists known-bad combinations with the fix for each.")
     parser.add_argument("--json", nargs="?", const=STDOUT, metavar="PATH",
                         help="write the report as JSON to PATH, or to stdout (instead of the table) without PATH")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json PATH")
     parser.add_argument("--check-import-order", action="store_true",
                         help="also import tensorflow then paddle in a throw-away process and report how it ends")
     parser.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds for each framework's probe")
@@ -37,7 +38,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     if args.json and args.json != STDOUT:
-        check_writable(args.json)  # fail now, not after the probes
+        check_writable(args.json, args.overwrite)  # fail now, not after the probes
     with console.status("doctor: probing torch, keras, paddle in their workers"):
         env = collect(timeout=args.timeout, check_import_order=args.check_import_order)
     findings = diagnose(env)
@@ -46,5 +47,5 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     else:
         print_report(env, findings, Console())
         if args.json:
-            write_text(args.json, json.dumps(as_dict(env, findings), indent=2) + "\n")
+            write_text(args.json, json.dumps(as_dict(env, findings), indent=2) + "\n", args.overwrite)
     return 0 if env.cpu_proof_ready else EXIT_CPU_PROOF_BLOCKED

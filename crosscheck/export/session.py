@@ -184,7 +184,8 @@ def _weights(model_id: str, weights: str | Path | None, options: ExportOptions) 
         with tempfile.TemporaryDirectory(prefix="crosscheck-export-read-") as tmp:
             found = reader.read(reader.checkpoint(weights), pool, Path(tmp), model_id, options.key, options.prefix)
     except reader.CheckpointError as error:
-        raise ExportError(str(error)) from error
+        raise ExportError(f"{error} (--weights reads {', '.join(reader.FORMATS)}; "
+                          "`crosscheck inspect FILE` shows what a checkpoint holds)") from error
     finally:
         pool.close()
     canonical.check_finite(found.located.native, str(weights))
