@@ -15,3 +15,16 @@ if importlib.util.find_spec("paddle") is not None:
     import paddle  # noqa: F401  (must precede tensorflow)
 if importlib.util.find_spec("torch") is not None:
     import torch._dynamo  # noqa: F401  (imports triton, which must precede tensorflow)
+
+
+import pytest  # noqa: E402  (after the framework imports above)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Framework workers shared by one test module's conversions (started on first use, closed at its end)."""
+    from crosscheck.workers import WorkerPool
+
+    workers = WorkerPool()
+    yield workers
+    workers.close()

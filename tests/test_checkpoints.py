@@ -19,7 +19,6 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
-from crosscheck.workers import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,13 +92,6 @@ def make(script: str, directory: Path) -> Path:
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")
-
-
-@pytest.fixture(scope="module")
-def pool():
-    workers = WorkerPool()
-    yield workers
-    workers.close()
 
 
 @pytest.fixture(scope="module")

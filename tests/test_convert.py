@@ -23,7 +23,6 @@ from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.metrics import rel_l2
-from crosscheck.workers import WorkerPool
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 
@@ -109,13 +108,6 @@ def reference(framework: str, mode: str, model_id: str, path: Path, images: Path
 def wide_console(monkeypatch):
     """Rich wraps at the terminal width; keep every message on one line so the tests can read it."""
     monkeypatch.setenv("COLUMNS", "1000")
-
-
-@pytest.fixture(scope="module")
-def pool():
-    workers = WorkerPool()
-    yield workers
-    workers.close()
 
 
 @pytest.fixture(scope="module")
