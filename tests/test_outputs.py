@@ -371,3 +371,16 @@ def test_known_third_party_warnings_are_filtered_and_no_others(module, message, 
         for text, where in ((message, module), ("a warning of ours", module), (message, "crosscheck.runner")):
             warnings.warn_explicit(text, category, "somewhere.py", 1, module=where, registry={})
     assert [(str(w.message), w.category) for w in seen] == [("a warning of ours", category), (message, category)]
+
+
+@pytest.mark.parametrize("existing", [None, b"keep me"], ids=["new", "existing"])
+def test_a_write_that_fails_midway_leaves_no_partial_file_and_the_old_file_intact(tmp_path, existing):
+    target = tmp_path / "report.json"
+    if existing is not None:
+        target.write_bytes(existing)
+    with pytest.raises(RuntimeError, match="writer died"):
+        with files.atomic_output(target, overwrite=True) as temp:
+            temp.write_text('{"half": ')
+            raise RuntimeError("writer died")
+    assert os.listdir(tmp_path) == ([] if existing is None else ["report.json"])
+    assert existing is None or target.read_bytes() == existing
