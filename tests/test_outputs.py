@@ -225,6 +225,14 @@ def test_convert_refuses_an_existing_destination(tmp_path, capsys, weights):
     assert existing.read_bytes() == b"keep me"
 
 
+def test_convert_overwrite_replaces_the_destination(tmp_path, weights):
+    existing = tmp_path / "existing.pdparams"
+    existing.write_bytes(b"old")
+    assert cli.main(["convert", str(weights), str(existing), "--overwrite"]) == 0
+    assert existing.read_bytes() != b"old" and existing.stat().st_size > 10_000_000  # resnet18's weights
+    assert os.listdir(tmp_path) == ["existing.pdparams"]
+
+
 @pytest.mark.parametrize("command, flags", [(RUN, ("--json", "--report")), (VERIFY, ("--json", "--plot"))],
                          ids=["run", "verify"])
 def test_overwrite_replaces_every_output_of_run_and_verify(tmp_path, no_work, command, flags):
