@@ -82,17 +82,19 @@ def export_all(model_id: str, directory: Path, input_layout: str = "nchw",
 
 
 def assert_exports_agree(results: dict[str, ExportResult]) -> None:
-    """Every export matches its native model (batch 3 and 1) and every other export, at the gate."""
+    """Every export matches its native float64 truth (batch 3 and 1) and every other export, at the README's
+    float32 gate: max(1e-5, 4 x the native float32 model's own distance from float64)."""
     for framework, result in results.items():
         assert result.written and result.passed, (framework, result.checks)
         assert [check.label for check in result.checks] == ["batch 3", "batch 1"]
-        assert all(check.agreement.rel_l2 <= FLOAT32_GATE for check in result.checks)
-        assert 0 < result.native_float32_distance < FLOAT32_GATE and result.gate == FLOAT32_GATE
+        assert 0 < result.native_float32_distance < 1e-4  # resnet18: ~1e-6; resnet50: ~1.4e-5
+        assert result.gate == pytest.approx(max(FLOAT32_GATE, 4 * result.native_float32_distance))
+        assert all(check.agreement.rel_l2 <= result.gate for check in result.checks)
     spec = specs.get(next(iter(results.values())).metadata["model_id"])
     images = calibration.sample_input(3, seed=7, size=spec.input_size)
     logits = {fw: onnx_tools.run(onnx_tools.session(r.path), images) for fw, r in results.items()}
-    for a, b in itertools.combinations(logits, 2):
-        assert rel_l2(logits[a], logits[b]) <= FLOAT32_GATE, (a, b)
+    for a, b in itertools.combinations(logits, 2):  # two float32 runs: at most the sum of their distances
+        assert rel_l2(logits[a], logits[b]) <= max(results[a].gate, results[b].gate), (a, b)
 
 
 @pytest.fixture(scope="module")
