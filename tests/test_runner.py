@@ -77,7 +77,8 @@ def test_cifar_ids_pass_every_pair_next_to_an_imagenet_id(tmp_path):
     assert code == 0 and report["passed"], report
     assert [m["model_id"] for m in report["models"]] == ["resnet18_cifar", "resnet50_cifar", "resnet18"]
     for model in report["models"]:
-        assert len(model["pairs"]) == 3 and all(p["passed"] and p["top1"] == 1.0 for p in model["pairs"])
+        assert len(model["pairs"]) == 3
+        assert all(p["passed"] and p["float64_top1"] == p["float32_top1"] == 1.0 for p in model["pairs"])
 
 
 def test_killed_worker_is_reported_and_the_others_still_compare():
