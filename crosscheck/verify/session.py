@@ -97,7 +97,8 @@ class VerifyConfig:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        size = specs.get(self.model_id).input_size
+        # the model id's own input size; checked --against a source only, ImageNet's unless --input-shape says
+        size = specs.get(self.model_id).input_size if self.model_id else specs.IMAGENET_INPUT_SIZE
         return self.input_shape or ((3, size, size) if self.layout == "nchw" else (size, size, 3))
 
     def validate(self) -> None:
