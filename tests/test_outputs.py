@@ -31,7 +31,7 @@ from crosscheck.convert.session import ConvertOptions, ConvertResult, WorkerPool
 from crosscheck.export import command as export_command
 from crosscheck.export.session import Check, ExportOptions, ExportResult, export
 from crosscheck.metrics import Agreement
-from crosscheck.runner import RunConfig, RunReport
+from crosscheck.runner import RunReport
 from crosscheck.verify import command as verify_command
 from crosscheck.verify import report as verify_report
 from crosscheck.verify.counterfactual import Mutation
