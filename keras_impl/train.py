@@ -38,9 +38,10 @@ def coupled_l2(gradients: list[tf.Tensor], variables: list[keras.Variable], weig
 
 def train(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndarray], images_nchw: np.ndarray,
           labels: np.ndarray, hyper: Mapping[str, float], steps: int
-          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray]]:
+          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load `native`, run `steps` training-mode SGD steps on mean softmax cross-entropy of the logits; return the
-    losses, the last step's gradients and the state after (native keys, Keras layout, the model's dtype)."""
+    losses, the last step's gradients, the BN statistics after the first step and the state after the last (native
+    keys, Keras layout, the model's dtype)."""
     set_native(model, spec, native)
     set_bn(model, hyper["bn_momentum"], hyper["bn_epsilon"])
     variables = _variables(model, spec)
@@ -49,7 +50,9 @@ def train(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndarray],
     sgd = optimizer(dtype, hyper)
     images = tf.constant(np.asarray(images_nchw, dtype).transpose(0, 2, 3, 1))
     targets = tf.constant(np.asarray(labels, np.int64))
-    losses, gradients = [], {}
+    statistics = [layer.native_key(p, "keras") for layer in spec.layers if layer.kind == "bn"
+                  for p in ("running_mean", "running_var")]
+    losses, gradients, first = [], {}, {}
     for _ in range(steps):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
@@ -58,4 +61,5 @@ def train(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndarray],
         gradients = {key: g.numpy() for key, g in zip(trainable, grads)}
         sgd.apply_gradients(zip(coupled_l2(grads, list(trainable.values()), hyper["weight_decay"]), trainable.values()))
         losses.append(float(loss))
-    return losses, gradients, {key: v.numpy() for key, v in variables.items()}
+        first = first or {key: variables[key].numpy() for key in statistics}
+    return losses, gradients, first, {key: v.numpy() for key, v in variables.items()}

@@ -32,9 +32,10 @@ def optimizer(parameters: list[paddle.Tensor], hyper: Mapping[str, float]) -> pa
 
 def train(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray], images_nchw: np.ndarray,
           labels: np.ndarray, hyper: Mapping[str, float], steps: int
-          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray]]:
+          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load `native`, run `steps` training-mode SGD steps on mean softmax cross-entropy of the logits; return the
-    losses, the last step's gradients and the state after (native keys, Paddle layout, the model's dtype).
+    losses, the last step's gradients, the BN statistics after the first step and the state after the last (native
+    keys, Paddle layout, the model's dtype).
 
     The running statistics are loaded and read raw: training-mode BatchNorm never reads them, so the
     adapter's float64 epsilon correction (an eval-mode fix) does not apply.
@@ -49,7 +50,9 @@ def train(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray], im
     dtype = model.conv1.weight.dtype
     images = paddle.to_tensor(np.ascontiguousarray(images_nchw)).astype(dtype)
     targets = paddle.to_tensor(np.asarray(labels, np.int64))
-    losses, gradients = [], {}
+    statistics = {layer.native_key(p, "paddle") for layer in spec.layers if layer.kind == "bn"
+                  for p in ("running_mean", "running_var")}
+    losses, gradients, first = [], {}, {}
     for _ in range(steps):
         loss = F.cross_entropy(model(images), targets)
         loss.backward()
@@ -57,5 +60,11 @@ def train(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray], im
         sgd.step()
         sgd.clear_grad()
         losses.append(float(loss))
-    state = model.state_dict()
-    return losses, gradients, {key: state[key].numpy().copy() for key in spec.native_shapes("paddle")}
+        first = first or {key: array for key, array in _state(model, spec).items() if key in statistics}
+    return losses, gradients, first, _state(model, spec)
+
+
+def _state(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The spec's native keys as numpy copies in the model's dtype."""
+    tensors = model.state_dict()
+    return {key: tensors[key].numpy().copy() for key in spec.native_shapes("paddle")}

@@ -30,18 +30,21 @@ def optimizer(parameters: list[nn.Parameter], hyper: Mapping[str, float]) -> tor
 
 def train(model: nn.Module, spec: ModelSpec, native: Mapping[str, np.ndarray], images_nchw: np.ndarray,
           labels: np.ndarray, hyper: Mapping[str, float], steps: int
-          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray]]:
+          ) -> tuple[list[float], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load `native`, run `steps` training-mode SGD steps on mean softmax cross-entropy of the logits; return the
-    losses, the last step's gradients and the state after (native keys, the model's dtype)."""
+    losses, the last step's gradients, the BN statistics after the first step and the state after the last (native
+    keys, the model's dtype)."""
     set_native(model, spec, native)
     set_bn(model, hyper["bn_momentum"], hyper["bn_epsilon"])
     model.train()
     parameters = dict(model.named_parameters())
     sgd = optimizer(list(parameters.values()), hyper)
-    first = next(iter(parameters.values()))
-    images = torch.from_numpy(np.ascontiguousarray(images_nchw)).to(first.device, first.dtype)
-    targets = torch.from_numpy(np.asarray(labels, np.int64)).to(first.device)
-    losses, gradients = [], {}
+    weight = next(iter(parameters.values()))
+    images = torch.from_numpy(np.ascontiguousarray(images_nchw)).to(weight.device, weight.dtype)
+    targets = torch.from_numpy(np.asarray(labels, np.int64)).to(weight.device)
+    statistics = {layer.native_key(p, "torch") for layer in spec.layers if layer.kind == "bn"
+                  for p in ("running_mean", "running_var")}
+    losses, gradients, first = [], {}, {}
     for _ in range(steps):
         sgd.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(images), targets)
@@ -49,5 +52,11 @@ def train(model: nn.Module, spec: ModelSpec, native: Mapping[str, np.ndarray], i
         gradients = {key: p.grad.detach().cpu().numpy().copy() for key, p in parameters.items()}
         sgd.step()
         losses.append(float(loss.item()))
-    state = model.state_dict()
-    return losses, gradients, {key: state[key].detach().cpu().numpy().copy() for key in spec.native_shapes("torch")}
+        first = first or {key: array for key, array in state(model, spec).items() if key in statistics}
+    return losses, gradients, first, state(model, spec)
+
+
+def state(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The spec's native keys as numpy copies in the model's dtype."""
+    tensors = model.state_dict()
+    return {key: tensors[key].detach().cpu().numpy().copy() for key in spec.native_shapes("torch")}

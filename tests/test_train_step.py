@@ -226,7 +226,8 @@ def test_bn_counts_are_batch_times_the_layers_positions():
 
 def results(mean: np.ndarray, var: np.ndarray) -> session.Results:
     same = {"loss": {"loss": np.array([1.0, 0.5])}, "gradients": {"g": np.ones(3)}, "parameters": {"p": np.ones(3)}}
-    return {**same, "running_mean": {"conv1_bn.running_mean": mean}, "running_var": {"conv1_bn.running_var": var}}
+    statistics = {"running_mean": {"conv1_bn.running_mean": mean}, "running_var": {"conv1_bn.running_var": var}}
+    return {**same, **statistics, **{f"first_{name}": arrays for name, arrays in statistics.items()}}  # one step
 
 
 @pytest.mark.parametrize("slip", ["momentum", "variance"])

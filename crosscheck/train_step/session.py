@@ -34,7 +34,8 @@ PRECISIONS = ("float64", "float32")
 # Compared in this order, which is also the order of cause and effect in one step.
 QUANTITIES = ("loss", "gradients", "parameters", "running_mean", "running_var")
 STATISTICS = ("running_mean", "running_var")
-EXPLAINED = 0.01  # a convention slip explains a difference when putting it in removes 99% of it
+FIRST = tuple(f"first_{quantity}" for quantity in STATISTICS)  # after step 1: where a BN slip is diagnosed exactly
+EXPLAINED = 1e-6  # a convention slip explains a difference when putting it in removes all but rounding of it
 
 Progress = Callable[[str], None]
 Results = dict[str, dict[str, np.ndarray]]  # quantity -> {canonical key (or "step N"): array}
@@ -190,8 +191,9 @@ def _inputs(config: TrainConfig, tmp: Path) -> dict[str, Path]:
 
 
 def _split(path: Path) -> Results:
-    """A worker's .npz as {quantity: {key: array}}, running_var raw (in the framework's own convention)."""
-    results: Results = {quantity: {} for quantity in QUANTITIES}
+    """A worker's .npz as {quantity: {key: array}}, running_var raw (in the framework's own convention); the BN
+    statistics after the first step as 'first_running_mean' and 'first_running_var'."""
+    results: Results = {quantity: {} for quantity in (*QUANTITIES, *FIRST)}
     with np.load(path) as archive:
         for name in archive.files:
             if name == "loss":
@@ -200,6 +202,7 @@ def _split(path: Path) -> Results:
             kind, key = name.split("/", 1)
             param = key.rsplit(".", 1)[1]
             quantity = "gradients" if kind == "grad" else param if param in STATISTICS else "parameters"
+            quantity = f"first_{quantity}" if kind == "first" else quantity
             results[quantity][key] = archive[name]
     return results
 
@@ -210,10 +213,13 @@ def common_convention(results: Results, framework: str, initial: dict[str, np.nd
     if CONVENTIONS[framework].variance == "unbiased":
         return results
     counts = bn_counts(config.spec, config.batch, config.size)
-    variances = {key: unbiased_running_var(value, initial[key].astype(np.float64), hyper.bn_momentum, config.steps,
-                                           counts[key.rsplit(".", 1)[0]])
-                 for key, value in results["running_var"].items()}
-    return {**results, "running_var": variances}
+
+    def unbiased(variances: dict[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
+        return {key: unbiased_running_var(value, initial[key].astype(np.float64), hyper.bn_momentum, steps,
+                                          counts[key.rsplit(".", 1)[0]]) for key, value in variances.items()}
+
+    return {**results, "running_var": unbiased(results["running_var"], config.steps),
+            "first_running_var": unbiased(results["first_running_var"], 1)}
 
 
 def _flat(arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -263,31 +269,34 @@ def diagnose(pair: PairResult, a: Results, b: Results, initial: dict[str, np.nda
 
 def _statistics_cause(quantity: str, pair: PairResult, a: Results, b: Results, initial: dict[str, np.ndarray],
                       config: TrainConfig, hyper: Hyperparameters) -> str:
-    """Put each known convention slip into one side's statistics; name the slip that makes the two agree."""
+    """Put each known convention slip into one side's statistics after the first step (exact: one update from the
+    same start, the same batch); name the slip that makes the two agree."""
+    first = f"first_{quantity}"
+    before = rel_l2(_flat(b[first]), _flat(a[first]))
+    if before <= config.float64_rtol:
+        return (f"the BN running statistics ({quantity}) agree after the first step and differ after the last: "
+                f"the BN update convention")
     counts = bn_counts(config.spec, config.batch, config.size)
-    m, steps = hyper.bn_momentum, config.steps
-    start = {key: initial[key].astype(np.float64) for key in a[quantity]}
-    before = rel_l2(_flat(b[quantity]), _flat(a[quantity]))
+    m = hyper.bn_momentum
+    start = {key: initial[key].astype(np.float64) for key in a[first]}
     sides = ((pair.a, a, b), (pair.b, b, a))
 
     def fits(candidate: dict[str, np.ndarray], other: Results) -> bool:
-        return rel_l2(_flat(candidate), _flat(other[quantity])) <= EXPLAINED * before
+        return rel_l2(_flat(candidate), _flat(other[first])) <= max(config.float64_rtol, EXPLAINED * before)
 
     for name, side, other in sides:
-        if quantity == "running_var" and fits({key: unbiased_running_var(v, start[key], m, steps, counts[key.rsplit(".", 1)[0]])
-                                               for key, v in side[quantity].items()}, other):
+        if quantity == "running_var" and fits({key: unbiased_running_var(v, start[key], m, 1, counts[key.rsplit(".", 1)[0]])
+                                               for key, v in side[first].items()}, other):
             return (f"the BN variance estimator: {name}'s running variance comes from the biased batch variance, the "
                     f"other's from the unbiased one (torch: unbiased; Keras and Paddle: biased, rewritten by train-step)")
     for name, side, other in sides:
-        if fits({key: _as_momentum(v, start[key], 1.0 - m, m, steps) for key, v in side[quantity].items()}, other):
-            return (f"the BN momentum convention: {name} ran with momentum {1 - m:g} in torch's meaning instead of {m:g} "
-                    f"(torch's momentum weighs the new batch, Keras' and Paddle's the old statistics: 1 - torch's)")
+        if fits({key: _as_momentum(v, start[key], 1.0 - m, m) for key, v in side[first].items()}, other):
+            return (f"the BN momentum convention: {name} ran with momentum {1 - m:.6g} in torch's meaning instead of "
+                    f"{m:.6g} (torch's momentum weighs the new batch, Keras' and Paddle's the old statistics: 1 - torch's)")
     return f"the BN running statistics ({quantity}) differ while the training step agrees: the BN update convention"
 
 
-def _as_momentum(value: np.ndarray, initial: np.ndarray, ran: float, wanted: float, steps: int) -> np.ndarray:
-    """A running statistic updated with torch-convention momentum `ran` rewritten as with `wanted`, taking the batch
-    statistic as constant over the steps (exact for one step)."""
-    decay_ran, decay_wanted = (1 - ran) ** steps, (1 - wanted) ** steps
-    batch = (value - decay_ran * initial) / (1 - decay_ran)
-    return decay_wanted * initial + (1 - decay_wanted) * batch
+def _as_momentum(value: np.ndarray, initial: np.ndarray, ran: float, wanted: float) -> np.ndarray:
+    """A statistic updated once from `initial` with torch-convention momentum `ran`, as if updated with `wanted`."""
+    batch = (value - (1 - ran) * initial) / ran
+    return (1 - wanted) * initial + wanted * batch

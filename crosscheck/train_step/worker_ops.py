@@ -35,16 +35,18 @@ def to_canonical(spec: specs.ModelSpec, native: Mapping[str, np.ndarray], framew
 
 def op_train_step(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Build a fresh model in `dtype`, load the canonical `weights`, train `steps` steps on `input`/`labels` with the
-    framework's `hyper`; save losses, last gradients ('grad/KEY') and state after ('after/KEY') to `output`."""
+    framework's `hyper`; save losses, last gradients ('grad/KEY'), BN statistics after the first step ('first/KEY')
+    and the state after the last ('after/KEY') to `output`."""
     model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
     spec = canonical.spec_for(model_id, arrays)
     model = worker.adapter.build(model_id, spec.num_classes, request["dtype"])  # fresh: training changes it
     trainer = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.train")
-    losses, gradients, state = trainer.train(model, spec, specs.to_native(spec, arrays, worker.framework),
+    losses, gradients, first, state = trainer.train(model, spec, specs.to_native(spec, arrays, worker.framework),
                                              np.load(request["input"]), np.load(request["labels"]),
                                              request["hyper"], int(request["steps"]))
     results = {"loss": np.asarray(losses, np.float64)}
     results |= {f"grad/{key}": a for key, a in to_canonical(spec, gradients, worker.framework).items()}
+    results |= {f"first/{key}": a for key, a in to_canonical(spec, first, worker.framework).items()}
     results |= {f"after/{key}": a for key, a in to_canonical(spec, state, worker.framework).items()}
     np.savez(request["output"], **results)
     return {"losses": losses}
