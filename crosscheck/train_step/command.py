@@ -72,13 +72,13 @@ def cmd_train_step(args: argparse.Namespace, console: Console) -> int:
 
 
 def rows(report: TrainReport) -> tuple[list[str], list[list[str]]]:
-    """The float64 table (quantity x pair, relative L2), with each framework's float32 distance after it."""
+    """The float64 table: quantity x pair, relative L2, then each framework's float32 distance from its float64."""
     pairs = report.pairs
     live = list(next(iter(report.float32_distance.values()), {}))
-    header = ["quantity", *(f"{p.a} vs {p.b}" for p in pairs), *(f"{fw} f32" for fw in live)]
-    body = [[q, *(f"{c.float64:.2e}" + ("" if c.passed else " FAIL") for p in pairs for c in p.comparisons if c.quantity == q),
-             *(f"{report.float32_distance[q][fw]:.1e}" for fw in live)] for q in QUANTITIES]
-    body.append(["running_var raw", *(f"{p.raw_running_var_float64:.2e}" for p in pairs), *("" for _ in live)])
+    header = ["quantity", *(f"{p.a}-{p.b}" for p in pairs), *(f"{fw} f32" for fw in live)]
+    body = [[q, *(f"{c.float64:.1e}" + ("" if c.passed else " FAIL") for p in pairs for c in p.comparisons if c.quantity == q),
+             *(f"{report.float32_distance[q][fw]:.0e}" for fw in live)] for q in QUANTITIES]
+    body.append(["running_var raw", *(f"{p.raw_running_var_float64:.1e}" for p in pairs), *("" for _ in live)])
     return header, body
 
 
@@ -109,9 +109,9 @@ def print_report(report: TrainReport, console: Console) -> None:
     table = Table(title=f"train-step {config.model_id}: {config.steps} step(s), batch {config.batch}, "
                         f"{config.size}x{config.size}, {config.spec.num_classes} classes; float64 rel L2 per pair "
                         f"(gate {config.float64_rtol:.0e}), float32 distance from float64 per framework",
-                  title_justify="left")
+                  title_justify="left", box=None, padding=(0, 1))
     for column in header:
-        table.add_column(column, justify="left" if column == "quantity" else "right")
+        table.add_column(column, justify="left" if column == "quantity" else "right", no_wrap=True)
     for row in body:
         table.add_row(*row)
     console.print(table)
