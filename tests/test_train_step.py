@@ -304,3 +304,15 @@ def test_bad_input_exits_2_naming_the_option(capsys):
     assert "--image-size must be a multiple of 32" in capsys.readouterr().err
     assert main(["train-step", "--model", "resnet18", "--bn-momentum", "1.5"]) == 2
     assert "--bn-momentum" in capsys.readouterr().err
+
+
+def test_paddle_global_pool_backward_scales_by_a_float32_reciprocal_in_float64():
+    """Why train-step trains the ImageNet ids at 256 (8x8 final map), not 224 (7x7): Paddle's AdaptiveAvgPool2D
+    backward multiplies by float32(1/area) in float64 (exact for a power-of-two area); the forward pass is exact."""
+    for side, exact in ((7, False), (8, True)):
+        x = paddle.to_tensor(np.random.default_rng(3).standard_normal((1, 2, side, side)), stop_gradient=False)
+        paddle.nn.AdaptiveAvgPool2D(1)(x).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.full(x.shape, np.float32(1 / side**2), np.float64))
+        assert (float(np.float32(1 / side**2)) == 1 / side**2) == exact
+    assert session.default_image_size(specs.get("resnet50v2")) == 256
+    assert session.default_image_size(specs.get("resnet18_cifar")) == 32
