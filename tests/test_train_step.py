@@ -109,6 +109,19 @@ def test_bn_running_update_is_the_documented_convention(framework):
     assert conventions.native_bn_momentum(framework, M) == pytest.approx(M if framework == "torch" else 0.9, abs=1e-15)
 
 
+def test_the_reference_resnets_build_their_bn_with_the_documented_momentum():
+    """The table's 'its ResNets' BN momentum' column, read from torchvision, keras.applications and paddle.vision."""
+    import torchvision
+
+    torch_values = {m.momentum for m in torchvision.models.resnet18().modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    keras_model = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    keras_values = {layer.momentum for layer in keras_model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    paddle_values = {layer._momentum for layer in paddle.vision.models.resnet18().sublayers()
+                     if isinstance(layer, paddle.nn.BatchNorm2D)}
+    assert (torch_values, keras_values, paddle_values) == ({0.1}, {0.99}, {0.9})
+    assert [CONVENTIONS[fw].bn_default for fw in ("torch", "keras", "paddle")] == [0.1, 0.99, 0.9]
+
+
 @pytest.mark.parametrize("framework", ["keras", "paddle"])
 def test_biased_running_variance_is_rewritten_in_torchs_convention(framework):
     """unbiased_running_var turns a biased framework's running variance into torch's (numpy, unbiased)."""
