@@ -1,6 +1,6 @@
 """`export --preprocess`: the ONNX graph starts with the weights' preprocessing and takes RGB float32 in [0, 255].
 
-Default tier: the CIFAR resnet18 (32x32, quick) exported with a prefix from torch (NCHW) and Keras (NHWC); the
+Default tier: the CIFAR resnet18 (32x32, quick) exported with a prefix from torch (NHWC) and paddle (NCHW); the
 prefix alone, cut out of the file, equals keras.applications' / torchvision's own function. Slow tier: a
 keras.applications ResNet50's weights exported with `--preprocess caffe` equal
 `keras.applications.resnet.preprocess_input` + keras.applications.ResNet50 in onnxruntime.
@@ -42,7 +42,8 @@ def weights(tmp_path_factory):
     return canonical.save(tmp_path_factory.mktemp("w") / "w.safetensors", MODEL, calibration.calibrated_weights(MODEL))
 
 
-@pytest.mark.parametrize("framework, style, layout", [("torch", "caffe", "nchw"), ("keras", "tf", "nhwc")])
+@pytest.mark.parametrize("framework, style, layout", [("torch", "caffe", "nhwc"),
+                                                      pytest.param("keras", "tf", "nchw", marks=pytest.mark.slow)])
 def test_export_with_preprocessing_matches_native_preprocess_and_model(weights, tmp_path, framework, style, layout):
     """onnxruntime on raw [0, 255] images equals the framework's preprocess_input + native model (float64 truth,
     float32 gate); the prefix alone equals keras.applications' function; the metadata records the convention."""
