@@ -123,3 +123,31 @@ def test_torchvision_weights_document_the_same_preprocessing():
     assert (transforms.resize_size, transforms.crop_size) == ([pipeline.resize], [pipeline.crop])
     assert (tuple(transforms.mean), tuple(transforms.std)) == NORMALIZE["torch"]
     assert transforms.interpolation.value == pipeline.interpolation
+
+
+def test_convert_note_says_when_the_destination_ecosystem_differs():
+    """keras.applications v1 weights in torch need caffe input, not torchvision's Normalize; V2 weights in Keras need
+    what keras.applications.resnet_v2 already does; torchvision weights in paddle need paddle.vision's Normalize."""
+    from crosscheck.preprocessing import note
+
+    v1_in_torch = note("resnet50_v1", "torch")
+    assert "caffe input (BGR, 0-255, - mean (103.939, 116.779, 123.68))" in v1_in_torch
+    assert "NOT torchvision's ImageNet Normalize - use pytorch_impl.preprocess_input(x, 'caffe')" in v1_in_torch
+    assert "in keras: NOT keras.applications.resnet.preprocess_input" in note("resnet50", "keras")
+    assert note("resnet50v2", "keras").endswith("in keras: keras.applications.resnet_v2.preprocess_input, "
+                                                "or keras_impl.preprocess_input(x, 'tf')")
+    assert "NOT" not in note("resnet18", "paddle") and "/ std (0.229, 0.224, 0.225)" in note("resnet18", None)
+
+
+def test_convert_states_the_preprocessing_and_records_it_in_metadata(tmp_path, capsys):
+    """A CIFAR checkpoint converted to a canonical file: one line on the console, and the
+    style in the file's metadata."""
+    from crosscheck import calibration
+    from crosscheck.checkpoints import canonical
+    from crosscheck.cli import main
+
+    source = canonical.save(tmp_path / "cifar.safetensors", "resnet18_cifar", calibration.calibrated_weights("resnet18_cifar"))
+    assert main(["convert", str(source), str(tmp_path / "out.safetensors")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "preprocessing: CIFAR training blogs (kuangliu/pytorch-cifar) weights expect cifar input" in out
+    assert canonical.read_metadata(tmp_path / "out.safetensors")["preprocessing"] == "cifar"

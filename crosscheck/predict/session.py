@@ -141,10 +141,11 @@ def _run(pool: WorkerPool, scratch: Path, spec: specs.ModelSpec, arrays: dict[st
 
 
 def _top(logits: np.ndarray, top: int) -> Prediction:
-    """The `top` classes by softmax probability (computed in float64), best first."""
+    """The `top` classes by logit (softmax keeps the order, but its float64 probabilities underflow to ties when
+    logits spread by more than ~745), best first, with their softmax probabilities."""
     shifted = logits.astype(np.float64) - logits.max()
     probabilities = np.exp(shifted) / np.exp(shifted).sum()
-    order = np.argsort(-probabilities, kind="stable")[:top]
+    order = np.argsort(-logits, kind="stable")[:top]
     return Prediction(tuple(int(i) for i in order), tuple(float(probabilities[i]) for i in order))
 
 
