@@ -80,6 +80,18 @@ def test_paddle_preprocess_input_equals_its_reference(images_nhwc, style):
     np.testing.assert_array_equal(ours.numpy(), reference_nchw(images_nhwc, style, "paddle"))
 
 
+def test_paddle_torch_style_equals_normalize_in_0_255_units(images_nhwc):
+    """paddle.vision code often normalises 0-255 data with mean (123.675, 116.28, 103.53), std (58.395, 57.12, 57.375):
+    the same convention, rounded differently. Each side is a few float32 roundings (relative 2^-24 each) of terms
+    below 1.5 in [0, 1] units, divided by std >= 0.224 and giving |y| < 2.7, so they differ by < 2e-6."""
+    chw = paddle.to_tensor(images_nhwc.transpose(0, 3, 1, 2).copy())
+    ours = paddle_impl.preprocess.preprocess_input(chw, "torch").numpy()
+    in_255 = np.stack([paddle_transforms.normalize(image, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], "CHW").numpy()
+                       for image in chw])
+    np.testing.assert_allclose(ours, in_255, rtol=0, atol=2e-6)
+    assert np.abs(ours - in_255).max() > 0  # not the same arithmetic: the bit-exact reference is ToTensor + Normalize
+
+
 @pytest.mark.parametrize("style", KERAS_MODES)
 def test_keras_preprocess_input_equals_keras_applications(images_nhwc, style):
     ours = keras.ops.convert_to_numpy(keras_impl.preprocess.preprocess_input(images_nhwc, style))
