@@ -149,3 +149,10 @@ def test_keras_applications_resnet50_weights_predict_as_keras_does(tmp_path, pho
     expected = np.argsort(-np.asarray(model(resnet.preprocess_input(batch), training=False)), axis=1)[:, :5].tolist()
     for framework, predictions in result.predictions.items():
         assert [list(p.classes) for p in predictions] == expected, framework
+
+
+def test_headless_checkpoint_is_refused(tmp_path, photos, capsys):
+    arrays = {k: v for k, v in calibration.calibrated_weights("resnet18_cifar").items() if not k.startswith("predictions.")}
+    weights = canonical.save(tmp_path / "backbone.safetensors", "resnet18_cifar", arrays)
+    assert main(["predict", str(photos[0]), "--weights", str(weights)]) == 2
+    assert "backbone.safetensors: resnet18_cifar without a classifier head has no classes" in " ".join(capsys.readouterr().err.split())
