@@ -39,6 +39,9 @@ class FrameworkAdapter(Protocol):
     def forward(self, model: Any, images_nchw: np.ndarray) -> np.ndarray:
         """Logits for an NCHW float32 batch (the adapter transposes for channels-last frameworks)."""
 
+    def preprocess(self, images_nchw: np.ndarray, style: str) -> np.ndarray:
+        """The impl's `preprocess_input(style)` on an NCHW RGB batch in [0, 255], in the batch's dtype."""
+
     def block_outputs(self, model: Any, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
         """NCHW outputs of 'stem' (after the max-pool), every block by its spec name, and 'logits'."""
 

@@ -54,6 +54,15 @@ def sample_input(batch: int, seed: int = 0, size: int = specs.IMAGENET_INPUT_SIZ
     return np.random.default_rng([seed, 1]).standard_normal((batch, 3, size, size), dtype=np.float32)
 
 
+def sample_rgb(batch: int, seed: int = 0, size: int = specs.IMAGENET_INPUT_SIZE) -> np.ndarray:
+    """A deterministic NCHW float32 batch of RGB images in [0, 255] (non-integer values), the input of a model with
+    a preprocessing prefix; each channel has its own range so a channel swap shows."""
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    scale = np.array([255.0, 160.0, 90.0], np.float32).reshape(1, 3, 1, 1)
+    return np.random.default_rng([seed, 2]).random((batch, 3, size, size), dtype=np.float32) * scale
+
+
 def _random_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, param: str,
                  shape: tuple[int, ...]) -> np.ndarray:
     if layer.kind == "conv" and param == "weight":

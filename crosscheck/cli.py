@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from crosscheck.convert import command as convert_command
 from crosscheck.export import command as export_command
 from crosscheck.inspect import command as inspect_command
+from crosscheck.predict import command as predict_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
 from crosscheck.doctor.device_check import require_device
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_command.add_parser(commands)
     doctor_command.add_parser(commands)
     train_step_command.add_parser(commands)
+    predict_command.add_parser(commands)
     return parser
 
 

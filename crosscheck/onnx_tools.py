@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from crosscheck.adapter import FrameworkMissingError
+from crosscheck.spec import Preprocessing
 
 try:
     import onnx
@@ -26,6 +27,7 @@ except ModuleNotFoundError as missing:  # the optional [onnx] extra
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
+PREPROCESSED_NAME = "images_preprocessed"  # the exported model's own input, behind a preprocessing prefix
 BATCH_DIM = "batch"
 PROVIDERS = ["CPUExecutionProvider"]
 
@@ -48,6 +50,57 @@ def finalize(path: str | os.PathLike[str], metadata: Mapping[str, str], opset: i
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise OnnxFileError(f"{path}: fails onnx.checker: {error}") from error
     onnx.save(model, os.fspath(path))
+
+
+def prepend_preprocessing(path: str | os.PathLike[str], preprocessing: Preprocessing, input_layout: str) -> None:
+    """Make a finalised export start with `preprocessing`, in place: its input becomes RGB float32 in [0, 255] in the
+    same layout, computed as the reference does (channel gather, / divisor, - mean, / std; a division by ones is
+    left out), and the convention is recorded in metadata_props."""
+    model = _load(path)
+    graph = model.graph
+    original = next(value for value in graph.input if value.name == INPUT_NAME)
+    raw = onnx.ValueInfoProto()
+    raw.CopyFrom(original)
+    _rename(graph, INPUT_NAME, PREPROCESSED_NAME)
+    graph.input.remove(next(value for value in graph.input if value.name == PREPROCESSED_NAME))
+    graph.input.insert(0, raw)
+    axis = 1 if input_layout == "nchw" else 3
+    shape = [1, 3, 1, 1] if input_layout == "nchw" else [1, 1, 1, 3]
+    flip = preprocessing.channel_order != "RGB"
+    steps = [("Gather", np.array(preprocessing.source_channels, np.int64), {"axis": axis})] if flip else []
+    steps += [("Div", np.array(preprocessing.divisor, np.float32), {}),
+              ("Sub", np.array(preprocessing.mean, np.float32).reshape(shape), {})]
+    if any(value != 1.0 for value in preprocessing.std):
+        steps.append(("Div", np.array(preprocessing.std, np.float32).reshape(shape), {}))
+    nodes, current = [], INPUT_NAME
+    for index, (op, constant, attributes) in enumerate(steps):
+        name = f"preprocess_{index}_{op.lower()}"
+        graph.initializer.append(onnx.numpy_helper.from_array(constant, f"{name}_constant"))
+        output = PREPROCESSED_NAME if index == len(steps) - 1 else f"{name}_output"
+        nodes.append(onnx.helper.make_node(op, [current, f"{name}_constant"], [output], name=name, **attributes))
+        current = output
+    for position, node in enumerate(nodes):
+        graph.node.insert(position, node)
+    onnx.helper.set_model_props(model, {**{prop.key: prop.value for prop in model.metadata_props},
+                                        **preprocessing_metadata(preprocessing)})
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        raise OnnxFileError(f"{path}: fails onnx.checker after the preprocessing prefix: {error}") from error
+    onnx.save(model, os.fspath(path))
+
+
+def preprocessing_metadata(preprocessing: Preprocessing) -> dict[str, str]:
+    """What an export with a preprocessing prefix records: the style, its numbers and what the input takes."""
+    return {
+        "preprocess": preprocessing.style,
+        "preprocess_channel_order": preprocessing.channel_order,
+        "preprocess_divisor": repr(preprocessing.divisor),
+        "preprocess_mean": ",".join(map(repr, preprocessing.mean)),
+        "preprocess_std": ",".join(map(repr, preprocessing.std)),
+        "preprocess_reference": preprocessing.reference,
+        "input_range": "RGB float32 in [0, 255]",
+    }
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -522,3 +522,94 @@ class WeightMismatchError(ValueError):
         self.problems = problems
         listing = "\n  ".join(problems)
         super().__init__(f"{len(problems)} {source} weight key(s) do not fit {model_id}:\n  {listing}")
+
+
+# --------------------------------------------------------------------------------------------
+# Preprocessing: what each weight origin's models were trained on (data, framework-free)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """One input convention, in the order its reference computes it: from an RGB image with values in [0, 255],
+    ``model_input[c] = (rgb255[source[c]] / divisor - mean[c]) / std[c]`` with ``source`` = (0, 1, 2) for RGB and
+    (2, 1, 0) for BGR; mean and std are listed in the model input's channel order."""
+
+    style: str
+    channel_order: Literal["RGB", "BGR"]
+    divisor: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    reference: str  # the function that computes it in its ecosystem
+
+    @property
+    def source_channels(self) -> tuple[int, int, int]:
+        """Which RGB channel feeds each model input channel."""
+        return (2, 1, 0) if self.channel_order == "BGR" else (0, 1, 2)
+
+
+NO_PREPROCESSING = "none"
+PREPROCESSING: dict[str, Preprocessing] = {
+    # keras.applications.imagenet_utils.preprocess_input(mode="caffe"): x[..., ::-1], then x[..., c] -= mean[c]
+    "caffe": Preprocessing("caffe", "BGR", 1.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0),
+                           "keras.applications.resnet.preprocess_input"),
+    # mode="tf": x /= 127.5; x -= 1.0
+    "tf": Preprocessing("tf", "RGB", 127.5, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0),
+                        "keras.applications.resnet_v2.preprocess_input"),
+    # torchvision ToTensor (x / 255) + Normalize(IMAGENET mean, std); paddle.vision ToTensor + Normalize likewise
+    "torch": Preprocessing("torch", "RGB", 255.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                           "torchvision.transforms.ToTensor + Normalize(mean=(0.485, 0.456, 0.406), "
+                           "std=(0.229, 0.224, 0.225))"),
+    # kuangliu/pytorch-cifar's transform_test: ToTensor + Normalize(CIFAR-10 mean, std)
+    "cifar": Preprocessing("cifar", "RGB", 255.0, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                           "torchvision.transforms.ToTensor + Normalize(mean=(0.4914, 0.4822, 0.4465), "
+                           "std=(0.2023, 0.1994, 0.2010))"),
+}
+PREPROCESS_CHOICES: tuple[str, ...] = (NO_PREPROCESSING, *PREPROCESSING)
+
+
+@dataclass(frozen=True)
+class ImagePipeline:
+    """How an origin's reference pipeline turns a decoded RGB image into the model's square input."""
+
+    resize: int  # resize_shorter: the shorter side becomes this (aspect kept); direct: both sides become crop
+    mode: Literal["resize_shorter", "direct"]
+    crop: int  # centre crop of this size (equal to the image size after a direct resize)
+    interpolation: Literal["bilinear", "nearest"]
+    reference: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a model id's weights come from: the preprocessing they were trained with and the reference pipeline."""
+
+    name: str
+    preprocessing: str  # a key of PREPROCESSING
+    pipeline: ImagePipeline
+
+
+ORIGINS: dict[str, Origin] = {
+    "torchvision": Origin("torchvision / paddle.vision", "torch", ImagePipeline(
+        256, "resize_shorter", 224, "bilinear",
+        "torchvision ResNet*_Weights.IMAGENET1K_V1.transforms(): Resize(256, bilinear) + CenterCrop(224); "
+        "paddle.vision: Resize(256) + CenterCrop(224)")),
+    "keras_v1": Origin("keras.applications ResNet (v1)", "caffe", ImagePipeline(
+        224, "direct", 224, "nearest", "keras.utils.load_img(path, target_size=(224, 224)) (interpolation='nearest')")),
+    "keras_v2": Origin("keras.applications ResNetV2", "tf", ImagePipeline(
+        224, "direct", 224, "nearest", "keras.utils.load_img(path, target_size=(224, 224)) (interpolation='nearest')")),
+    "cifar": Origin("CIFAR training blogs (kuangliu/pytorch-cifar)", "cifar", ImagePipeline(
+        32, "direct", 32, "bilinear", "CIFAR images are 32x32 already; other images are resized to 32x32, bilinear")),
+}
+
+
+def origin(model_id: str) -> Origin:
+    """The weight origin of a model id: its topology says who trains it (keras v1/v2 ids: keras.applications;
+    torchvision ids: torchvision and paddle.vision; CIFAR ids: the CIFAR blogs), whatever file format carries it."""
+    spec = get(model_id)
+    return ORIGINS["cifar" if spec.stem == "cifar" else spec.family]
+
+
+def preprocessing(style: str) -> Preprocessing:
+    """The Preprocessing of `style`; unknown styles raise ValueError listing the valid ones."""
+    if style not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {style!r}; valid: {', '.join(PREPROCESSING)}")
+    return PREPROCESSING[style]

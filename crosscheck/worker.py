@@ -25,6 +25,7 @@ from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
 from crosscheck.doctor.worker_ops import DOCTOR_OPS
 from crosscheck.train_step.worker_ops import TRAIN_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
+from crosscheck.predict.worker_ops import PREDICT_OPS
 
 Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
 DTYPES = ("float32", "float64")  # float64: the proof; float32: what users run, measured against it
@@ -123,6 +124,7 @@ OPS: dict[str, Handler] = {
     **VERIFY_OPS,
     **DOCTOR_OPS,
     **TRAIN_OPS,
+    **PREDICT_OPS,
 }
 
 

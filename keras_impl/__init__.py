@@ -1,5 +1,6 @@
 """ResNets in Keras 3 (TensorFlow backend), built from crosscheck.spec and interchangeable with keras.applications."""
 
+from keras_impl.preprocess import preprocess_input
 from keras_impl.resnet import (
     FROM_SPEC,
     ResNet18,
@@ -33,5 +34,6 @@ __all__ = [
     "ResNet152",
     "ResNet152CIFAR",
     "ResNet152V2",
+    "preprocess_input",
     "build",
 ]

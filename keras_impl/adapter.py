@@ -14,6 +14,7 @@ import tensorflow as tf
 from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec
 from keras_impl import resnet
+from keras_impl.preprocess import preprocess_input
 
 # One multi-output model per inspected model, built on first use (building one costs seconds).
 _BLOCK_MODELS: weakref.WeakKeyDictionary[keras.Model, keras.Model] = weakref.WeakKeyDictionary()
@@ -91,6 +92,12 @@ def set_native(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndar
 def forward(model: keras.Model, images_nchw: np.ndarray) -> np.ndarray:
     """Logits for an NCHW batch (transposed to the model's NHWC), computed in the model's dtype."""
     return _run(model, images_nchw)
+
+
+def preprocess(images_nchw: np.ndarray, style: str) -> np.ndarray:
+    """keras_impl.preprocess_input on an NCHW RGB [0, 255] batch (transposed to channels last and back)."""
+    nhwc = np.ascontiguousarray(np.asarray(images_nchw).transpose(0, 2, 3, 1))
+    return keras.ops.convert_to_numpy(preprocess_input(nhwc, style)).transpose(0, 3, 1, 2)
 
 
 def block_outputs(model: keras.Model, images_nchw: np.ndarray) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ if "tensorflow" in sys.modules and "paddle" not in sys.modules:
         "run each framework in its own process with crosscheck's workers (crosscheck.workers.FrameworkWorker)."
     )
 
+from paddle_impl.preprocess import preprocess_input  # noqa: E402
 from paddle_impl.resnet import (  # noqa: E402  (after the import-order guard above)
     BasicBlock,
     BottleneckBlock,
@@ -42,6 +43,7 @@ __all__ = [
     "build",
     "load",
     "load_state_dict",
+    "preprocess_input",
     "resnet18",
     "resnet18_cifar",
     "resnet34",

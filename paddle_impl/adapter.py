@@ -13,6 +13,7 @@ from paddle import nn
 from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec, WeightMismatchError
 from paddle_impl.resnet import ResNet, build as build_model, state_dict_problems
+from paddle_impl.preprocess import preprocess_input
 
 DEVICES = ("auto", "cpu", "cuda", "gpu")
 
@@ -109,6 +110,11 @@ def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
     with paddle.no_grad():
         outputs = model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
     return outputs.reshape(len(outputs), -1)
+
+
+def preprocess(images_nchw: np.ndarray, style: str) -> np.ndarray:
+    """paddle_impl.preprocess_input on an NCHW RGB [0, 255] batch, in the batch's dtype."""
+    return preprocess_input(paddle.to_tensor(np.asarray(images_nchw)), style).numpy()
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """The crosscheck ResNet family in PyTorch, built from `crosscheck.spec` (torchvision-compatible state_dicts)."""
 
+from pytorch_impl.preprocess import preprocess_input
 from pytorch_impl.resnet import (
     BasicBlock,
     Bottleneck,
@@ -35,6 +36,7 @@ __all__ = [
     "build",
     "load",
     "load_state_dict",
+    "preprocess_input",
     "resnet18",
     "resnet18_cifar",
     "resnet34",

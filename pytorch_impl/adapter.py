@@ -12,6 +12,7 @@ from torch import nn
 from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec, WeightMismatchError
 from pytorch_impl.resnet import ResNet, build as build_model
+from pytorch_impl.preprocess import preprocess_input
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -84,6 +85,11 @@ def forward(model: nn.Module, images_nchw: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         images = torch.from_numpy(np.ascontiguousarray(images_nchw)).to(parameter.device, parameter.dtype)
         return model(images).cpu().numpy()
+
+
+def preprocess(images_nchw: np.ndarray, style: str) -> np.ndarray:
+    """pytorch_impl.preprocess_input on an NCHW RGB [0, 255] batch, in the batch's dtype."""
+    return preprocess_input(torch.from_numpy(np.ascontiguousarray(images_nchw)), style).numpy()
 
 
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:

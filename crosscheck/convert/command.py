@@ -59,6 +59,8 @@ def print_result(result: ConvertResult, src: str, dst: str, console: Console) ->
     table.add_row(f"{result.source_framework} (source) vs {result.destination_framework} (converted)",
                   f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
+    if result.preprocessing:
+        console.print(result.preprocessing, highlight=False, markup=False)
     if result.written:
         console.print(f"wrote {dst}" + ("" if result.passed else " [red](--force: verification failed)[/red]"))
     else:

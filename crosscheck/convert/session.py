@@ -27,6 +27,7 @@ from crosscheck.checkpoints import canonical, identify, reader
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
+from crosscheck.preprocessing import note as preprocessing_note
 from crosscheck.train_step.conventions import bn_momentum_note
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
 
@@ -61,6 +62,7 @@ class ConvertResult:
     source_logits: np.ndarray  # pooled features for a headless model
     destination_logits: np.ndarray
     found: reader.Found  # where in SRC the ResNet was
+    preprocessing: str = ""  # one line: the input the weights expect, and what it means in DST's framework
 
 
 def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertOptions(),
@@ -124,8 +126,9 @@ class _Conversion:
         if passed or self.options.force:
             with atomic_output(self.destination.path, self.options.overwrite) as temp:
                 shutil.copyfile(staged, temp)
+        framework = None if self.destination.naming == identify.CANONICAL else self.destination.naming
         return ConvertResult(spec, self.source.framework, self.destination.framework, measured, passed,
-                             passed or self.options.force, before, after, found)
+                             passed or self.options.force, before, after, found, preprocessing_note(spec.model_id, framework))
 
     def read(self, file: reader.Checkpoint, model_id: str | None, key: str | None = None,
              prefix: str | None = None) -> reader.Found:
@@ -138,7 +141,8 @@ class _Conversion:
         return found
 
     def write(self, path: Path, spec: specs.ModelSpec, arrays: dict[str, np.ndarray]) -> None:
-        metadata = {"converted_from": self.source.path.name, "converted_by": "crosscheck convert"}
+        metadata = {"converted_from": self.source.path.name, "converted_by": "crosscheck convert",
+                    "preprocessing": specs.origin(spec.model_id).preprocessing}
         if self.destination.naming == identify.CANONICAL:
             canonical.save(path, spec.model_id, arrays, metadata)
             return

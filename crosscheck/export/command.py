@@ -36,6 +36,10 @@ def add_parser(commands: Any) -> None:
                         help=f"ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET}; torch needs >= 18)")
     parser.add_argument("--input-layout", choices=INPUT_LAYOUTS, default="nchw",
                         help="layout of the ONNX input (default nchw, for every framework)")
+    parser.add_argument("--preprocess", choices=specs.PREPROCESS_CHOICES, default=specs.NO_PREPROCESSING,
+                        help="start the graph with this preprocessing, so its input takes RGB float32 in [0, 255] in "
+                             "the chosen layout (default none: the model's own input); the README's "
+                             "'Preprocessing' section has the conventions")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibrated weights and the verification input")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--force", action="store_true", help="write the output even if verification fails (exit code stays 1)")
@@ -48,7 +52,7 @@ def add_parser(commands: Any) -> None:
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     options = ExportOptions(opset=args.opset, input_layout=args.input_layout, seed=args.seed, overwrite=args.overwrite,
                             force=args.force, latency_repeats=args.latency, timeout=args.timeout,
-                            key=args.key, prefix=args.prefix)
+                            key=args.key, prefix=args.prefix, preprocess=args.preprocess)
     console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
     result = export(args.model, args.framework, args.output, args.weights, options)
     print_result(result, Console())
@@ -69,6 +73,10 @@ def print_result(result: ExportResult, console: Console) -> None:
         verdict = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
         table.add_row(check.label, f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
+    if "preprocess" in meta:
+        console.print(f"input: RGB float32 in [0, 255]; the graph starts with {meta['preprocess']} preprocessing "
+                      f"({meta['preprocess_reference']}), checked against {result.framework}'s own preprocess_input "
+                      "+ the native model", highlight=False)
     console.print(f"native float32 vs its float64 truth: rel L2 {result.native_float32_distance:.2e}", highlight=False)
     console.print(f"export took {result.export_seconds:.1f} s; weights sha256 {meta['weights_sha256'][:16]}...",
                   highlight=False)

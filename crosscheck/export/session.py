@@ -61,6 +61,7 @@ class ExportOptions:
     timeout: float = DEFAULT_TIMEOUT
     key: str | None = None  # where in the weights file the model is (None: found), as for convert
     prefix: str | None = None
+    preprocess: str = specs.NO_PREPROCESSING  # a spec.PREPROCESSING style the graph starts with, or none
 
     def validate(self) -> None:
         """Raise ExportError for an option the export could only fail on later."""
@@ -70,6 +71,8 @@ class ExportOptions:
             raise ExportError(f"input layout must be one of {', '.join(INPUT_LAYOUTS)}, got {self.input_layout!r}")
         if self.batch < 2:
             raise ExportError(f"verification batch must be >= 2 (batch 1 is checked as well), got {self.batch}")
+        if self.preprocess not in specs.PREPROCESS_CHOICES:
+            raise ExportError(f"preprocess must be one of {', '.join(specs.PREPROCESS_CHOICES)}, got {self.preprocess!r}")
         if self.rtol is not None and not self.rtol > 0:
             raise ExportError(f"rtol must be > 0, got {self.rtol}")
 
@@ -121,11 +124,14 @@ def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: s
 
 
 def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str, path: Path, opset: int,
-                     input_layout: str) -> float:
-    """Export the model loaded in `worker` to `path` and finalise it; returns the exporter's seconds."""
+                     input_layout: str, preprocess: str = specs.NO_PREPROCESSING) -> float:
+    """Export the model loaded in `worker` to `path`, finalise it and put the `preprocess` style in front of it;
+    returns the exporter's seconds."""
     reply = worker.request("export_onnx", model_id=spec.model_id, num_classes=spec.num_classes, output=path,
                            opset=opset, input_layout=input_layout, image_size=spec.input_size)
     onnx_tools().finalize(path, metadata(spec, digest, worker.framework, input_layout), opset)
+    if preprocess != specs.NO_PREPROCESSING:
+        onnx_tools().prepend_preprocessing(path, specs.preprocessing(preprocess), input_layout)
     return float(reply["seconds"])
 
 
@@ -149,7 +155,9 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
     check_writable(output, options.overwrite)  # fail now, not after the export
     spec, arrays = _weights(model_id, weights, options)
     digest = canonical.digest(spec, arrays)
-    images = calibration.sample_input(options.batch, options.seed, spec.input_size)
+    images = (calibration.sample_input(options.batch, options.seed, spec.input_size)
+              if options.preprocess == specs.NO_PREPROCESSING
+              else calibration.sample_rgb(options.batch, options.seed, spec.input_size))
     with tempfile.TemporaryDirectory(prefix="crosscheck-export-") as tmp:
         scratch = Path(tmp)
         worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
@@ -195,14 +203,18 @@ def _weights(model_id: str, weights: str | Path | None, options: ExportOptions) 
 def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: dict[str, np.ndarray], digest: str,
                        images: np.ndarray, scratch: Path,
                        options: ExportOptions) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
-    """In the worker: load the weights, run the native model in float64 and float32 (timed if asked) and export
-    the float32 one; (float64 logits, float32 logits, export seconds, latency)."""
+    """In the worker: load the weights, run the native model in float64 and float32 (behind the framework's own
+    preprocess_input when a preprocessing is asked for; timed if asked) and export the float32 one; (float64
+    logits, float32 logits, export seconds, latency)."""
     worker.request("configure", device="cpu", allow_tf32=False)
     canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
-    np.save(scratch / "input.npy", images)
     for dtype in ("float64", "float32"):
+        model_input = scratch / f"input-{dtype}.npy"
+        np.save(model_input, images.astype(dtype))
+        if options.preprocess != specs.NO_PREPROCESSING:
+            worker.request("preprocess", input=model_input, output=model_input, style=options.preprocess)
         worker.request("load", model_id=spec.model_id, weights=scratch / "weights.safetensors", dtype=dtype)
-        worker.request("forward", model_id=spec.model_id, num_classes=spec.num_classes, input=scratch / "input.npy",
+        worker.request("forward", model_id=spec.model_id, num_classes=spec.num_classes, input=model_input,
                        dtype=dtype, output=scratch / f"native-{dtype}.npy")
     latency = {}
     if options.latency_repeats:
@@ -210,7 +222,8 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
         runs = [worker.request("forward", model_id=spec.model_id, num_classes=spec.num_classes, input=scratch / "single.npy",
                                output=scratch / "single-out.npy")["seconds"] for _ in range(options.latency_repeats + 1)]
         latency["native"] = float(np.median(runs[1:]))  # the first run warms up
-    seconds = export_in_worker(worker, spec, digest, scratch / "export.onnx", options.opset, options.input_layout)
+    seconds = export_in_worker(worker, spec, digest, scratch / "export.onnx", options.opset, options.input_layout,
+                               options.preprocess)
     return np.load(scratch / "native-float64.npy"), np.load(scratch / "native-float32.npy"), seconds, latency
 
 
