@@ -329,3 +329,22 @@ def test_paddle_global_pool_backward_scales_by_a_float32_reciprocal_in_float64()
         assert (float(np.float32(1 / side**2)) == 1 / side**2) == exact
     assert session.default_image_size(specs.get("resnet50v2")) == 256
     assert session.default_image_size(specs.get("resnet18_cifar")) == 32
+
+
+def test_report_fits_80_columns_with_every_number_intact():
+    from rich.console import Console
+
+    from crosscheck.train_step import command
+
+    config = session.TrainConfig("resnet50v2")
+    report = session.TrainReport(config, config.hyper.snap(),
+                                 {fw: config.hyper.snap().native(fw, 1.001e-5) for fw in specs.FRAMEWORKS})
+    report.float32_distance = {q: {fw: 1.23e-4 for fw in specs.FRAMEWORKS} for q in session.QUANTITIES}
+    report.pairs = [session.PairResult(a, b, [session.Comparison(q, 3.2e-12, 0.5, True) for q in session.QUANTITIES],
+                                       1.07e-3) for a, b in (("torch", "keras"), ("torch", "paddle"), ("keras", "paddle"))]
+    console = Console(width=80, record=True, force_terminal=False)
+    command.print_report(report, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("3.2e-12") == 15 and text.count("1.2e-04") == 15 and text.count("1.1e-03") == 3
+    assert "torch vs paddle" in text and "PASS keras vs paddle" in text
