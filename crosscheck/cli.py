@@ -22,6 +22,7 @@ from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
 from crosscheck.runner import DEFAULT_MODELS, RunConfig, run
+from crosscheck.train_step import command as train_step_command
 from crosscheck.verify import command as verify_command
 
 EXIT_MISMATCH = 1
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_command.add_parser(commands)
     verify_command.add_parser(commands)
     doctor_command.add_parser(commands)
+    train_step_command.add_parser(commands)
     predict_command.add_parser(commands)
     return parser
 

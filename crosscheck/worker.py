@@ -23,6 +23,7 @@ from crosscheck import spec as specs
 from crosscheck.adapter import IMPL_PACKAGES, load_adapter
 from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
 from crosscheck.doctor.worker_ops import DOCTOR_OPS
+from crosscheck.train_step.worker_ops import TRAIN_OPS
 from crosscheck.verify.worker_ops import VERIFY_OPS
 from crosscheck.predict.worker_ops import PREDICT_OPS
 
@@ -122,6 +123,7 @@ OPS: dict[str, Handler] = {
     **CHECKPOINT_OPS,
     **VERIFY_OPS,
     **DOCTOR_OPS,
+    **TRAIN_OPS,
     **PREDICT_OPS,
 }
 

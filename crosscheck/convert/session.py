@@ -28,6 +28,7 @@ from crosscheck.files import atomic_output, check_writable
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
+from crosscheck.train_step.conventions import bn_momentum_note
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
 
 Progress = Callable[[str], None]
@@ -111,6 +112,9 @@ class _Conversion:
         spec, arrays = found.spec, found.arrays  # bad input fails before the comparison's workers start
         self.pool.start({self.source.framework, self.destination.framework})
         self.say(f"{self.source.path}: {describe(found, bool(self.options.model_id))}")
+        note = bn_momentum_note(self.source.naming, self.destination.naming)
+        if note:
+            self.say(note)
         staged = self.tmp / f"converted{self.destination.suffix}"
         self.write(staged, spec, arrays)
         written = self.read(reader.Checkpoint(staged, self.destination.suffix, self.destination.naming), spec.model_id).arrays
