@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
@@ -17,7 +16,7 @@ from crosscheck.predict import command as predict_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
 from crosscheck.doctor.device_check import require_device
-from crosscheck.files import check_outputs, write_text
+from crosscheck.files import check_outputs, write_json, write_text
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
@@ -99,7 +98,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         report = run(config, advance)
     print_report(report, Console())
     if args.json:
-        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n", args.overwrite)
+        write_json(args.json, report.as_dict(), args.overwrite)
     if args.report:
         write_text(args.report, markdown(report), args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH

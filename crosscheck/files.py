@@ -9,11 +9,12 @@ the old file's mode for a replaced one), never a temp file's private 0600.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 
 class OutputPathError(ValueError):
@@ -62,6 +63,11 @@ def atomic_output(path: str | os.PathLike[str], overwrite: bool = True) -> Itera
 def write_text(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> None:
     with atomic_output(path, overwrite) as temp:
         temp.write_text(text)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, overwrite: bool = True) -> None:
+    """A report's JSON, indented, complete or absent like every output."""
+    write_text(path, json.dumps(data, indent=2) + "\n", overwrite)
 
 
 def _new_file(target: Path) -> Path:

@@ -16,7 +16,7 @@ from rich.console import Console
 from crosscheck.doctor.environment import PROBE_TIMEOUT, collect
 from crosscheck.doctor.findings import diagnose
 from crosscheck.doctor.report import as_dict, print_report
-from crosscheck.files import check_writable, write_text
+from crosscheck.files import check_writable, write_json
 
 EXIT_CPU_PROOF_BLOCKED = 1
 STDOUT = "-"
@@ -47,5 +47,5 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     else:
         print_report(env, findings, Console())
         if args.json:
-            write_text(args.json, json.dumps(as_dict(env, findings), indent=2) + "\n", args.overwrite)
+            write_json(args.json, as_dict(env, findings), args.overwrite)
     return 0 if env.cpu_proof_ready else EXIT_CPU_PROOF_BLOCKED

@@ -6,14 +6,13 @@ Exit codes: 0 every pair agrees in float64; 1 a pair does not (or a framework fa
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.files import check_outputs, write_text
+from crosscheck.files import check_outputs, write_json, write_text
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.train_step.conventions import Hyperparameters
 from crosscheck.train_step.session import QUANTITIES, TrainConfig, TrainReport, train_step
@@ -66,7 +65,7 @@ def cmd_train_step(args: argparse.Namespace, console: Console) -> int:
         report = train_step(config, lambda what: status.update(f"train-step: {what}"))
     print_report(report, Console())
     if args.json:
-        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n", args.overwrite)
+        write_json(args.json, report.as_dict(), args.overwrite)
     if args.report:
         write_text(args.report, markdown(report), args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH

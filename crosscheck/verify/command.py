@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from crosscheck import spec as specs
-from crosscheck.files import check_outputs, write_text
+from crosscheck.files import check_outputs, write_json
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
@@ -105,7 +105,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
         raise VerifyUsageError(f"{message}\n{error.detail.strip().splitlines()[-1] if error.detail else ''}") from None
     print_report(report, Console())
     if args.json:
-        write_text(args.json, json.dumps(report.as_dict(), indent=2) + "\n", args.overwrite)
+        write_json(args.json, report.as_dict(), args.overwrite)
     if args.plot and report.points:
         save_plot(report, args.plot, args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH
