@@ -16,7 +16,7 @@ from crosscheck.predict import command as predict_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
 from crosscheck.doctor.device_check import require_device
-from crosscheck.files import check_outputs, write_json, write_text
+from crosscheck.files import check_outputs, write_reports
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
 from crosscheck.report import markdown, print_report
@@ -97,10 +97,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         report = run(config, advance)
     print_report(report, Console())
-    if args.json:
-        write_json(args.json, report.as_dict(), args.overwrite)
-    if args.report:
-        write_text(args.report, markdown(report), args.overwrite)
+    write_reports(args.json, args.report, report.as_dict(), markdown(report), args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH
 
 

@@ -70,6 +70,14 @@ def write_json(path: str | os.PathLike[str], data: Any, overwrite: bool = True) 
     write_text(path, json.dumps(data, indent=2) + "\n", overwrite)
 
 
+def write_reports(json_path: str | None, report_path: str | None, data: Any, markdown: str, overwrite: bool) -> None:
+    """A command's optional `--json` and `--report` (Markdown) files."""
+    if json_path:
+        write_json(json_path, data, overwrite)
+    if report_path:
+        write_text(report_path, markdown, overwrite)
+
+
 def _new_file(target: Path) -> Path:
     """Create an empty, uniquely named file beside `target` the way open() would: mode 0666 minus the umask."""
     while True:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import spec as specs
-from crosscheck.files import check_outputs, write_json, write_text
+from crosscheck.files import check_outputs, write_reports
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.train_step.conventions import Hyperparameters
 from crosscheck.train_step.session import QUANTITIES, TrainConfig, TrainReport, train_step
@@ -64,10 +64,7 @@ def cmd_train_step(args: argparse.Namespace, console: Console) -> int:
     with console.status("train-step: starting the workers") as status:
         report = train_step(config, lambda what: status.update(f"train-step: {what}"))
     print_report(report, Console())
-    if args.json:
-        write_json(args.json, report.as_dict(), args.overwrite)
-    if args.report:
-        write_text(args.report, markdown(report), args.overwrite)
+    write_reports(args.json, args.report, report.as_dict(), markdown(report), args.overwrite)
     return 0 if report.passed else EXIT_MISMATCH
 
 
