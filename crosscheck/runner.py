@@ -8,7 +8,8 @@ against their source framework's float64 truth the same way.
 
 The main process never imports a framework. Each framework runs in its own worker process
 (imported once, reused for every model); workers run concurrently, stage by stage, and arrays
-travel through files in a temporary directory.
+travel through files in a temporary directory. Models go one at a time: each is compared, then
+released in every worker, so a run of every id needs the memory of its largest model, not of all.
 """
 
 from __future__ import annotations
@@ -184,21 +185,29 @@ class MatrixRun:
             self.tmp = Path(tmp)
             try:
                 self._stage("start workers + weights", self._start_workers_and_make_weights)
-                self._stage("transfer", lambda: self._each_framework(self._load))
-                self._stage("forward", lambda: self._each_framework(self._forward))
-                if self.config.onnx:
-                    self._stage("onnx", lambda: self._each_framework(self._onnx))
-                self._stage("compare", self._compare)
+                for model_id in self.config.models:
+                    self._run_model(model_id)
             finally:
                 for worker in self.workers.values():
                     worker.close()
         self.report.results = list(self.results.values())
         return self.report
 
+    def _run_model(self, model_id: str) -> None:
+        """Load, run (and export) one model in every framework, compare, then free it in every worker."""
+        self._stage("transfer", lambda: self._each_framework(self._load, model_id))
+        self._stage("forward", lambda: self._each_framework(self._forward, model_id))
+        if self.config.onnx:
+            self._stage("onnx", lambda: self._each_framework(self._onnx, model_id))
+        self._stage("compare", lambda: self._compare(model_id))
+        self._each_framework(self._release, model_id)
+
     def _stage(self, name: str, work: Callable[[], None]) -> None:
+        """Run `work`, adding its wall time to the stage's total over all models."""
         started = time.perf_counter()
         work()
-        self.report.stage_seconds[name] = round(time.perf_counter() - started, 3)
+        elapsed = self.report.stage_seconds.get(name, 0.0) + time.perf_counter() - started
+        self.report.stage_seconds[name] = round(elapsed, 3)
 
     def _start_workers_and_make_weights(self) -> None:
         """Start every worker, make the weights while they import their frameworks, then configure them."""
@@ -216,7 +225,7 @@ class MatrixRun:
                 self.report.overlapped_seconds[f"import {framework}"] = round(self.workers[framework].import_seconds, 3)
             self.progress(framework, "ready")
 
-        self._each_framework(configure, per_model=False)
+        self._each_framework(configure)
 
     def _make_weights(self) -> None:
         for model_id in self.config.models:
@@ -240,6 +249,9 @@ class MatrixRun:
                                             dtype=dtype, output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
 
+    def _release(self, framework: str, model_id: str) -> None:
+        self.workers[framework].request("release", model_id=model_id)
+
     def _onnx(self, framework: str, model_id: str) -> None:
         """Export the loaded model with the framework's exporter, then run the export in onnxruntime here."""
         name = participant(framework)
@@ -255,27 +267,26 @@ class MatrixRun:
             self.results[model_id].errors[name] = str(error)
         self.progress(framework, f"exported {model_id}")
 
-    def _each_framework(self, work: Callable[..., None], per_model: bool = True) -> None:
-        """Run `work` for every live framework concurrently (models in order within one framework)."""
+    def _each_framework(self, work: Callable[..., None], model_id: str | None = None) -> None:
+        """Run `work(framework[, model_id])` for every live framework concurrently."""
 
         def drive(framework: str) -> None:
-            for model_id in self.config.models if per_model else [None]:
-                if model_id is not None and framework in self.report.framework_errors:
-                    self.results[model_id].errors.setdefault(framework, f"{framework} worker is not running")
-                    continue
-                if model_id is not None and framework in self.results[model_id].errors:
-                    continue  # an earlier step of this model failed in this framework
-                try:
-                    work(framework, model_id) if per_model else work(framework)
-                except WorkerCrashed as error:
+            if model_id is not None and framework in self.report.framework_errors:
+                self.results[model_id].errors.setdefault(framework, f"{framework} worker is not running")
+                return
+            if model_id is not None and framework in self.results[model_id].errors:
+                return  # an earlier step of this model failed in this framework
+            try:
+                work(framework) if model_id is None else work(framework, model_id)
+            except WorkerCrashed as error:
+                self._framework_failed(framework, error)
+                if model_id is not None:
+                    self.results[model_id].errors[framework] = str(error)
+            except WorkerError as error:
+                if model_id is None:
                     self._framework_failed(framework, error)
-                    if model_id is not None:
-                        self.results[model_id].errors[framework] = str(error)
-                except WorkerError as error:
-                    if model_id is None:
-                        self._framework_failed(framework, error)
-                    else:
-                        self.results[model_id].errors[framework] = str(error)
+                else:
+                    self.results[model_id].errors[framework] = str(error)
 
         live = [fw for fw in self.config.frameworks if fw not in self.report.framework_errors]
         with ThreadPoolExecutor(max_workers=len(live) or 1) as pool:
@@ -286,24 +297,24 @@ class MatrixRun:
         self.report.framework_errors[framework] = f"{error}{tail}"
         self.progress(framework, "failed")
 
-    def _compare(self) -> None:
-        for model_id, result in self.results.items():
-            live = [p for p in self.config.participants
-                    if p not in result.errors and self.output_path(p, model_id, "float32").exists()]
-            float32 = {p: np.load(self.output_path(p, model_id, "float32")) for p in live}
-            float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
-            # each float32 output against its own framework's float64 truth (an export against its source's)
-            result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
-            result.float32_gate = self.config.float32_gate([result.float32_distance[fw] for fw in float64])
-            for a, b in itertools.combinations(live, 2):
-                exact = agreement(float64[b], float64[a]) if a in float64 and b in float64 else None
-                rounded = agreement(float32[b], float32[a])
-                pair = PairResult(model_id, a, b, exact, rounded,
-                                  exact is None or exact.passes(self.config.float64_rtol),
-                                  rounded.passes(result.float32_gate))
-                if not pair.float64_passed:
-                    pair.first_divergence = self._first_divergence(model_id, a, b)
-                result.pairs.append(pair)
+    def _compare(self, model_id: str) -> None:
+        result = self.results[model_id]
+        live = [p for p in self.config.participants
+                if p not in result.errors and self.output_path(p, model_id, "float32").exists()]
+        float32 = {p: np.load(self.output_path(p, model_id, "float32")) for p in live}
+        float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
+        # each float32 output against its own framework's float64 truth (an export against its source's)
+        result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
+        result.float32_gate = self.config.float32_gate([result.float32_distance[fw] for fw in float64])
+        for a, b in itertools.combinations(live, 2):
+            exact = agreement(float64[b], float64[a]) if a in float64 and b in float64 else None
+            rounded = agreement(float32[b], float32[a])
+            pair = PairResult(model_id, a, b, exact, rounded,
+                              exact is None or exact.passes(self.config.float64_rtol),
+                              rounded.passes(result.float32_gate))
+            if not pair.float64_passed:
+                pair.first_divergence = self._first_divergence(model_id, a, b)
+            result.pairs.append(pair)
 
     def _first_divergence(self, model_id: str, a: str, b: str) -> str | None:
         """Localise a failing pair: the first block (in forward order) whose float64 output differs beyond the gate."""

@@ -1,6 +1,6 @@
 """A framework worker process: `python -m crosscheck.worker FRAMEWORK`.
 
-It imports exactly one framework, keeps built models for the whole run, and answers one JSON
+It imports exactly one framework, keeps built models until the client releases them, and answers one JSON
 request per line on stdin with one JSON line on the original stdout. Arrays travel as files
 (.npy, .npz, .safetensors) named in the requests, never through the pipe. Whatever the framework
 prints goes to stderr, which the client keeps for crash reports.
@@ -8,6 +8,7 @@ prints goes to stderr, which the client keeps for crash reports.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -105,6 +106,14 @@ def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]
     return {}
 
 
+def op_release(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Drop every model built for one model id (all dtypes and head sizes): a run of many ids stays at one's memory."""
+    for key in [key for key in worker.models if key[0] == request["model_id"]]:
+        del worker.models[key]
+    gc.collect()
+    return {}
+
+
 def op_export_onnx(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Export the loaded model with the framework's own ONNX exporter to a file the client then finalises."""
     exporter = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.onnx_export")
@@ -119,6 +128,7 @@ OPS: dict[str, Handler] = {
     "forward": op_forward,
     "block_outputs": op_block_outputs,
     "save_canonical": op_save_canonical,
+    "release": op_release,
     "export_onnx": op_export_onnx,
     **CHECKPOINT_OPS,
     **VERIFY_OPS,

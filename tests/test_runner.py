@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -38,10 +39,12 @@ worker.serve(sys.argv[3])
 """
 
 
-def factory_with(framework: str, script: str, timeout: float = 600):
+def factory_with(framework: str, script: str, timeout: float = 900):
+    """Workers for a run: `framework`'s runs `script` and waits `timeout` s for each reply; the others are real."""
     def make(fw: str) -> FrameworkWorker:
-        command = [sys.executable, "-c", script] if fw == framework else None
-        return FrameworkWorker(fw, command=command, timeout=timeout)
+        if fw == framework:
+            return FrameworkWorker(fw, command=[sys.executable, "-c", script], timeout=timeout)
+        return FrameworkWorker(fw)
     return make
 
 
@@ -95,9 +98,9 @@ def test_killed_worker_is_reported_and_the_others_still_compare():
 
 def test_hung_worker_times_out_and_is_reported():
     config = RunConfig(models=["resnet18"], frameworks=["torch", "keras"])
-    report = MatrixRun(config, worker_factory=factory_with("keras", HANGS_ON_FIRST_REQUEST, timeout=20)).run()
+    report = MatrixRun(config, worker_factory=factory_with("keras", HANGS_ON_FIRST_REQUEST, timeout=3)).run()
     assert not report.passed
-    assert "timed out after 20 s" in report.framework_errors["keras"]
+    assert "timed out after 3 s" in report.framework_errors["keras"]
     assert report.results[0].pairs == []
 
 
@@ -165,7 +168,7 @@ def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_resu
         if framework == "paddle":
             return FrameworkWorker(framework, [sys.executable, "-c", FAILS_ON_MODEL, "death", "resnet34", framework],
                                    timeout=timeout)
-        return _HangsOnForward(framework, "resnet34", short=10)
+        return _HangsOnForward(framework, "resnet34", short=3)
 
     monkeypatch.setattr("crosscheck.runner.FrameworkWorker", worker)
     path = tmp_path / "report.json"
@@ -179,7 +182,7 @@ def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_resu
     assert second["model_id"] == "resnet34" and not second["passed"] and second["pairs"] == []
     assert set(second["errors"]) == {"paddle", "torch"}
     assert "exited with code -9 during forward" in second["errors"]["paddle"]
-    assert "forward timed out after 10 s" in second["errors"]["torch"]
+    assert "forward timed out after 3 s" in second["errors"]["torch"]
     assert "simulated death on resnet34" in report["framework_errors"]["paddle"]  # the stderr tail is shown
     assert "simulated hang on resnet34" in report["framework_errors"]["torch"]
     assert not report["passed"] and "MISMATCH or ERROR" in capsys.readouterr().out
@@ -209,3 +212,38 @@ def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, 
     [pair] = json.loads(path.read_text())["models"][0]["pairs"]
     assert not pair["float64_passed"] and pair["float64_rel_l2"] > 10 * 1e-9  # measured 6.6e-8 (README gate 1e-9)
     assert pair["float32_passed"] and pair["first_divergence"] == "stem"
+
+
+class _Recording(FrameworkWorker):
+    """A real worker that logs (framework, op, model id) for every request it is sent."""
+
+    def __init__(self, framework: str, log: list[tuple[str, str, str | None]]) -> None:
+        super().__init__(framework)
+        self.log = log
+
+    def request(self, op: str, **arguments):
+        self.log.append((self.framework, op, arguments.get("model_id")))
+        return super().request(op, **arguments)
+
+
+def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
+    """Memory: a run holds one model id at a time (keeping all 16 ids took ~7 GB per worker and thrashed 24 GB)."""
+    log: list[tuple[str, str, str | None]] = []
+    config = RunConfig(models=["resnet18_cifar", "resnet34_cifar"], frameworks=["torch", "paddle"])
+    assert MatrixRun(config, worker_factory=lambda framework: _Recording(framework, log)).run().passed
+    for framework in ("torch", "paddle"):
+        steps = [(op, model_id) for fw, op, model_id in log if fw == framework and op in ("load", "release")]
+        assert steps == [("load", "resnet18_cifar"), ("load", "resnet18_cifar"), ("release", "resnet18_cifar"),
+                         ("load", "resnet34_cifar"), ("load", "resnet34_cifar"), ("release", "resnet34_cifar")]
+
+
+def test_release_frees_every_built_copy_of_that_model_and_only_those():
+    from crosscheck.worker import Worker, op_release
+
+    worker = Worker("torch")
+    for model_id, dtype in [("resnet18_cifar", "float32"), ("resnet18_cifar", "float64"), ("resnet34_cifar", "float32")]:
+        worker.model(model_id, dtype=dtype)
+    released = [weakref.ref(model) for key, model in worker.models.items() if key[0] == "resnet18_cifar"]
+    op_release(worker, {"model_id": "resnet18_cifar"})
+    assert list(worker.models) == [("resnet34_cifar", 10, "float32")]
+    assert len(released) == 2 and all(ref() is None for ref in released)  # freed, not only forgotten
