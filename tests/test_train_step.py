@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from crosscheck import calibration
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
 from crosscheck.train_step import conventions, session
 from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
@@ -275,9 +274,9 @@ def test_convert_notes_the_bn_momentum_that_does_not_carry_over():
 
 
 def test_convert_prints_the_training_note(tmp_path, capsys):
-    weights = calibration.calibrated_weights("resnet18_cifar")
-    canonical.save(tmp_path / "w.safetensors", "resnet18_cifar", weights)
-    assert main(["convert", str(tmp_path / "w.safetensors"), str(tmp_path / "w.pth")]) == 0
+    """A torch state_dict (as torch.save writes it) converted to Keras gets the note on the error stream."""
+    native = specs.to_native(specs.get("resnet18_cifar"), calibration.calibrated_weights("resnet18_cifar"), "torch")
+    torch.save({key: torch.from_numpy(value) for key, value in native.items()}, tmp_path / "w.pth")
     assert main(["convert", str(tmp_path / "w.pth"), str(tmp_path / "w.weights.h5")]) == 0
     assert "training note: torch's default BatchNorm momentum 0.1 is momentum=0.9 in keras" in capsys.readouterr().err
 
