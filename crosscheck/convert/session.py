@@ -122,6 +122,8 @@ class _Conversion:
         np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
         before = self.outputs("source", self.source.framework, spec, arrays, images)
         after = self.outputs("destination", self.destination.framework, spec, written, images)
+        for framework in {self.source.framework, self.destination.framework}:  # a shared pool keeps one model at a time
+            self.pool[framework].request("release", model_id=spec.model_id)
         measured, passed = verdict(after, before, self.options.rtol)
         if passed or self.options.force:
             with atomic_output(self.destination.path, self.options.overwrite) as temp:
