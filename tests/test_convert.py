@@ -223,10 +223,11 @@ def test_every_direction(sources, pool, images, tmp_path, model_id, src_suffix, 
     print(f"REL_L2 {model_id} {src_suffix} -> {dst_suffix}: {rel:.2e}")
 
 
-@pytest.mark.parametrize("model_id", ["resnet50", pytest.param("resnet152", marks=pytest.mark.slow)])
-def test_plain_weights_cycle_through_every_framework_bit_identically(pool, images, tmp_path, model_id):
+def test_plain_weights_cycle_through_every_framework_bit_identically(pool, images, tmp_path):
     """Untuned weights (torchvision's own init, BN statistics from a batch), whose float32 rounding alone is
-    1.4e-5 (resnet50) and 3.1e-4 (resnet152): every step is proven in float64, written, and lossless."""
+    1.4e-5: every step is proven in float64, written, and lossless. (The deeper ids' float64 proof on plain
+    weights is test_precision's run of every id: conversion has no per-depth code.)"""
+    model_id = "resnet50"
     weights = calibration.calibrated_weights(model_id, seed=5, kind="plain")
     start = canonical.save(tmp_path / "start.safetensors", model_id, weights)
     pth = tmp_path / "start.pth"
