@@ -200,7 +200,7 @@ class MatrixRun:
         if self.config.onnx:
             self._stage("onnx", lambda: self._each_framework(self._onnx, model_id))
         self._stage("compare", lambda: self._compare(model_id))
-        self._each_framework(self._release, model_id)
+        self._each_framework(self._release, model_id, even_after_a_failure=True)
 
     def _stage(self, name: str, work: Callable[[], None]) -> None:
         """Run `work`, adding its wall time to the stage's total over all models."""
@@ -267,26 +267,28 @@ class MatrixRun:
             self.results[model_id].errors[name] = str(error)
         self.progress(framework, f"exported {model_id}")
 
-    def _each_framework(self, work: Callable[..., None], model_id: str | None = None) -> None:
-        """Run `work(framework[, model_id])` for every live framework concurrently."""
+    def _each_framework(self, work: Callable[..., None], model_id: str | None = None,
+                        even_after_a_failure: bool = False) -> None:
+        """Run `work(framework[, model_id])` for every live framework concurrently; for a model, frameworks where an
+        earlier step of it failed are skipped unless `even_after_a_failure`. The first error per model is kept."""
 
         def drive(framework: str) -> None:
             if model_id is not None and framework in self.report.framework_errors:
                 self.results[model_id].errors.setdefault(framework, f"{framework} worker is not running")
                 return
-            if model_id is not None and framework in self.results[model_id].errors:
+            if model_id is not None and framework in self.results[model_id].errors and not even_after_a_failure:
                 return  # an earlier step of this model failed in this framework
             try:
                 work(framework) if model_id is None else work(framework, model_id)
             except WorkerCrashed as error:
                 self._framework_failed(framework, error)
                 if model_id is not None:
-                    self.results[model_id].errors[framework] = str(error)
+                    self.results[model_id].errors.setdefault(framework, str(error))
             except WorkerError as error:
                 if model_id is None:
                     self._framework_failed(framework, error)
                 else:
-                    self.results[model_id].errors[framework] = str(error)
+                    self.results[model_id].errors.setdefault(framework, str(error))
 
         live = [fw for fw in self.config.frameworks if fw not in self.report.framework_errors]
         with ThreadPoolExecutor(max_workers=len(live) or 1) as pool:

@@ -22,7 +22,7 @@ HANGS_ON_FIRST_REQUEST = f"import sys, time; print({READY!r}, flush=True); sys.s
 TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
 
 
-# A real worker whose forward op dies (SIGKILL) or hangs on one model, after serving every other request.
+# A real worker whose forward op dies (SIGKILL), hangs or raises on one model, after serving every other request.
 FAILS_ON_MODEL = """
 import os, signal, sys, time
 import crosscheck.worker as worker
@@ -32,6 +32,8 @@ def forward(state, request):
         sys.stderr.write(f"simulated {sys.argv[1]} on {sys.argv[2]}\\n"); sys.stderr.flush()
         if sys.argv[1] == "death":
             os.kill(os.getpid(), signal.SIGKILL)
+        if sys.argv[1] == "error":
+            raise RuntimeError(f"simulated error on {sys.argv[2]}")
         time.sleep(600)
     return real_forward(state, request)
 worker.OPS["forward"] = forward
@@ -217,8 +219,8 @@ def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, 
 class _Recording(FrameworkWorker):
     """A real worker that logs (framework, op, model id) for every request it is sent."""
 
-    def __init__(self, framework: str, log: list[tuple[str, str, str | None]]) -> None:
-        super().__init__(framework)
+    def __init__(self, framework: str, log: list[tuple[str, str, str | None]], command: list[str] | None = None) -> None:
+        super().__init__(framework, command)
         self.log = log
 
     def request(self, op: str, **arguments):
@@ -227,10 +229,17 @@ class _Recording(FrameworkWorker):
 
 
 def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
-    """Memory: a run holds one model id at a time (keeping all 16 ids took ~7 GB per worker and thrashed 24 GB)."""
+    """Memory: a run holds one model id at a time (keeping all 16 ids took ~7 GB per worker and thrashed 24 GB),
+    also where the model failed: paddle's forward of the first model raises, and it is released there too."""
     log: list[tuple[str, str, str | None]] = []
+
+    def factory(framework: str) -> FrameworkWorker:
+        failing = [sys.executable, "-c", FAILS_ON_MODEL, "error", "resnet18_cifar", framework]
+        return _Recording(framework, log, failing if framework == "paddle" else None)
+
     config = RunConfig(models=["resnet18_cifar", "resnet34_cifar"], frameworks=["torch", "paddle"])
-    assert MatrixRun(config, worker_factory=lambda framework: _Recording(framework, log)).run().passed
+    first, second = MatrixRun(config, worker_factory=factory).run().results
+    assert "simulated error on resnet18_cifar" in first.errors["paddle"] and not first.passed and second.passed
     for framework in ("torch", "paddle"):
         steps = [(op, model_id) for fw, op, model_id in log if fw == framework and op in ("load", "release")]
         assert steps == [("load", "resnet18_cifar"), ("load", "resnet18_cifar"), ("release", "resnet18_cifar"),
