@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosscheck.convert import command as convert_command
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args, console)
     except (CliError, ValueError, OSError) as error:
-        console.print(f"[red]crosscheck {args.command}: error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]crosscheck {args.command}: error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
 
 

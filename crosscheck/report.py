@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from crosscheck.runner import ModelResult, PairResult, RunReport
@@ -66,7 +67,7 @@ def print_report(report: RunReport, console: Console) -> None:
         for line in _notes(result, gate):
             console.print(line, highlight=False, soft_wrap=True)
     for framework, error in report.framework_errors.items():
-        console.print(f"[red]{framework} worker failed:[/red] {error}", markup=True, highlight=False)
+        console.print(f"[red]{framework} worker failed:[/red] {escape(error)}", markup=True, highlight=False)
     console.print("numeric settings in force:")
     for framework, values in report.settings.items():
         console.print(f"  {framework}: " + ", ".join(f"{k}={v}" for k, v in values.items()), highlight=False)

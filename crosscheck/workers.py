@@ -26,7 +26,7 @@ class WorkerError(RuntimeError):
     """A request failed in a worker; `framework` says which, `detail` carries the worker's report."""
 
     def __init__(self, framework: str, message: str, detail: str = "") -> None:
-        super().__init__(f"{framework}: {message}")
+        super().__init__(message if message.startswith(f"{framework}: ") else f"{framework}: {message}")
         self.framework = framework
         self.detail = detail
 

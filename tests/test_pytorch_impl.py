@@ -311,11 +311,23 @@ def test_load_reads_a_torchvision_checkpoint_file(tmp_path) -> None:
 # Adapter
 
 
-def test_configure_reports_fp32_cpu_settings(monkeypatch) -> None:
+@pytest.fixture
+def torch_numeric_switches():
+    """Restores torch's global numeric switches after the test. Not monkeypatch: `cuda.matmul.allow_tf32` is a
+    virtual attribute of a module object, which pytest >= 9.2 tries to delete on undo instead of resetting."""
+    switches = ((torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32"),
+                (torch.backends.cudnn, "deterministic"), (torch.backends.cudnn, "benchmark"))
+    saved = [(module, flag, getattr(module, flag)) for module, flag in switches]
+    yield
+    for module, flag, value in saved:
+        setattr(module, flag, value)
+
+
+def test_configure_reports_fp32_cpu_settings(torch_numeric_switches) -> None:
     """Each switch is set to the wrong value first (restored after), so a configure that skips one fails."""
     for module, flag, wrong in ((torch.backends.cudnn, "allow_tf32", True), (torch.backends.cuda.matmul, "allow_tf32", True),
                                 (torch.backends.cudnn, "deterministic", False), (torch.backends.cudnn, "benchmark", True)):
-        monkeypatch.setattr(module, flag, wrong)
+        setattr(module, flag, wrong)
     settings = adapter.configure("cpu", allow_tf32=False)
     assert settings["device"] == "cpu" and settings["version"] == torch.__version__
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
