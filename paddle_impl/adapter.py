@@ -53,10 +53,27 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
         "python": platform.python_version(),
         "device": paddle.get_device(),
         "compiled_with_cuda": str(paddle.device.is_compiled_with_cuda()),
-        "tf32": str(use_gpu and allow_tf32),
-        "NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE", "unset"),
-        "cudnn_deterministic": str(use_gpu),
+        **_tf32_settings(),
+        "cudnn_deterministic": _cudnn_deterministic(),
     }
+
+
+def _tf32_settings() -> dict[str, str]:
+    """TF32 as paddle's switches and the environment now stand: possible only on a GPU with a switch on and
+    NVIDIA_TF32_OVERRIDE not 0."""
+    core = paddle.base.core
+    cublas, cudnn = core.get_cublas_switch(), core.get_cudnn_switch()
+    override = os.environ.get("NVIDIA_TF32_OVERRIDE", "unset")
+    on_gpu = paddle.get_device().startswith("gpu")
+    return {"tf32": str(on_gpu and (cublas or cudnn) and override != "0"), "cublas_tf32_switch": str(cublas),
+            "cudnn_tf32_switch": str(cudnn), "NVIDIA_TF32_OVERRIDE": override}
+
+
+def _cudnn_deterministic() -> str:
+    """FLAGS_cudnn_deterministic as paddle reads it; a CPU build of paddle has no such flag."""
+    if not paddle.device.is_compiled_with_cuda():
+        return "n/a (CPU build)"
+    return str(paddle.get_flags(["FLAGS_cudnn_deterministic"])["FLAGS_cudnn_deterministic"])
 
 
 def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
