@@ -41,10 +41,17 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
         "backend": keras.backend.backend(),
         "device": _device_name(gpus[0]) if gpus else "cpu",
         "tf32": str(tf.config.experimental.tensor_float_32_execution_enabled()),
-        "op_determinism": "True",
+        "op_determinism": str(_op_determinism_enabled()),
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
         "image_data_format": keras.backend.image_data_format(),
     }
+
+
+def _op_determinism_enabled() -> bool:
+    """TensorFlow's op-determinism switch as it stands (TF 2.21 exports the setter only; the reader is its own)."""
+    from tensorflow.python.framework import config
+
+    return config.is_op_determinism_enabled()
 
 
 def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> keras.Model:

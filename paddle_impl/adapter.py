@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import weakref
 from typing import Callable, Mapping
 
 import numpy as np
@@ -52,10 +53,27 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
         "python": platform.python_version(),
         "device": paddle.get_device(),
         "compiled_with_cuda": str(paddle.device.is_compiled_with_cuda()),
-        "tf32": str(use_gpu and allow_tf32),
-        "NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE", "unset"),
-        "cudnn_deterministic": str(use_gpu),
+        **_tf32_settings(),
+        "cudnn_deterministic": _cudnn_deterministic(),
     }
+
+
+def _tf32_settings() -> dict[str, str]:
+    """TF32 as paddle's switches and the environment now stand: possible only on a GPU with a switch on and
+    NVIDIA_TF32_OVERRIDE not 0."""
+    core = paddle.base.core
+    cublas, cudnn = core.get_cublas_switch(), core.get_cudnn_switch()
+    override = os.environ.get("NVIDIA_TF32_OVERRIDE", "unset")
+    on_gpu = paddle.get_device().startswith("gpu")
+    return {"tf32": str(on_gpu and (cublas or cudnn) and override != "0"), "cublas_tf32_switch": str(cublas),
+            "cudnn_tf32_switch": str(cudnn), "NVIDIA_TF32_OVERRIDE": override}
+
+
+def _cudnn_deterministic() -> str:
+    """FLAGS_cudnn_deterministic as paddle reads it; a CPU build of paddle has no such flag."""
+    if not paddle.device.is_compiled_with_cuda():
+        return "n/a (CPU build)"
+    return str(paddle.get_flags(["FLAGS_cudnn_deterministic"])["FLAGS_cudnn_deterministic"])
 
 
 def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
@@ -66,18 +84,40 @@ def build(model_id: str, num_classes: int | None = None, dtype: str = "float32")
     return model
 
 
-def epsilon_correction(model: nn.Layer, spec: ModelSpec) -> dict[str, float]:
-    """{running-variance key: eps - float32(eps)} for a float64 model, {} for a float32 one.
+def epsilon_correction(epsilon: float) -> float:
+    """eps - float32(eps): what a float64 running variance carries so that Paddle, which keeps a BatchNorm's epsilon as
+    a float32 attribute whatever the dtype (1e-5 is used as 9.99999974738e-06, paddle.vision alike), computes
+    var + eps with the exact epsilon; that rounding alone moves float64 resnet152 logits by 1.6e-9 against torch."""
+    return epsilon - float(np.float32(epsilon))
 
-    Paddle keeps BatchNorm's epsilon as a float32 attribute whatever the dtype (1e-5 is used as
-    9.99999974738e-06, paddle.vision alike), which alone moves float64 resnet152 logits by 1.6e-9 against
-    torch and Keras. Adding the difference to the float64 running variance makes Paddle compute
-    var + eps with the spec's exact epsilon, so the float64 proof compares the same function.
-    """
-    if model.conv1.weight.dtype != paddle.float64:
-        return {}
-    return {layer.native_key("running_var", "paddle"): layer.eps - float(np.float32(layer.eps))
-            for layer in spec.layers if layer.kind == "bn"}
+
+# Per float64 BatchNorm: (running variance as stored, with the correction; as given), until the layer is collected.
+_GIVEN_VARIANCE: weakref.WeakKeyDictionary[nn.Layer, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def _corrected_layers(model: nn.Layer, spec: ModelSpec) -> dict[str, nn.Layer]:
+    """{running-variance key: its BatchNorm} for the float64 BatchNorms (float32 ones compute with float32 eps anyway)."""
+    sublayers = dict(model.named_sublayers())
+    keys = (layer.native_key("running_var", "paddle") for layer in spec.layers if layer.kind == "bn")
+    layers = {key: sublayers[key.rsplit(".", 1)[0]] for key in keys}
+    return {key: bn for key, bn in layers.items() if bn._variance.dtype == paddle.float64}
+
+
+def write_variance(bn: nn.Layer, given: np.ndarray) -> np.ndarray:
+    """The float64 running variance to store in `bn` for `given`: plus the correction for the layer's own epsilon.
+    `given` is kept so that reading back is bit-exact even where the correction swallows it (0, 1e-30, denormals)."""
+    stored = np.asarray(given, np.float64) + epsilon_correction(float(bn._epsilon))
+    _GIVEN_VARIANCE[bn] = (stored, np.asarray(given, np.float64))
+    return stored
+
+
+def read_variance(bn: nn.Layer, stored: np.ndarray) -> np.ndarray:
+    """`bn`'s running variance without the correction: the given one while the layer still holds what was written,
+    else (changed since, e.g. trained) the stored one minus the correction."""
+    written = _GIVEN_VARIANCE.get(bn)
+    if written is not None and np.array_equal(written[0], stored):
+        return written[1]
+    return stored - epsilon_correction(float(bn._epsilon))
 
 
 def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -86,21 +126,26 @@ def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
     missing = [f"missing {key}" for key in spec.native_shapes("paddle") if key not in state]
     if missing:
         raise WeightMismatchError(spec.model_id, "paddle model", missing)
-    correction = epsilon_correction(model, spec)
-    return {key: np.asarray(state[key].numpy() - correction.get(key, 0.0), dtype=np.float32)
+    corrected = _corrected_layers(model, spec)
+    return {key: np.asarray(read_variance(corrected[key], state[key].numpy()) if key in corrected else state[key].numpy(),
+                            dtype=np.float32)
             for key in spec.native_shapes("paddle")}
 
 
 def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray]) -> None:
-    """Load {paddle key: array} strictly (every missing, unexpected or mis-shaped key is named), in the model's dtype."""
+    """Load {paddle key: array} strictly (every missing, unexpected or mis-shaped key is named), in the model's dtype;
+    a float64 running variance with its layer's epsilon correction (`write_variance`)."""
     problems = state_dict_problems(model, native)
     if problems:
         raise WeightMismatchError(spec.model_id, "paddle", problems)
     state = model.state_dict()
-    correction = epsilon_correction(model, spec)
-    model.set_state_dict({key: paddle.to_tensor(np.asarray(value, np.float32).astype(np.float64) + correction.get(key, 0.0)
-                                                ).astype(state[key].dtype)
-                          for key, value in native.items()})
+    corrected = _corrected_layers(model, spec)
+
+    def stored(key: str, value: np.ndarray) -> np.ndarray:
+        given = np.asarray(value, np.float32).astype(np.float64)
+        return write_variance(corrected[key], given) if key in corrected else given
+
+    model.set_state_dict({key: paddle.to_tensor(stored(key, value)).astype(state[key].dtype) for key, value in native.items()})
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:

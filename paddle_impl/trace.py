@@ -18,6 +18,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from crosscheck import spec as specs
+from paddle_impl.adapter import epsilon_correction
 
 MODEL_INPUT = -1
 _BN = (nn.BatchNorm2D, nn.BatchNorm)
@@ -88,7 +89,7 @@ def assign(model: nn.Layer, layers: Sequence[tuple[dict, Mapping[str, np.ndarray
             perm = specs.native_permutation("paddle", record["op"], param)
             value = np.ascontiguousarray(array.transpose(perm) if perm else array, np.float64)
             if param == "running_var":
-                value = value + _epsilon_correction(record)
+                value = value + epsilon_correction(record["eps"])
             if tuple(state[name].shape) != value.shape:
                 raise ValueError(f"{name}: model has {tuple(state[name].shape)}, weights {value.shape}")
             state[name].set_value(value)
@@ -103,16 +104,9 @@ def read(model: nn.Layer, records: Sequence[dict]) -> dict[str, np.ndarray]:
             perm = specs.native_permutation("paddle", record["op"], param)
             value = state[name].numpy().astype(np.float64)
             if param == "running_var":
-                value = value - _epsilon_correction(record)
+                value = value - epsilon_correction(record["eps"])
             arrays[f"{record['index']}/{param}"] = value.transpose(np.argsort(perm)) if perm else value
     return arrays
-
-
-def _epsilon_correction(bn: dict) -> float:
-    """eps - float32(eps): paddle keeps BatchNorm's epsilon as a float32 attribute even in float64, so the
-    float64 running variance carries the difference and paddle computes var + eps with the exact epsilon
-    (as paddle_impl.adapter.epsilon_correction does for the reference)."""
-    return bn["eps"] - float(np.float32(bn["eps"]))
 
 
 class _Tracer:

@@ -56,3 +56,79 @@ def test_allow_tf32_uses_the_tf32_gate_and_shows_its_distance_from_the_truth(tmp
     assert all(pair["float64_rel_l2"] <= 1e-9 for pair in model["pairs"])  # float64 has no TF32
     # TF32 keeps a 10-bit mantissa: its float32 runs sit far further from the truth than IEEE float32 (~1e-5)
     assert max(model["float32_vs_float64_rel_l2"].values()) > 1e-4
+
+
+# --- the settings a report shows are read back from each framework, not echoed from the request ----------------------
+
+class StuckSwitches:
+    """Stands in for a torch.backends switch module whose switches ignore writes (stuck at the wrong value)."""
+
+    allow_tf32 = property(lambda self: True, lambda self, value: None)
+    deterministic = property(lambda self: False, lambda self, value: None)
+    benchmark = property(lambda self: True, lambda self, value: None)
+
+
+def test_torch_reports_its_switches_as_they_stand(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from pytorch_impl import adapter
+
+    monkeypatch.setattr(torch.backends, "cudnn", StuckSwitches())
+    monkeypatch.setattr(torch.backends.cuda, "matmul", StuckSwitches())
+    settings = adapter.configure("cpu", allow_tf32=False)
+    assert (settings["cudnn_allow_tf32"], settings["matmul_allow_tf32"]) == ("True", "True")
+    assert (settings["cudnn_deterministic"], settings["cudnn_benchmark"]) == ("False", "True")
+
+
+@pytest.fixture
+def op_determinism():
+    """TensorFlow's process-wide op-determinism switch, restored after the test."""
+    pytest.importorskip("tensorflow")
+    from tensorflow.python.framework import config
+
+    enabled = config.is_op_determinism_enabled()
+    yield config
+    (config.enable_op_determinism if enabled else config.disable_op_determinism)()
+
+
+def test_keras_reports_op_determinism_as_it_stands(monkeypatch, op_determinism):
+    import tensorflow as tf
+
+    from keras_impl import adapter
+
+    op_determinism.disable_op_determinism()
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)  # the switch does not take
+    assert adapter.configure("cpu", allow_tf32=False)["op_determinism"] == "False"
+    monkeypatch.undo()
+    assert adapter.configure("cpu", allow_tf32=False)["op_determinism"] == "True"
+    assert op_determinism.is_op_determinism_enabled()
+
+
+@pytest.fixture
+def paddle_tf32_switches():
+    """Paddle's process-wide cuBLAS/cuDNN TF32 switches, restored after the test (list it before monkeypatch, so
+    that it restores after monkeypatch has put the real setters back)."""
+    paddle = pytest.importorskip("paddle")
+    core = paddle.base.core
+    saved = core.get_cublas_switch(), core.get_cudnn_switch()
+    yield core
+    core.set_cublas_switch(saved[0])
+    core.set_cudnn_switch(saved[1])
+
+
+def test_paddle_reports_its_tf32_switches_and_cudnn_flag_as_they_stand(paddle_tf32_switches, monkeypatch):
+    import paddle
+
+    from paddle_impl import adapter
+
+    core = paddle_tf32_switches
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)  # configure sets it; restored after the test
+    core.set_cublas_switch(True)
+    core.set_cudnn_switch(True)
+    monkeypatch.setattr(core, "set_cublas_switch", lambda on: None)  # the switches do not take
+    monkeypatch.setattr(core, "set_cudnn_switch", lambda on: None)
+    settings = adapter.configure("cpu", allow_tf32=False)
+    assert (settings["cublas_tf32_switch"], settings["cudnn_tf32_switch"]) == ("True", "True")
+    assert settings["tf32"] == "False"  # on a CPU neither switch acts
+    monkeypatch.setattr(paddle.device, "is_compiled_with_cuda", lambda: True)
+    monkeypatch.setattr(paddle, "get_flags", lambda names: {name: True for name in names})
+    assert adapter.configure("cpu", allow_tf32=False)["cudnn_deterministic"] == "True"  # the flag, not the device

@@ -371,6 +371,48 @@ def test_adapter_round_trip_is_bit_exact():
     assert np.array_equal(adapter.forward(model, images), _run(model, images))
 
 
+TINY_VARIANCES = np.array([0.0, 1e-30, 1e-40, 1e-22, 1e-25, 1e-38], np.float32)  # 1e-40: a float32 denormal
+
+
+def _float64_cifar_model(seed: int = 4) -> tuple[specs.ModelSpec, dict[str, np.ndarray], nn.Layer]:
+    spec = specs.get("resnet18_cifar")
+    return spec, specs.to_native(spec, calibrated_weights("resnet18_cifar", seed=seed), "paddle"), \
+        adapter.build("resnet18_cifar", dtype="float64")
+
+
+def test_float64_round_trip_is_bit_exact_for_tiny_running_variances():
+    """Variances the epsilon correction (~2.5e-13) swallows in float64 still read back bit for bit."""
+    assert 0 < TINY_VARIANCES[2] < np.finfo(np.float32).tiny
+    spec, native, model = _float64_cifar_model()
+    key = "bn1._variance"
+    native[key] = native[key].copy()
+    native[key][:len(TINY_VARIANCES)] = TINY_VARIANCES
+    adapter.set_native(model, spec, native)
+    assert model.bn1._variance.dtype == paddle.float64
+    returned = adapter.get_native(model, spec)
+    for name, array in native.items():
+        np.testing.assert_array_equal(returned[name], array, err_msg=name)
+    # a variance changed after loading (training) reads back without the correction, not as the loaded one
+    changed = model.bn1._variance.numpy() * 2
+    model.bn1._variance.set_value(changed)
+    np.testing.assert_array_equal(adapter.get_native(model, spec)[key],
+                                  (changed - (1e-5 - float(np.float32(1e-5)))).astype(np.float32))
+
+
+def test_float64_epsilon_correction_follows_each_layers_own_epsilon():
+    """A BN built with epsilon 1e-3 (not the spec's 1e-5) computes var + 1e-3 exactly in float64 eval mode; Paddle
+    alone uses float32(1e-3), 4.7e-11 off."""
+    spec, native, model = _float64_cifar_model()
+    model.bn1._epsilon = 1e-3
+    adapter.set_native(model, spec, native)
+    x = np.random.default_rng(5).standard_normal((2, 64, 4, 4))
+    with paddle.no_grad():
+        y = model.bn1(paddle.to_tensor(x)).numpy()
+    mean, var, gamma, beta = (native[f"bn1.{p}"].astype(np.float64)[None, :, None, None]
+                              for p in ("_mean", "_variance", "weight", "bias"))
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-3) * gamma + beta, rtol=0, atol=1e-14)
+
+
 def test_adapter_set_native_names_every_bad_key():
     spec = specs.get("resnet18")
     native = dict(_calibrated_native("resnet18"))

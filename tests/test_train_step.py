@@ -3,7 +3,9 @@ three frameworks training the same in float64 (frameworks in-process for the con
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 
 import numpy as np
 import paddle
@@ -18,6 +20,8 @@ from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.train_step import conventions, session
 from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
+from crosscheck.worker import OPS, Worker
+from crosscheck.workers import _jsonable
 from keras_impl import train as keras_train
 from paddle_impl import train as paddle_train
 from pytorch_impl import train as torch_train
@@ -347,3 +351,78 @@ def test_report_fits_80_columns_with_every_number_intact():
     assert max(len(line) for line in text.splitlines()) <= 80
     assert text.count("3.2e-12") == 15 and text.count("1.2e-04") == 15 and text.count("1.1e-03") == 3
     assert "torch vs paddle" in text and "PASS keras vs paddle" in text
+
+
+# --- end to end with a convention slip planted: the verdict fails and names it ---------------------------------------
+
+class InProcessWorker:
+    """crosscheck.worker's own ops answered in this process (all three frameworks are imported here), so a test can
+    plant a slip in a framework's train module with monkeypatch. Requests run one at a time (Keras' floatx and the
+    frameworks' thread pools are process-wide); `configure` is a no-op: the CPU defaults stay as pytest has them."""
+
+    lock = threading.Lock()
+
+    def __init__(self, framework: str) -> None:
+        self.worker = Worker(framework)
+
+    def request(self, op: str, **arguments) -> dict:
+        if op == "configure":
+            return {"ok": True, "result": {}}
+        with self.lock:
+            return {"ok": True, "result": OPS[op](self.worker, _jsonable(arguments))}
+
+    def __enter__(self) -> InProcessWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def train_with_slip(frameworks: list[str]) -> dict:
+    """One 2-step resnet18_cifar train-step (16x16: a 2x2 final map, batch 2) in `frameworks`, in process; the JSON
+    report's only pair."""
+    config = session.TrainConfig("resnet18_cifar", frameworks, image_size=16)
+    report = session.train_step(config, worker_factory=InProcessWorker)
+    assert not report.errors, report.errors
+    [pair] = report.as_dict()["pairs"]
+    return pair
+
+
+def test_a_paddle_worker_with_torchs_bn_momentum_fails_naming_the_momentum(monkeypatch):
+    """Paddle given m instead of 1 - m: training-mode BN never reads its running statistics, so loss, gradients and
+    parameters agree and only the statistics can fail the verdict."""
+    def slipped(model, momentum, epsilon):
+        original(model, 1.0 - momentum, epsilon)
+
+    original = paddle_train.set_bn
+    monkeypatch.setattr(paddle_train, "set_bn", slipped)
+    pair = train_with_slip(["torch", "paddle"])
+    assert pair["passed"] is False
+    assert all(pair[q]["passed"] for q in ("loss", "gradients", "parameters")), pair
+    assert pair["running_mean"]["first_key"] == "conv1_bn.running_mean"
+    assert "BN momentum convention: paddle ran with momentum 0.9" in pair["cause"], pair["cause"]
+
+
+def test_a_variance_estimator_left_untranslated_fails_naming_the_estimator(monkeypatch):
+    """Paddle's biased running variance taken as torch's unbiased one (the convention table says 'unbiased')."""
+    monkeypatch.setitem(CONVENTIONS, "paddle", dataclasses.replace(CONVENTIONS["paddle"], variance="unbiased"))
+    pair = train_with_slip(["torch", "paddle"])
+    assert pair["passed"] is False
+    assert pair["running_mean"]["passed"] and not pair["running_var"]["passed"], pair
+    assert "BN variance estimator: paddle's running variance comes from the biased" in pair["cause"], pair["cause"]
+
+
+def test_a_keras_worker_with_decoupled_weight_decay_fails_naming_the_weight_decay(monkeypatch):
+    """Keras' own SGD(weight_decay=) instead of train-step's coupled L2: the first step is the same, the second update
+    differs by lr * momentum * wd * p."""
+    def decoupled(dtype, hyper):
+        with keras_train._floatx(dtype):
+            return keras.optimizers.SGD(learning_rate=hyper["lr"], momentum=hyper["momentum"],
+                                        weight_decay=hyper["weight_decay"])
+
+    monkeypatch.setattr(keras_train, "optimizer", decoupled)
+    monkeypatch.setattr(keras_train, "coupled_l2", lambda gradients, variables, weight_decay: gradients)
+    pair = train_with_slip(["torch", "keras"])
+    assert pair["passed"] is False
+    assert pair["loss"]["passed"] and pair["gradients"]["passed"] and not pair["parameters"]["passed"], pair
+    assert "weight decay convention: keras's weight decay is decoupled" in pair["cause"], pair["cause"]

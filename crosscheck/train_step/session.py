@@ -274,8 +274,7 @@ def diagnose(pair: PairResult, a: Results, b: Results, initial: dict[str, np.nda
     if failure.quantity in STATISTICS:
         return _statistics_cause(failure.quantity, pair, a, b, initial, config, hyper)
     if failure.quantity == "parameters":
-        return ("the update differs while the losses and gradients agree: the optimizer's convention (weight decay "
-                "coupled vs decoupled, momentum velocity form, hyperparameters rounded to float32), see the README table")
+        return _update_cause(pair, a, b, initial, config, hyper)
     if "paddle" in (pair.a, pair.b) and pool_scale_error(config) > 0:
         return (f"Paddle's AdaptiveAvgPool2D backward scales by float32(1/{(config.size // config.spec.reduction) ** 2}) "
                 f"(relative error {pool_scale_error(config):.2e}), which every backbone gradient carries from the first "
@@ -302,7 +301,7 @@ def _statistics_cause(quantity: str, pair: PairResult, a: Results, b: Results, i
     sides = ((pair.a, a, b), (pair.b, b, a))
 
     def fits(candidate: dict[str, np.ndarray], other: Results) -> bool:
-        return rel_l2(_flat(candidate), _flat(other[first])) <= max(config.float64_rtol, EXPLAINED * before)
+        return _explains(candidate, other[first], before, config)
 
     for name, side, other in sides:
         if quantity == "running_var" and fits({key: unbiased_running_var(v, start[key], m, 1, counts[key.rsplit(".", 1)[0]])
@@ -314,6 +313,32 @@ def _statistics_cause(quantity: str, pair: PairResult, a: Results, b: Results, i
             return (f"the BN momentum convention: {name} ran with momentum {1 - m:.6g} in torch's meaning instead of "
                     f"{m:.6g} (torch's momentum weighs the new batch, Keras' and Paddle's the old statistics: 1 - torch's)")
     return f"the BN running statistics ({quantity}) differ while the training step agrees: the BN update convention"
+
+
+def _update_cause(pair: PairResult, a: Results, b: Results, initial: dict[str, np.ndarray], config: TrainConfig,
+                  hyper: Hyperparameters) -> str:
+    """Name decoupled weight decay when it explains the parameters after step 2: decoupled decay (p -= lr*wd*p apart
+    from the gradient) makes the same first step and, in the second, leaves p higher by lr*mu*wd*p0, the decay term
+    that coupled L2 put into the velocity and momentum carries over."""
+    generic = ("the update differs while the losses and gradients agree: the optimizer's convention (weight decay "
+               "coupled vs decoupled, momentum velocity form, hyperparameters rounded to float32), see the README table")
+    if config.steps != 2:
+        return f"{generic} (--steps 2 tells coupled from decoupled weight decay)"
+    carried = hyper.lr * hyper.momentum * hyper.weight_decay
+    before = rel_l2(_flat(b["parameters"]), _flat(a["parameters"]))
+    for name, side, other in ((pair.a, a, b), (pair.b, b, a)):
+        coupled = {key: value - carried * initial[key].astype(np.float64) for key, value in side["parameters"].items()}
+        if _explains(coupled, other["parameters"], before, config):
+            return (f"the weight decay convention: {name}'s weight decay is decoupled (p -= lr * wd * p apart from the "
+                    f"gradient, as Keras' SGD(weight_decay=)), the other's coupled L2 added to the gradient before "
+                    f"momentum (torch's): the second update differs by lr * momentum * wd * p")
+    return generic
+
+
+def _explains(candidate: dict[str, np.ndarray], target: dict[str, np.ndarray], before: float, config: TrainConfig) -> bool:
+    """Whether `candidate` (one side with a slip put in) meets `target` (the other side): within the float64 gate, or
+    all but rounding of the difference `before` gone."""
+    return rel_l2(_flat(candidate), _flat(target)) <= max(config.float64_rtol, EXPLAINED * before)
 
 
 def _as_momentum(value: np.ndarray, initial: np.ndarray, ran: float, wanted: float) -> np.ndarray:
