@@ -193,8 +193,8 @@ def _selector(located: Located, found: Sequence[Located]) -> str:
 
 
 def _parent(key: str) -> str:
-    """'head.fc.weight' -> 'head.fc'; 'dense/kernel' -> 'dense'."""
-    return re.split(r"[./](?=[^./]*$)", key)[0]
+    """'head.fc.weight' -> 'head.fc.'; 'dense/kernel' -> 'dense/'; 'weight' -> ''."""
+    return re.sub(r"[^./]*$", "", key)
 
 
 def _listing(containers: Mapping[str, Arrays]) -> str:
