@@ -168,12 +168,12 @@ def head_warnings(located: Located) -> list[str]:
 def _strip(arrays: Arrays, prefix: str, naming: str, claimed: set[str]) -> tuple[Arrays, set[str]]:
     """The entries under `prefix` with it removed (torch BN counters dropped), leaving out keys `claimed` by another
     model unless nothing else is left; and the file keys taken."""
-    taken = {key for key in arrays if key.startswith(prefix) and key not in claimed} \
-        or {key for key in arrays if key.startswith(prefix)}
+    under = [key for key in arrays if key.startswith(prefix)]  # in file order, which messages list
+    taken = [key for key in under if key not in claimed] or under
     inside = {key[len(prefix):]: arrays[key] for key in taken}
     if naming == "torch":
         inside = {key: value for key, value in inside.items() if key.rsplit(".", 1)[-1] != TORCH_BN_COUNTER}
-    return inside, taken
+    return inside, set(taken)
 
 
 def _ignored(containers: Mapping[str, Arrays], container: str, taken: set[str]) -> tuple[IgnoredArray, ...]:
