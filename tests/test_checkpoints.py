@@ -371,12 +371,18 @@ def test_ignored_arrays_anywhere_in_the_file_are_listed_and_only_head_shaped_pai
 
 
 def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp_path, capsys):
-    """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the head is a separate layer."""
+    """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the head is a separate layer. Saved
+    as an order-based .weights.h5 the nested model cannot be told from the Dense beside it: refused, saying so."""
     keras = pytest.importorskip("keras")
     from keras_impl import resnet
 
     backbone = resnet.build("resnet18_cifar", include_top=False, pooling="avg", input_shape=(32, 32, 3))
-    keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10)]).save(tmp_path / "seq.keras")
+    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10)])
+    model.save(tmp_path / "seq.keras")
+    model.save_weights(tmp_path / "seq.weights.h5")
+    assert main(["inspect", str(tmp_path / "seq.weights.h5")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"{tmp_path / 'seq.weights.h5'}: holds a model nested in another (layers/functional)" in error, error
     summary = inspect_json(capsys, str(tmp_path / "seq.keras"))
     assert summary["num_classes"] == 0 and summary["container"] == backbone.name
     assert summary["ignored_arrays"] == [{"name": "dense/kernel", "shape": [512, 10]}, {"name": "dense/bias", "shape": [10]}]
