@@ -4,6 +4,8 @@ The format comes from the extension; Paddle, legacy Keras `.h5`, `.keras` archiv
 `.safetensors` are read in this framework-free process, PyTorch files and Keras 3 `.weights.h5`
 in their framework's worker. Every dict of arrays in the file is a place the ResNet may be, under
 a key prefix (crosscheck.checkpoints.containers); convert, export and inspect all read through here.
+An empty file, or one that does not start with its format's signature, is refused before any reader
+(or worker) sees it, so every such file gets one message naming it and what it is not.
 """
 
 from __future__ import annotations
