@@ -292,3 +292,99 @@ def test_keras_notop_files_go_to_torch_and_back_bit_identically(tmp_path_factory
     for back in backs:
         with np.load(f"{back}.npz") as archive:
             assert_same_state(dict(archive), reference)
+
+
+def native(framework: str, seed: int, num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Random resnet18_cifar arrays in `framework`'s keys and layout, distinct per seed: files to read, not to run."""
+    from crosscheck import spec as specs
+    from crosscheck.checkpoints import identify
+
+    rng = np.random.default_rng(seed)
+    shapes = identify.expected_shapes(specs.get("resnet18_cifar", num_classes), framework)
+    return {key: rng.standard_normal(shape).astype(np.float32) for key, shape in shapes.items()}
+
+
+def save_torch_named(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """A flat torch-named file as hub repositories ship them (safetensors, read without a framework)."""
+    from safetensors.numpy import save_file
+
+    save_file(arrays, str(path), metadata={"format": "pt"})
+    return path
+
+
+@pytest.mark.parametrize("copy", ["teacher.", "ema.", "model_ema."])
+def test_a_model_beside_its_prefixed_copy_is_ambiguous_and_prefix_picks_either(tmp_path, capsys, copy):
+    plain, other = native("torch", 0), native("torch", 1)
+    both = save_torch_named(tmp_path / "both.safetensors", {**plain, **{copy + k: v for k, v in other.items()}})
+    assert main(["convert", str(both), str(tmp_path / "out.pdparams")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert f'top level (resnet18_cifar): --prefix \'\'' in error, error
+    assert f'top level, prefix "{copy}" (resnet18_cifar): --prefix {copy}' in error, error
+    assert not (tmp_path / "out.pdparams").exists()
+    for prefix, arrays in (("", plain), (copy, other)):
+        picked = inspect_json(capsys, "--prefix", prefix, str(both))
+        alone = inspect_json(capsys, str(save_torch_named(tmp_path / f"alone-{prefix or 'plain'}.safetensors", arrays)))
+        assert picked["sha256"] == alone["sha256"] and picked["ignored_count"] == len(plain)
+
+
+def write_pickle(path: Path, tree: dict) -> Path:
+    """A .pdparams as paddle.save writes a dict of numpy arrays (paddle's own pickle form)."""
+    path.write_bytes(pickle.dumps(tree, protocol=4))
+    return path
+
+
+def test_a_head_beside_the_backbone_converts_the_backbone_and_ends_with_a_warning_naming_it(tmp_path, capsys):
+    from crosscheck import calibration
+    from crosscheck import spec as specs
+
+    weights = specs.to_native(specs.get("resnet18_cifar"), calibration.calibrated_weights("resnet18_cifar"), "paddle")
+    backbone = {"backbone." + k: v for k, v in weights.items() if not k.startswith("fc.")}  # runs: calibrated
+    head = {"head.fc.weight": np.ones((512, 10), np.float32), "head.fc.bias": np.zeros(10, np.float32)}  # paddle: [in, out]
+    source = write_pickle(tmp_path / "finetuned.pdparams", {**backbone, **head})
+    assert main(["convert", str(source), str(tmp_path / "backbone.pdparams")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[-1].startswith("warning: head.fc.weight [512, 10] + head.fc.bias [10] look like a 10-class classifier "
+                                "head of this resnet18_cifar; they are not converted"), lines[-3:]
+    assert sorted(paddle_formats_load(tmp_path / "backbone.pdparams")) == sorted(k.removeprefix("backbone.") for k in backbone)
+
+
+def paddle_formats_load(path: Path) -> dict[str, np.ndarray]:
+    from crosscheck.checkpoints import paddle_formats
+
+    return paddle_formats.load(path)
+
+
+def test_ignored_arrays_anywhere_in_the_file_are_listed_and_only_head_shaped_pairs_warned_about(tmp_path, capsys):
+    source = write_pickle(tmp_path / "train.pdparams", {
+        "model": native("paddle", 0, num_classes=0),
+        "classifier": {"weight": np.ones((512, 7), np.float32), "bias": np.zeros(7, np.float32)},
+        "probe": {"weight": np.ones((100, 7), np.float32), "bias": np.zeros(7, np.float32)},  # not the backbone's width
+        "optimizer": {"conv1.weight_velocity_0": np.zeros((64, 3, 3, 3), np.float32)},
+    })
+    summary = inspect_json(capsys, str(source))
+    assert summary["container"] == "model" and summary["ignored_count"] == 5
+    assert {a["name"]: a["shape"] for a in summary["ignored_arrays"]} == {
+        "classifier/weight": [512, 7], "classifier/bias": [7], "probe/weight": [100, 7], "probe/bias": [7],
+        "optimizer/conv1.weight_velocity_0": [64, 3, 3, 3]}
+    [warning] = summary["warnings"]
+    assert warning.startswith("classifier/weight [512, 7] + classifier/bias [7] look like a 7-class classifier head")
+
+
+def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp_path, capsys):
+    """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the head is a separate layer. Saved
+    as an order-based .weights.h5 the nested model cannot be told from the Dense beside it: refused, saying so."""
+    keras = pytest.importorskip("keras")
+    from keras_impl import resnet
+
+    backbone = resnet.build("resnet18_cifar", include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10)])
+    model.save(tmp_path / "seq.keras")
+    model.save_weights(tmp_path / "seq.weights.h5")
+    assert main(["inspect", str(tmp_path / "seq.weights.h5")]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"{tmp_path / 'seq.weights.h5'}: holds a model nested in another (layers/functional)" in error, error
+    summary = inspect_json(capsys, str(tmp_path / "seq.keras"))
+    assert summary["num_classes"] == 0 and summary["container"] == backbone.name
+    assert summary["ignored_arrays"] == [{"name": "dense/kernel", "shape": [512, 10]}, {"name": "dense/bias", "shape": [10]}]
+    [warning] = summary["warnings"]
+    assert warning.startswith("dense/kernel [512, 10] + dense/bias [10] look like a 10-class classifier head")

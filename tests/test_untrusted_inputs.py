@@ -1,6 +1,7 @@
-"""Checkpoints from strangers through `crosscheck convert`: real files cut in the middle, and a Keras file with code.
+"""Checkpoints from strangers through `crosscheck convert`: empty, cut short, random or text files under every
+checkpoint extension, and a Keras file with code.
 
-Every file here is written by its own ecosystem's library (torch.save, paddle.save, Keras' save_weights /
+Every real file here is written by its own ecosystem's library (torch.save, paddle.save, Keras' save_weights /
 legacy HDF5 writer / model.save, safetensors), then damaged or armed. Everything runs through the CLI
 (`crosscheck.cli.main`), so the checks hold whatever the convert internals look like: exit code 2, one
 error naming the file, no output file; and code inside a file never runs.
@@ -139,3 +140,64 @@ def test_a_keras_h5_that_reads_another_local_file_is_refused(tmp_path, capsys):
     [error] = error_lines(capsys)
     assert str(source) in error and "unsafe HDF5 file" in error and f"conv1_bn/{name} (external storage)" in error, error
     assert sorted(os.listdir(tmp_path)) == ["leaky.h5", "secret.bin"]
+
+
+def _small_legacy_ckpt(path: Path) -> None:
+    """torch's pre-1.6 pickle format, which old checkpoints still use; cut short it ends in a message-less EOFError."""
+    torch = pytest.importorskip("torch")
+    torch.save({"epoch": 1, "state_dict": {"conv1.weight": torch.ones(64, 3, 7, 7)}}, path,
+               _use_new_zipfile_serialization=False)
+
+
+def _small_keras_archive(path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()]).save(path)
+
+
+# Small files of the formats test_a_real_checkpoint_cut_in_the_middle does not cut, written by their own library.
+SMALL_WRITERS = {".ckpt": _small_legacy_ckpt, ".keras": _small_keras_archive}
+SUFFIXES = [*WRITERS, *SMALL_WRITERS]
+TRUNCATED_BYTES = 40  # an interrupted download: the signature arrived, the rest did not
+
+
+def _defective(defect: str, suffix: str, directory: Path) -> Path:
+    """A file with `suffix` that is empty, a real file cut after its first bytes, random bytes, or a text file."""
+    path = directory / f"{defect}{suffix}"
+    if defect == "truncated":
+        whole = directory / f"whole{suffix}"
+        SMALL_WRITERS[suffix](whole)
+        path.write_bytes(whole.read_bytes()[:TRUNCATED_BYTES])
+        whole.unlink()
+    else:
+        path.write_bytes({"empty": b"", "random": np.random.default_rng(0).bytes(4096),
+                          "text": b"# not a checkpoint\n" * 100}[defect])
+    return path
+
+
+# What the one error line says is wrong with each defect.
+DEFECTS = {"empty": "empty file (0 bytes)", "truncated": "truncated or corrupt", "random": "checkpoint: it starts with",
+           "text": "checkpoint: it starts with b'# not a"}
+
+
+CASES = [(defect, suffix) for defect in DEFECTS for suffix in SUFFIXES
+         if defect != "truncated" or suffix in SMALL_WRITERS]  # the others are cut in the test above
+
+
+@pytest.mark.parametrize("defect,suffix", CASES)
+def test_every_unreadable_input_is_one_line_naming_the_file_and_the_defect(tmp_path, capsys, defect, suffix):
+    source = _defective(defect, suffix, tmp_path)
+    destination = tmp_path / ("out.pth" if suffix == ".safetensors" else "out.safetensors")
+    assert main(["convert", str(source), str(destination)]) == 2
+    [error] = error_lines(capsys)
+    assert str(source) in error and DEFECTS[defect] in error and "Traceback" not in error, error
+    if defect in ("random", "text"):
+        assert f"not a {suffix} checkpoint" in error, error
+    assert os.listdir(tmp_path) == [source.name]
+
+
+def test_inspect_of_an_empty_pth_names_the_file(tmp_path, capsys):
+    """The issue's report: an empty .pth once gave 'error: list index out of range'."""
+    (tmp_path / "empty.pth").write_bytes(b"")
+    assert main(["inspect", str(tmp_path / "empty.pth")]) == 2
+    [error] = error_lines(capsys)
+    assert f"{tmp_path / 'empty.pth'}: empty file (0 bytes), not a checkpoint" in error, error

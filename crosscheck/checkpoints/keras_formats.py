@@ -63,6 +63,11 @@ def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
         group = file.get("layers")
         if not isinstance(group, h5py.Group):
             raise ValueError(f"{path}: no 'layers' group; not a Keras 3 .weights.h5 file")
+        nested = [name for name, layer in group.items() if isinstance(layer.get("layers"), h5py.Group)]
+        if nested:
+            raise ValueError(f"{path}: holds a model nested in another (layers/{nested[0]}), whose order-based weights "
+                             "cannot be matched to a ResNet and the layers beside it; save it with model.save(...) as "
+                             ".keras (its config names every layer), or save the ResNet alone")
         for name, layer in group.items():
             variables = layer.get("vars", {})
             found[name] = [list(variables[str(i)].shape) for i in range(len(variables))]

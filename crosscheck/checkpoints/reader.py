@@ -4,6 +4,8 @@ The format comes from the extension; Paddle, legacy Keras `.h5`, `.keras` archiv
 `.safetensors` are read in this framework-free process, PyTorch files and Keras 3 `.weights.h5`
 in their framework's worker. Every dict of arrays in the file is a place the ResNet may be, under
 a key prefix (crosscheck.checkpoints.containers); convert, export and inspect all read through here.
+An empty file, or one that does not start with its format's signature, is refused before any reader
+(or worker) sees it, so every such file gets one message naming it and what it is not.
 """
 
 from __future__ import annotations
@@ -51,6 +53,21 @@ DESCRIPTIONS = {
     ".safetensors": "safetensors",
 }
 
+# What a file of each format starts with: (bytes, offset) choices, and how to say it. A truncated file keeps
+# its signature and is told apart by its format's reader; a file without one is not that format at all.
+ZIP = ((b"PK\x03\x04", 0),), "a zip archive"
+PICKLE = ((b"\x80", 0),), "a pickle of protocol 2 or later"
+HDF5 = tuple((b"\x89HDF\r\n\x1a\n", offset) for offset in (0, 512, 1024, 2048)), "the HDF5 signature"
+SIGNATURES: dict[str, tuple[tuple[tuple[bytes, int], ...], str]] = {
+    ".weights.h5": HDF5,
+    ".keras": ZIP,
+    ".h5": HDF5,
+    **dict.fromkeys((".pth", ".pt", ".ckpt", ".bin"), (ZIP[0] + PICKLE[0], "a zip archive (torch.save) or a pickle")),
+    ".pdparams": PICKLE,
+    ".safetensors": (((b"{", 8),), "an 8-byte header size and a JSON header"),
+}
+SIGNATURE_BYTES = 2056  # enough for every signature above
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or holds no usable ResNet; the message names the file."""
@@ -87,6 +104,11 @@ class Found:
         """Whose key scheme the file uses (a .safetensors file may be canonical or torch)."""
         return self.located.naming
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the reading left out that the user may have wanted: ignored arrays shaped like a classifier head."""
+        return containers.head_warnings(self.located)
+
 
 def add_location_arguments(parser: argparse.ArgumentParser) -> None:
     """--key and --prefix: where in a checkpoint the ResNet is, when finding it is ambiguous (convert, export, inspect)."""
@@ -112,6 +134,7 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
     """The file's ResNet; every problem (unreadable, unsafe, no ResNet, ambiguous) raises CheckpointError."""
     if not file.path.is_file():
         raise CheckpointError(f"{file.path}: no such file")
+    check_signature(file)
     try:
         if file.suffix == KERAS_ORDER_BASED:
             located = _read_order_based(file, pool, scratch, model_id)
@@ -124,6 +147,18 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
     except ValueError as error:  # the format readers name the file
         raise CheckpointError(str(error)) from error
     return Found(file, located, _canonical(located))
+
+
+def check_signature(file: Checkpoint) -> None:
+    """Refuse an empty file, or one that does not start as its extension's format does, before any reader sees it."""
+    with open(file.path, "rb") as handle:
+        head = handle.read(SIGNATURE_BYTES)
+    if not head:
+        raise CheckpointError(f"{file.path}: empty file (0 bytes), not a checkpoint")
+    choices, what = SIGNATURES[file.suffix]
+    if not any(head[offset:offset + len(signature)] == signature for signature, offset in choices):
+        raise CheckpointError(f"{file.path}: not a {file.suffix} checkpoint: it starts with {head[:12]!r}, not {what} "
+                              "(another kind of file, or truncated or corrupt from its first byte)")
 
 
 def nonfinite(found: Found) -> list[str]:

@@ -23,14 +23,23 @@ def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         refused = re.search(r"unsupported GLOBAL [^\s]+", str(error))
-        reason = refused.group(0) if refused else str(error).splitlines()[0]
-        raise ValueError(f"{path}: unsafe or unreadable {kind} file, not loaded: {reason}") from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: {str(error).splitlines()[0]})") from error
+        if refused:
+            raise ValueError(f"{path}: unsafe or unreadable {kind} file, not loaded: {refused.group(0)}") from error
+        raise ValueError(f"{path}: not a readable {kind} file (truncated or corrupt: {_reason(error)})") from error
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as error:
+        raise ValueError(f"{path}: not a readable {kind} file (truncated or corrupt: {_reason(error)})") from error
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: a state_dict is a dict of tensors, this file holds a {type(state).__name__}")
     found = tensor_dicts(state, lambda value: isinstance(value, torch.Tensor))
     return {place: {key: _numpy(tensor) for key, tensor in tensors.items()} for place, tensors in found.items()}
+
+
+def _reason(error: Exception) -> str:
+    """One line saying why torch.load failed: the unpickler's own reason inside torch's weights_only preamble,
+    else the message's first line, else the exception's name (EOFError has no message)."""
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -43,6 +43,8 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> int:
                              force=args.force, seed=args.seed, timeout=args.timeout)
     result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))
     print_result(result, args.src, args.dst, Console())
+    for warning in result.found.warnings:  # last, where it cannot scroll past unseen
+        Console().print(f"warning: {warning}", style="bold yellow", highlight=False, markup=False)
     return 0 if result.passed else EXIT_MISMATCH
 
 

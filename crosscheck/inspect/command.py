@@ -15,6 +15,8 @@ from crosscheck.checkpoints import reader
 from crosscheck.inspect.summary import Summary, inspect
 from crosscheck.workers import DEFAULT_TIMEOUT
 
+SHOWN_IGNORED = 5  # ignored arrays named in the table; --json lists them all
+
 
 def add_parser(commands: Any) -> None:
     """Register the `inspect` subcommand on the CLI's subparsers."""
@@ -44,13 +46,16 @@ def print_summary(summary: Summary, console: Console) -> None:
     table = Table(title=summary.path, title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    ignored = f" ({len(summary.ignored_keys)} other key(s) ignored: {', '.join(summary.ignored_keys[:5])})" \
-        if summary.ignored_keys else ""
+    shown = [f"{array['name']} {array['shape']}" for array in summary.ignored_arrays[:SHOWN_IGNORED]]
+    more = summary.ignored_count - len(shown)
+    ignored = f"{summary.ignored_count} array(s) not read: {', '.join(shown)}" + (f", and {more} more" if more else "") \
+        if summary.ignored_count else "none"
     rows = [
         ("format", f"{summary.format}: {summary.description}"),
         ("keys", f"{summary.naming} naming"),
-        ("found in", (f'key "{summary.container}"' if summary.container else "top level") + ignored),
+        ("found in", f'key "{summary.container}"' if summary.container else "top level"),
         ("prefix", repr(summary.prefix) if summary.prefix else "none"),
+        ("ignored", ignored),
         ("model", summary.model_id),
         ("head", "no head" if summary.num_classes == specs.NO_HEAD else f"num_classes={summary.num_classes}"),
         ("dtype", ", ".join(summary.dtypes)),
@@ -62,3 +67,5 @@ def print_summary(summary: Summary, console: Console) -> None:
     for name, value in rows:
         table.add_row(name, escape(value))
     console.print(table, highlight=False)
+    for warning in summary.warnings:  # after the table, where the eye lands last
+        console.print(f"warning: {warning}", style="bold yellow", highlight=False, markup=False)

@@ -23,7 +23,9 @@ class Summary:
     naming: str  # whose key scheme: torch, keras, paddle or canonical
     container: str  # the nested dict holding the model, "" for the top level
     prefix: str  # stripped from every key
-    ignored_keys: list[str]  # keys of that dict outside the prefix
+    ignored_arrays: list[dict[str, Any]]  # every other array in the file: {"name": "head.fc.weight", "shape": [10, 2048]}
+    ignored_count: int
+    warnings: list[str]  # ignored arrays that look like a classifier head of the model, named
     model_id: str
     num_classes: int  # 0: no head
     head: str  # "none" or "N classes"
@@ -52,7 +54,9 @@ def inspect(path: str | Path, model_id: str | None = None, key: str | None = Non
     spec, native = found.spec, found.located.native
     return Summary(
         path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming,
-        container=found.located.container, prefix=found.located.prefix, ignored_keys=list(found.located.ignored),
+        container=found.located.container, prefix=found.located.prefix, 
+        ignored_arrays=[{"name": array.name, "shape": list(array.shape)} for array in found.located.ignored],
+        ignored_count=len(found.located.ignored), warnings=found.warnings,
         model_id=spec.model_id, num_classes=spec.num_classes,
         head="none" if spec.headless else f"{spec.num_classes} classes",
         dtypes=sorted({str(np.asarray(array).dtype) for array in native.values()}),
