@@ -354,6 +354,18 @@ def test_the_report_says_how_each_side_of_the_proof_read_its_file(cifar_files, p
     assert f"out.safetensors read by {CANONICAL_READING}" in output  # what the proof starts from, said
 
 
+def test_a_resnet_nested_in_a_keras_archive_is_proven_from_crosschecks_reading_and_says_so(pool, tmp_path):
+    """Keras loads a .keras archive only into the model it was saved from, here a Sequential around the ResNet."""
+    import keras
+    from keras_impl import adapter as keras_adapter
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras_adapter.build(CIFAR, specs.NO_HEAD), keras.layers.Dense(10)])
+    model.save(tmp_path / "nested.keras")
+    result = convert(tmp_path / "nested.keras", tmp_path / "out.pth", pool=pool)
+    assert result.passed and result.source_reading.startswith("crosscheck's reading of the file (Keras loads")
+    assert result.destination_reading.startswith("torch.load(weights_only=True)")
+
+
 @pytest.mark.parametrize("dst_suffix", [".pth", ".weights.h5"])
 def test_a_float64_checkpoint_converts_without_rounding(pool, tmp_path, capsys, dst_suffix):
     """float64 weights no float32 can hold (each nudged by ~1e-10 of itself) come out bit-identical, in float64."""
