@@ -7,8 +7,8 @@ framework's loader (torch `load_state_dict`, Paddle `set_state_dict`, Keras `loa
 the key and prefix where the reader found the ResNet, natively named, and the staging file loaded
 by the destination framework's loader, both run on one input in float64. Neither side goes through
 the reader's relabelling, so a reader that mislabels same-shape tensors (BN mean and variance) fails
-the proof. float64 is exact for float32 weights, so a lossless conversion agrees to ~1e-13, far
-below FLOAT64_RTOL. A file no framework loads by itself (crosscheck's canonical .safetensors, a
+the proof. float64 is exact for float32 weights, so a lossless conversion agrees far below
+FLOAT64_RTOL. A file no framework loads by itself (crosscheck's canonical .safetensors, a
 model nested in a .keras archive) starts from its arrays as read by crosscheck, and the report says
 so. A float64 checkpoint is converted and written in float64. The outputs are logits, or a headless
 model's pooled features. DST appears (atomically) only if the outputs pass the gate (crosscheck.gate),
