@@ -12,7 +12,7 @@ Canonical interchange format
   conv ``weight`` (+ ``bias``), bn ``weight``/``bias``/``running_mean``/``running_var``, dense
   ``weight``/``bias``.
 * Canonical layout is the ONNX/PyTorch one: conv weights ``[out, in, kh, kw]``, dense weights
-  ``[out, in]``, everything else 1-D ``[C]``; dtype float32.
+  ``[out, in]``, everything else 1-D ``[C]``; dtype float32 (float64 where a checkpoint holds float64).
 
 Stems
 -----
@@ -473,7 +473,7 @@ def to_native(spec: ModelSpec, canonical: Mapping[str, np.ndarray], framework: s
 
 
 def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:
-    """{native key: array} -> canonical arrays; missing keys and wrong shapes raise, naming each one."""
+    """{native key: array} -> canonical arrays (float32, float64 kept); missing keys and wrong shapes raise, naming each."""
     canonical, problems = {}, []
     for layer in spec.layers:
         for param, shape in layer.shapes.items():
@@ -488,10 +488,15 @@ def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: st
             if tuple(array.shape) != shape:
                 problems.append(f"{key}: shape {tuple(np.asarray(native[key]).shape)} does not fit {layer.canonical_key(param)} {shape}")
                 continue
-            canonical[layer.canonical_key(param)] = np.ascontiguousarray(array, dtype=np.float32)
+            canonical[layer.canonical_key(param)] = np.ascontiguousarray(array, dtype=wide_enough(array))
     if problems:
         raise WeightMismatchError(spec.model_id, framework, problems)
     return canonical
+
+
+def wide_enough(array: np.ndarray) -> type[np.floating]:
+    """float64 for a float64 array (a float64 checkpoint keeps its precision), float32 for every other dtype."""
+    return np.float64 if np.asarray(array).dtype == np.float64 else np.float32
 
 
 def check_canonical(spec: ModelSpec, canonical: Mapping[str, np.ndarray]) -> None:

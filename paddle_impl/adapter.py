@@ -13,7 +13,7 @@ from paddle import nn
 
 from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec, WeightMismatchError
-from paddle_impl.resnet import ResNet, build as build_model, state_dict_problems
+from paddle_impl.resnet import ResNet, build as build_model, load_state_dict as load_strict, state_dict_problems
 from paddle_impl.preprocess import preprocess_input
 
 DEVICES = ("auto", "cpu", "cuda", "gpu")
@@ -146,6 +146,19 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
         return write_variance(corrected[key], given) if key in corrected else given
 
     model.set_state_dict({key: paddle.to_tensor(stored(key, value)).astype(state[key].dtype) for key, value in native.items()})
+
+
+def load_checkpoint_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
+    """Paddle's `set_state_dict` (strict) of a checkpoint's own arrays, widened to the model's dtype as `model.to`
+    would (set_state_dict refuses a dtype change), plus the float64 epsilon correction set_native applies."""
+    dtype = np.dtype(str(model.conv1.weight.dtype).removeprefix("paddle."))
+    corrected = _corrected_layers(model, spec)
+
+    def stored(key: str, value: np.ndarray) -> np.ndarray:
+        widened = np.asarray(value, dtype)
+        return write_variance(corrected[key], widened) if key in corrected else widened
+
+    load_strict(model, {key: stored(key, value) for key, value in state.items()})
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from torch import nn
 
 from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec, WeightMismatchError
-from pytorch_impl.resnet import ResNet, build as build_model
+from pytorch_impl.resnet import ResNet, build as build_model, load_state_dict as load_strict
 from pytorch_impl.preprocess import preprocess_input
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -77,6 +77,14 @@ def set_native(model: nn.Module, spec: ModelSpec, native: Mapping[str, np.ndarra
     with torch.no_grad():
         for key in expected:
             state[key].copy_(torch.from_numpy(np.asarray(native[key], dtype=np.float32)))  # exact in float64 too
+
+
+def load_checkpoint_state(model: nn.Module, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
+    """torch's strict `load_state_dict` of a checkpoint's own (natively named) tensors, cast to the model's dtype
+    as torch does; BN counters a checkpoint may lack are kept from the model (they never change an output)."""
+    counters = {key: value for key, value in model.state_dict().items() if key.endswith("num_batches_tracked")}
+    tensors = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()}
+    load_strict(model, {**counters, **tensors}, source=f"torch ({spec.model_id} checkpoint)")
 
 
 def forward(model: nn.Module, images_nchw: np.ndarray) -> np.ndarray:

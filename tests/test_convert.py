@@ -6,6 +6,7 @@ paddle.vision themselves, each in its own subprocess (one framework per process)
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import subprocess
@@ -20,7 +21,8 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical, identify, reader
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.convert.session import ConvertOptions, convert
+from crosscheck.convert import command, session
+from crosscheck.convert.session import CANONICAL_READING, ConvertOptions, convert
 from crosscheck.metrics import rel_l2
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
@@ -158,8 +160,9 @@ def check_direction(sources, pool, images, tmp_path, model_id: str, src_suffix: 
     assert result.spec.model_id == model_id and result.spec.num_classes == specs.get(model_id).num_classes
     assert result.agreement.rel_l2 <= FLOAT64_GATE and result.agreement.top1 == 1.0
     returned = read_back(dst, pool, tmp_path)
-    for key, array in weights.items():
-        assert np.array_equal(returned[key].view(np.uint32), array.view(np.uint32)), key
+    for key, array in weights.items():  # float64 where SRC is (the Keras references are made under a float64 policy)
+        narrow = returned[key].astype(np.float32)
+        assert np.array_equal(narrow, returned[key]) and np.array_equal(narrow.view(np.uint32), array.view(np.uint32)), key
     if src_logits is not None:  # the converter read SRC as its reference library does
         assert rel_l2(result.source_logits, src_logits) <= FLOAT64_GATE
     framework = REFERENCES.get((dst_suffix, model_id))
@@ -262,6 +265,131 @@ def test_a_failing_gate_writes_nothing_unless_forced(pool, tmp_path):
     assert os.listdir(tmp_path) == ["w.safetensors"]
     forced = convert(src, dst, ConvertOptions(rtol=1e-30, force=True), pool=pool)
     assert not forced.passed and forced.written and dst.is_file()
+
+
+# ------------------------------------------------------------------------------------------------
+# The proof compares file to file: SRC as its framework loads it, DST as the destination framework loads it.
+
+CIFAR = "resnet18_cifar"
+
+
+@pytest.fixture(scope="module")
+def cifar_files(tmp_path_factory) -> dict[str, Path]:
+    """A CIFAR ResNet18 as a flat .pdparams and as a Lightning .ckpt (under "state_dict", keys prefixed "model.")."""
+    import torch
+
+    directory = tmp_path_factory.mktemp("cifar")
+    weights = calibration.calibrated_weights(CIFAR, seed=2)
+    # positive stem BN means: swapped with the variances they still make a finite model, so only the proof can tell
+    weights["conv1_bn.running_mean"] = np.abs(weights["conv1_bn.running_mean"]) + np.float32(0.5)
+    native = specs.to_native(specs.get(CIFAR), weights, "torch")
+    torch.save({"epoch": 3, "state_dict": {f"model.{k}": torch.from_numpy(v) for k, v in native.items()}},
+               directory / "cifar.ckpt")
+    return {".pdparams": write_pdparams(directory / "cifar.pdparams", specs.to_native(specs.get(CIFAR), weights, "paddle")),
+            ".ckpt": directory / "cifar.ckpt"}
+
+
+def mislabelling(first: str, second: str):
+    """The reader's relabelling with `first` and `second` of the stem BN swapped: a reader bug that keeps every
+    key and shape right, so only a proof that reads SRC by itself can see it."""
+    relabel = reader._canonical
+
+    def canonical_arrays(located):
+        arrays = dict(relabel(located))
+        a, b = f"conv1_bn.{first}", f"conv1_bn.{second}"
+        arrays[a], arrays[b] = arrays[b], arrays[a]
+        return arrays
+    return canonical_arrays
+
+
+def cli_with(pool, monkeypatch) -> None:
+    """`crosscheck convert` on the module's workers (starting fresh ones would cost seconds per test)."""
+    monkeypatch.setattr(command, "convert", functools.partial(convert, pool=pool))
+
+
+@pytest.mark.parametrize("src_suffix,first,second,dst_suffix", [
+    (".pdparams", "running_mean", "running_var", ".pth"),
+    (".ckpt", "weight", "bias", ".weights.h5"),  # gamma and beta, read through a Lightning container
+])
+def test_a_reader_that_mislabels_same_shape_tensors_fails_the_proof(cifar_files, pool, monkeypatch, tmp_path, capsys,
+                                                                    src_suffix, first, second, dst_suffix):
+    monkeypatch.setattr(reader, "_canonical", mislabelling(first, second))
+    cli_with(pool, monkeypatch)
+    dst = tmp_path / f"out{dst_suffix}"
+    assert main(["convert", str(cifar_files[src_suffix]), str(dst)]) == 1
+    assert os.listdir(tmp_path) == []
+    output = " ".join(capsys.readouterr().out.split())
+    assert "FAIL" in output and f"not written: {dst}" in output and "nan" not in output.lower()
+
+
+def test_a_write_that_perturbs_one_tensor_is_caught_in_the_written_file(cifar_files, pool, monkeypatch, tmp_path, capsys):
+    """The in-memory arrays stay right and only the written file is wrong: the proof must read the file."""
+    import torch
+
+    write = session._Conversion.write
+
+    def perturbing_write(self, path, spec, arrays):
+        write(self, path, spec, arrays)
+        state = torch.load(path, weights_only=True)
+        state["layer1.0.conv1.weight"] += 1e-3
+        torch.save(state, path)
+
+    monkeypatch.setattr(session._Conversion, "write", perturbing_write)
+    cli_with(pool, monkeypatch)
+    dst = tmp_path / "out.pth"
+    assert main(["convert", str(cifar_files[".pdparams"]), str(dst)]) == 1
+    assert os.listdir(tmp_path) == []
+    assert f"not written: {dst}" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_report_says_how_each_side_of_the_proof_read_its_file(cifar_files, pool, monkeypatch, tmp_path, capsys):
+    cli_with(pool, monkeypatch)
+    assert main(["convert", str(cifar_files[".ckpt"]), str(tmp_path / "out.pdparams")]) == 0
+    output = " ".join(capsys.readouterr().out.split())
+    assert ('cifar.ckpt read by torch.load(weights_only=True) + load_state_dict, under key "state_dict", prefix "model."'
+            in output)
+    assert "out.pdparams read by Paddle set_state_dict of the file's state_dict (restricted unpickler)" in output
+    assert main(["convert", str(tmp_path / "out.pdparams"), str(tmp_path / "out.safetensors")]) == 0
+    assert main(["convert", str(tmp_path / "out.safetensors"), str(tmp_path / "back.pth")]) == 0
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"out.safetensors read by {CANONICAL_READING}" in output  # what the proof starts from, said
+
+
+def test_a_resnet_nested_in_a_keras_archive_is_proven_from_crosschecks_reading_and_says_so(pool, tmp_path):
+    """Keras loads a .keras archive only into the model it was saved from, here a Sequential around the ResNet."""
+    import keras
+    from keras_impl import adapter as keras_adapter
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras_adapter.build(CIFAR, specs.NO_HEAD), keras.layers.Dense(10)])
+    model.save(tmp_path / "nested.keras")
+    result = convert(tmp_path / "nested.keras", tmp_path / "out.pth", pool=pool)
+    assert result.passed and result.source_reading.startswith("crosscheck's reading of the file (Keras loads")
+    assert result.destination_reading.startswith("torch.load(weights_only=True)")
+
+
+@pytest.mark.parametrize("dst_suffix", [".pth", ".weights.h5"])
+def test_a_float64_checkpoint_converts_without_rounding(pool, tmp_path, capsys, dst_suffix):
+    """float64 weights no float32 can hold (each nudged by ~1e-10 of itself) come out bit-identical, in float64."""
+    spec = specs.get(CIFAR)
+    weights = calibration.calibrated_weights(CIFAR, seed=4)
+    nudge = np.random.default_rng(0)
+    wide = {k: v.astype(np.float64) * (1 + 1e-10 * nudge.uniform(1, 2, v.shape)) for k, v in weights.items()}
+    assert all(not np.array_equal(v.astype(np.float32), v) for v in wide.values())
+    src = write_pdparams(tmp_path / "wide.pdparams", specs.to_native(spec, wide, "paddle"))
+    messages: list[str] = []
+    dst = tmp_path / f"wide{dst_suffix}"
+    result = convert(src, dst, pool=pool, progress=messages.append)
+    assert result.passed and result.written and result.precision == "float64"
+    assert any("holds float64 tensors; converted and written in float64" in m for m in messages)
+    if dst_suffix != ".pth":  # Keras' order-based file: read it back as a torch checkpoint
+        assert convert(dst, tmp_path / "back.pth", pool=pool).passed
+        dst = tmp_path / "back.pth"
+    import torch
+
+    state = torch.load(dst, weights_only=True)
+    for key, expected in specs.to_native(spec, wide, "torch").items():
+        assert state[key].dtype == torch.float64, key
+        np.testing.assert_array_equal(state[key].numpy(), expected, err_msg=key)
 
 
 # ------------------------------------------------------------------------------------------------

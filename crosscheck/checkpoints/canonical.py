@@ -22,7 +22,8 @@ class WeightFileError(ValueError):
 
 def save(path: str | os.PathLike[str], model_id: str, arrays: Mapping[str, np.ndarray],
          metadata: Mapping[str, str] | None = None, overwrite: bool = True) -> Path:
-    """Write canonical arrays for `model_id` (validated first) atomically, with provenance metadata."""
+    """Write canonical arrays for `model_id` (validated first) atomically, with provenance metadata; float32, except
+    float64 arrays, which stay float64."""
     spec = spec_for(model_id, arrays)
     specs.check_canonical(spec, arrays)
     check_finite(arrays, str(path))
@@ -35,7 +36,7 @@ def save(path: str | os.PathLike[str], model_id: str, arrays: Mapping[str, np.nd
         "layout": specs.CANONICAL_LAYOUT,
         **(metadata or {}),
     }
-    tensors = {key: np.ascontiguousarray(arrays[key], dtype=np.float32) for key in spec.canonical_shapes()}
+    tensors = {key: np.ascontiguousarray(arrays[key], dtype=specs.wide_enough(arrays[key])) for key in spec.canonical_shapes()}
     with atomic_output(path, overwrite) as temp:
         save_file(tensors, str(temp), metadata=header)
     return Path(path)

@@ -76,6 +76,15 @@ def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
             if shapes]
 
 
+def stored_dtype(path: str | os.PathLike[str]) -> str:
+    """float64 if the file stores any float64 variable (its model must be built in float64 to hold them), else float32."""
+    found: list[str] = []
+    with _open(path) as file:
+        file.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset)
+                        and item.dtype == np.float64 else None)
+    return "float64" if found else "float32"
+
+
 def write(path: str | os.PathLike[str], model: Any) -> None:
     """Save `model` (in the keras worker): a .keras archive, a Keras 3 .weights.h5, or a legacy by-name .h5
     like keras.applications'."""

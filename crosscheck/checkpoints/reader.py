@@ -93,7 +93,7 @@ class Found:
 
     file: Checkpoint
     located: Located
-    arrays: dict[str, np.ndarray]  # canonical keys and layout, float32
+    arrays: dict[str, np.ndarray]  # canonical keys and layout, float32 (float64 kept)
 
     @property
     def spec(self) -> specs.ModelSpec:
@@ -212,7 +212,8 @@ def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mappi
 
 
 def _canonical(located: Located) -> dict[str, np.ndarray]:
-    """The located native arrays relabelled into canonical keys and layout, float32."""
+    """The located native arrays relabelled into canonical keys and layout, float32 (float64 kept)."""
     if located.naming == identify.CANONICAL:
-        return {key: np.asarray(located.native[key], np.float32) for key in located.spec.canonical_shapes()}
+        return {key: np.asarray(located.native[key], specs.wide_enough(located.native[key]))
+                for key in located.spec.canonical_shapes()}
     return specs.from_native(located.spec, located.native, located.naming)

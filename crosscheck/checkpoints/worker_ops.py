@@ -12,10 +12,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
-from crosscheck.checkpoints.containers import TOP
+from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, TOP
+from crosscheck.checkpoints.identify import CANONICAL
 
 if TYPE_CHECKING:
     from crosscheck.worker import Worker
@@ -30,7 +32,8 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
     names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`)."""
     module = _formats_module(worker)
     if request.get("model_id"):
-        found = {TOP: module.read_order_based(request["path"], worker.model(request["model_id"], request["num_classes"]))}
+        model = worker.model(request["model_id"], request["num_classes"], module.stored_dtype(request["path"]))
+        found = {TOP: module.read_order_based(request["path"], model)}
     else:
         found = module.read(request["path"])
     np.savez(request["output"], **{json.dumps([place, key]): array for place, arrays in found.items()
@@ -49,7 +52,8 @@ def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, An
     spec = canonical.spec_for(model_id, arrays)
     native = specs.to_native(spec, arrays, worker.framework)
     if worker.framework == "keras":  # keras writes through a model: .weights.h5 is order-based
-        model = worker.model(model_id, spec.num_classes)
+        dtype = "float64" if any(array.dtype == np.float64 for array in arrays.values()) else "float32"
+        model = worker.model(model_id, spec.num_classes, dtype)
         worker.adapter.set_native(model, spec, native)
         _formats_module(worker).write(request["output"], model)
     else:
@@ -57,7 +61,35 @@ def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, An
     return {}
 
 
+def op_file_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """One side of convert's proof: the checkpoint at `path` loaded by this framework's own loader into its float64
+    model (never through crosscheck's reader or key mapping), run on `input`; outputs saved to `output`."""
+    spec = specs.get(request["model_id"], request["num_classes"])
+    model = worker.model(spec.model_id, spec.num_classes, "float64")
+    if request["naming"] == CANONICAL:  # crosscheck's own file: no framework reads it, the spec maps it
+        _, arrays, _ = canonical.load(request["path"], spec.model_id)
+        worker.adapter.load_checkpoint_state(model, spec, specs.to_native(spec, arrays, worker.framework))
+    elif worker.framework == "keras":
+        worker.adapter.load_checkpoint_file(model, spec, request["path"])
+    else:
+        worker.adapter.load_checkpoint_state(model, spec, _file_state(worker, request["path"], request["container"],
+                                                                      request["prefix"]))
+    np.save(request["output"], np.asarray(worker.adapter.forward(model, np.load(request["input"])), np.float64))
+    return {}
+
+
+def _file_state(worker: Worker, path: str, container: str, prefix: str) -> dict[str, np.ndarray]:
+    """The file's tensors under `container` and `prefix`, by their own names (prefix stripped, BN counters dropped)."""
+    if str(path).endswith(".safetensors"):  # a torch-named safetensors file: the safetensors library's loader
+        arrays = load_file(str(path))
+    else:
+        arrays = _formats_module(worker).read(path)[container]
+    return {key[len(prefix):]: array for key, array in arrays.items()
+            if key.startswith(prefix) and not key.endswith(TORCH_BN_COUNTER)}
+
+
 CHECKPOINT_OPS = {
+    "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,
     "write_checkpoint": op_write_checkpoint,

@@ -61,6 +61,11 @@ def print_result(result: ConvertResult, src: str, dst: str, console: Console) ->
     table.add_row(f"{result.source_framework} (source) vs {result.destination_framework} (converted)",
                   f"{a.max_abs:.2e}", f"{a.rel_l2:.2e}", f"{a.cosine:.9f}", f"{a.top1:.0%}", verdict)
     console.print(table)
+    console.print(f"proof, file to file: {src} read by {result.source_reading}; {dst} read by "
+                  f"{result.destination_reading}", highlight=False, markup=False)
+    if result.precision == "float64":
+        console.print(f"{src} holds float64 tensors: {dst} is written in float64, without rounding", highlight=False,
+                      markup=False)
     if result.preprocessing:
         console.print(result.preprocessing, highlight=False, markup=False)
     if result.written:

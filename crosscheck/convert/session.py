@@ -2,11 +2,15 @@
 
 SRC is read through crosscheck.checkpoints.reader (nested training dicts and key prefixes
 included), its model id inferred from keys and shapes, relabelled through the spec's canonical
-form and written to a staging file. The staging file is read back, and the source framework
-with the source weights and the destination framework with the read-back weights run the same
-input in float64 (the weights are float32, so float64 is exact for them), which makes the check a proof:
-a lossless relabelling agrees to ~1e-13 (bit-identical when both sides run in one framework), far
-below FLOAT64_RTOL, whatever the weights' float32 rounding. The outputs are logits, or a headless
+form and written to a staging file. The proof then compares file to file: SRC loaded by its own
+framework's loader (torch `load_state_dict`, Paddle `set_state_dict`, Keras `load_weights`) under
+the key and prefix where the reader found the ResNet, natively named, and the staging file loaded
+by the destination framework's loader, both run on one input in float64. Neither side goes through
+the reader's relabelling, so a reader that mislabels same-shape tensors (BN mean and variance) fails
+the proof. float64 is exact for float32 weights, so a lossless conversion agrees far below
+FLOAT64_RTOL. A file no framework loads by itself (crosscheck's canonical .safetensors, a
+model nested in a .keras archive) starts from its arrays as read by crosscheck, and the report says
+so. A float64 checkpoint is converted and written in float64. The outputs are logits, or a headless
 model's pooled features. DST appears (atomically) only if the outputs pass the gate (crosscheck.gate),
 or with `force`.
 """
@@ -24,6 +28,7 @@ import numpy as np
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, identify, reader
+from crosscheck.checkpoints.containers import TOP, Located
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
@@ -62,6 +67,9 @@ class ConvertResult:
     source_logits: np.ndarray  # pooled features for a headless model
     destination_logits: np.ndarray
     found: reader.Found  # where in SRC the ResNet was
+    source_reading: str  # how the proof read SRC: its framework's loader, or crosscheck's reader where none exists
+    destination_reading: str  # how the proof read the written file
+    precision: str  # float32, or float64 for a float64 checkpoint (written in float64)
     preprocessing: str = ""  # one line: the input the weights expect, and what it means in DST's framework
 
 
@@ -109,19 +117,23 @@ class _Conversion:
 
     def run(self) -> ConvertResult:
         found = self.read(self.source, self.options.model_id, self.options.key, self.options.prefix)
-        spec, arrays = found.spec, found.arrays  # bad input fails before the comparison's workers start
+        spec, precision = found.spec, precision_of(found)  # bad input fails before the comparison's workers start
+        arrays = {key: np.asarray(array, precision) for key, array in found.arrays.items()}
         self.pool.start({self.source.framework, self.destination.framework})
         self.say(f"{self.source.path}: {describe(found, bool(self.options.model_id))}")
+        if precision == "float64":
+            self.say(f"{self.source.path}: holds float64 tensors; converted and written in float64, without rounding")
         note = bn_momentum_note(self.source.naming, self.destination.naming)
         if note:
             self.say(note)
         staged = self.tmp / f"converted{self.destination.suffix}"
         self.write(staged, spec, arrays)
-        written = self.read(reader.Checkpoint(staged, self.destination.suffix, self.destination.naming), spec.model_id).arrays
         images = self.tmp / "input.npy"
         np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
-        before = self.outputs("source", self.source.framework, spec, arrays, images)
-        after = self.outputs("destination", self.destination.framework, spec, written, images)
+        written = reader.Checkpoint(staged, self.destination.suffix, self.destination.naming)
+        before, source_reading = self.outputs("source", found.file, found.located, spec, arrays, images)
+        after, destination_reading = self.outputs("destination", written, _whole_file(found.located, self.destination.naming),
+                                                  spec, arrays, images)
         for framework in {self.source.framework, self.destination.framework}:  # a shared pool keeps one model at a time
             self.pool[framework].request("release", model_id=spec.model_id)
         measured, passed = verdict(after, before, self.options.rtol)
@@ -130,7 +142,8 @@ class _Conversion:
                 shutil.copyfile(staged, temp)
         framework = None if self.destination.naming == identify.CANONICAL else self.destination.naming
         return ConvertResult(spec, self.source.framework, self.destination.framework, measured, passed,
-                             passed or self.options.force, before, after, found, preprocessing_note(spec.model_id, framework))
+                             passed or self.options.force, before, after, found, source_reading, destination_reading,
+                             precision, preprocessing_note(spec.model_id, framework))
 
     def read(self, file: reader.Checkpoint, model_id: str | None, key: str | None = None,
              prefix: str | None = None) -> reader.Found:
@@ -151,14 +164,59 @@ class _Conversion:
         weights = canonical.save(self.tmp / "to-write.safetensors", spec.model_id, arrays, metadata)
         self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path)
 
-    def outputs(self, side: str, framework: str, spec: specs.ModelSpec, arrays: dict[str, np.ndarray],
-                images: Path) -> np.ndarray:
-        """Load `arrays` into `framework`'s float64 model and run the sample input: logits, or pooled features
-        if headless (sides run one after the other)."""
-        weights = canonical.save(self.tmp / f"{side}.safetensors", spec.model_id, arrays)
+    def outputs(self, side: str, file: reader.Checkpoint, located: Located, spec: specs.ModelSpec,
+                arrays: dict[str, np.ndarray], images: Path) -> tuple[np.ndarray, str]:
+        """`file` loaded by its framework's own loader into the float64 model, run on the sample input: logits, or
+        pooled features if headless (sides run one after the other); and how the file was read. A file no
+        framework loads by itself runs from `arrays`, crosscheck's reading of it."""
+        framework = file.framework
         output = self.tmp / f"{side}-outputs.npy"
-        self.pool[framework].request("load", model_id=spec.model_id, weights=weights, dtype="float64")
-        self.pool[framework].request("forward", model_id=spec.model_id, input=images, output=output,
-                                     num_classes=spec.num_classes, dtype="float64")
-        self.say(f"{side}: ran {spec.model_id} in {framework}")
-        return np.load(output)
+        how = native_reading(file, located)
+        if how is None:
+            weights = canonical.save(self.tmp / f"{side}.safetensors", spec.model_id, arrays)
+            self.pool[framework].request("load", model_id=spec.model_id, weights=weights, dtype="float64")
+            self.pool[framework].request("forward", model_id=spec.model_id, input=images, output=output,
+                                         num_classes=spec.num_classes, dtype="float64")
+            how = f"crosscheck's reading of the file ({UNLOADABLE[file.suffix]})"
+        else:
+            self.pool[framework].request("file_outputs", path=file.path, naming=located.naming, container=located.container,
+                                         prefix=located.prefix, model_id=spec.model_id, num_classes=spec.num_classes,
+                                         input=images, output=output)
+        self.say(f"{side}: ran {spec.model_id} in {framework}, read by {how}")
+        return np.load(output), how
+
+
+# Why a format's file is read for the proof by crosscheck rather than by a framework's loader.
+UNLOADABLE = {".keras": "Keras loads a .keras archive into the model it was saved from, and this one holds the "
+                        "ResNet nested in another model or next to other layers",
+              ".h5": "Keras' by-name loader needs the layer names unprefixed"}
+CANONICAL_READING = "the spec's mapping of its canonical arrays into torch (no framework loads a crosscheck .safetensors)"
+
+
+def native_reading(file: reader.Checkpoint, located: Located) -> str | None:
+    """How the proof loads `file` with its framework's own loader (for a crosscheck .safetensors, which no framework
+    loads, the spec's mapping of its arrays), or None where Keras' loaders cannot take the file as it is."""
+    where = "" if located.container == TOP and not located.prefix else f", {located.where()}"
+    if located.naming == identify.CANONICAL:
+        return CANONICAL_READING
+    if file.suffix == ".safetensors":
+        return f"safetensors' loader + torch load_state_dict{where}"
+    if file.naming == "torch":
+        return f"torch.load(weights_only=True) + load_state_dict{where}"
+    if file.naming == "paddle":
+        return f"Paddle set_state_dict of the file's state_dict (restricted unpickler){where}"
+    if file.suffix == ".keras" and (where or located.ignored):
+        return None
+    if file.suffix == ".h5":
+        return None if located.prefix else "Keras' by-name legacy load_weights"
+    return "Keras load_weights"
+
+
+def precision_of(found: reader.Found) -> str:
+    """float64 if the checkpoint holds any float64 tensor (the conversion then keeps float64 throughout), else float32."""
+    return "float64" if any(np.asarray(array).dtype == np.float64 for array in found.located.native.values()) else "float32"
+
+
+def _whole_file(located: Located, naming: str) -> Located:
+    """A written checkpoint's location: the whole file, in the destination's naming."""
+    return Located(located.spec, naming, TOP, "", {})
