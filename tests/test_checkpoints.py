@@ -377,7 +377,7 @@ def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp
     from keras_impl import resnet
 
     backbone = resnet.build("resnet18_cifar", include_top=False, pooling="avg", input_shape=(32, 32, 3))
-    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10)])
+    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10, name="head")])
     model.save(tmp_path / "seq.keras")
     model.save_weights(tmp_path / "seq.weights.h5")
     assert main(["inspect", str(tmp_path / "seq.weights.h5")]) == 2
@@ -385,6 +385,6 @@ def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp
     assert f"{tmp_path / 'seq.weights.h5'}: holds a model nested in another (layers/functional)" in error, error
     summary = inspect_json(capsys, str(tmp_path / "seq.keras"))
     assert summary["num_classes"] == 0 and summary["container"] == backbone.name
-    assert summary["ignored_arrays"] == [{"name": "dense/kernel", "shape": [512, 10]}, {"name": "dense/bias", "shape": [10]}]
+    assert summary["ignored_arrays"] == [{"name": "head/kernel", "shape": [512, 10]}, {"name": "head/bias", "shape": [10]}]
     [warning] = summary["warnings"]
     assert warning.startswith("dense/kernel [512, 10] + dense/bias [10] look like a 10-class classifier head")
