@@ -387,4 +387,4 @@ def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp
     assert summary["num_classes"] == 0 and summary["container"] == backbone.name
     assert summary["ignored_arrays"] == [{"name": "head/kernel", "shape": [512, 10]}, {"name": "head/bias", "shape": [10]}]
     [warning] = summary["warnings"]
-    assert warning.startswith("dense/kernel [512, 10] + dense/bias [10] look like a 10-class classifier head")
+    assert warning.startswith("head/kernel [512, 10] + head/bias [10] look like a 10-class classifier head")
