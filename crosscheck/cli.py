@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser("run", help="prove the implementations compute the same function (the main job)")
     matrix.add_argument("--models", type=_csv, default=list(DEFAULT_MODELS),
                         help=f"comma-separated model ids (default: {','.join(DEFAULT_MODELS)}; all: {','.join(specs.MODEL_IDS)})")
-    matrix.add_argument("--frameworks", type=_csv, default=list(specs.FRAMEWORKS), help="comma-separated (default: torch,keras,paddle)")
+    matrix.add_argument("--frameworks", type=_csv, default=list(specs.FRAMEWORKS),
+                        help="comma-separated, two or more unless --onnx (default: torch,keras,paddle)")
     matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     matrix.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto: cuda when present")
@@ -55,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"float64 gate on relative L2 error, the equivalence proof (default {FLOAT64_RTOL:g})")
     matrix.add_argument("--rtol", type=float, default=None,
                         help=f"fixed float32 gate on relative L2 error (default: {FLOAT32_ROUNDING_FACTOR:g} x the "
-                             f"model's median float32-vs-float64 distance, at least {FLOAT32_MIN_RTOL:g}; "
-                             f"{TF32_RTOL:g} with --allow-tf32)")
+                             f"smallest float32-vs-float64 distance among the model's runs, at least "
+                             f"{FLOAT32_MIN_RTOL:g}; {TF32_RTOL:g} with --allow-tf32)")
     matrix.add_argument("--allow-tf32", action="store_true", help="GPU only: keep TF32 convolutions on and use the TF32 gate")
     matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
     matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")

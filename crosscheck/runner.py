@@ -2,9 +2,10 @@
 
 Every framework runs every model twice, in float64 and in float32. The float64 outputs prove the
 frameworks compute the same function (FLOAT64_RTOL); each float32 output is then measured against its
-framework's float64 truth, and float32 pairs are judged by a gate that scales with the model's own
-float32 rounding (`metrics.float32_gate`). ONNX exports run in float32 in onnxruntime and are judged
-against their source framework's float64 truth the same way.
+framework's float64 truth, and every such distance and every float32 pair is judged by a gate set by
+the model's most accurate float32 run (`metrics.float32_gate`), so a framework with a float32 defect is
+named as the outlier instead of loosening its own gate. ONNX exports run in float32 in onnxruntime and
+are judged against their source framework's float64 truth the same way.
 
 The main process never imports a framework. Each framework runs in its own worker process
 (imported once, reused for every model); workers run concurrently, stage by stage, and arrays
@@ -29,8 +30,8 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.export.session import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
-from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT64_RTOL, TF32_RTOL, Agreement, agreement, float32_gate,
-                                rel_l2)
+from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
+                                agreement, float32_gate, rel_l2)
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
@@ -49,7 +50,7 @@ class RunConfig:
     device: str = "auto"
     weights: str = "calibrated"  # calibration.WEIGHT_KINDS
     float64_rtol: float = FLOAT64_RTOL
-    rtol: float | None = None  # float32 gate; None: metrics.float32_gate of each model's own rounding
+    rtol: float | None = None  # float32 gate; None: metrics.float32_gate of each model's most accurate run
     allow_tf32: bool = False
     timeout: float = DEFAULT_TIMEOUT
     onnx: bool = False  # also export each model from each framework and run the exports in onnxruntime
@@ -62,6 +63,9 @@ class RunConfig:
             specs.check_framework(framework)
         if not self.models or not self.frameworks:
             raise ValueError("at least one model and one framework are needed")
+        if len(self.frameworks) == 1 and not self.onnx:
+            raise ValueError(f"nothing to compare: one framework ({self.frameworks[0]}) and no --onnx; list two or "
+                             f"more frameworks, or add --onnx to compare {self.frameworks[0]} with its ONNX export")
         if len(set(self.frameworks)) != len(self.frameworks):
             raise ValueError(f"frameworks listed twice: {', '.join(self.frameworks)}")
         if isinstance(self.batch, bool) or self.batch < 1:
@@ -77,8 +81,9 @@ class RunConfig:
         if self.onnx and importlib.util.find_spec("onnxruntime") is None:
             raise ValueError("--onnx needs onnx and onnxruntime: pip install 'crosscheck[onnx]'")
 
-    def float32_gate(self, distances_from_float64: Sequence[float]) -> float:
-        """The float32 gate of one model: --rtol if given, else scaled to the frameworks' own rounding."""
+    def float32_gate(self, distances_from_float64: Sequence[float]) -> float | None:
+        """The float32 gate of one model: --rtol if given, else anchored on its most accurate float32 run (None: a
+        single run, nothing to judge it by)."""
         if self.rtol is not None:
             return self.rtol
         return float32_gate(distances_from_float64, TF32_RTOL if self.allow_tf32 else FLOAT32_MIN_RTOL)
@@ -99,6 +104,7 @@ class PairResult:
     float64_passed: bool
     float32_passed: bool
     first_divergence: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
+    first_divergence_error: str | None = None  # why the blocks could not be captured, when that failed
 
     @property
     def passed(self) -> bool:
@@ -111,12 +117,19 @@ class ModelResult:
     pairs: list[PairResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # framework -> what went wrong
     float32_distance: dict[str, float] = field(default_factory=dict)  # participant -> rel L2 from float64 truth
-    float32_gate: float = FLOAT32_MIN_RTOL
+    float32_gate: float | None = None  # None: fewer than two float32 runs, so float32 is reported, not judged
+
+    @property
+    def float32_anchor(self) -> str | None:
+        """The participant whose float32 run is closest to the float64 truth: the one the gate is scaled to."""
+        finite = {name: d for name, d in self.float32_distance.items() if np.isfinite(d)}
+        return min(finite, key=finite.__getitem__) if finite else None
 
     @property
     def float32_outliers(self) -> list[str]:
-        """Participants whose float32 output is further from the float64 truth than the float32 gate."""
-        return [name for name, d in self.float32_distance.items() if not d <= self.float32_gate]
+        """Participants whose float32 output is further from the float64 truth than the float32 gate (or not finite)."""
+        gate = np.inf if self.float32_gate is None else self.float32_gate
+        return [name for name, d in self.float32_distance.items() if not d <= gate]
 
     @property
     def passed(self) -> bool:
@@ -143,7 +156,9 @@ class RunReport:
                 "metric": "relative L2 error",
                 "float64_rtol": self.config.float64_rtol,
                 "float32_rtol": self.config.rtol if self.config.rtol is not None else "per model",
-                "float32_rule": "max(minimum, factor x median float32-vs-float64 distance)",
+                "float32_rule": "max(minimum, factor x the smallest float32-vs-float64 distance among the model's "
+                                "runs, ONNX exports included); a single run is reported, not judged",
+                "float32_factor": FLOAT32_ROUNDING_FACTOR,
                 "float32_minimum": TF32_RTOL if self.config.allow_tf32 else FLOAT32_MIN_RTOL,
             },
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.config).items()},
@@ -159,6 +174,8 @@ class RunReport:
                     "errors": r.errors,
                     "float32_vs_float64_rel_l2": r.float32_distance,
                     "float32_gate": r.float32_gate,
+                    "float32_anchor": r.float32_anchor,
+                    "float32_outliers": r.float32_outliers,
                     "pairs": [_pair_dict(p) for p in r.pairs],
                 }
                 for r in self.results
@@ -307,24 +324,25 @@ class MatrixRun:
         float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
         # each float32 output against its own framework's float64 truth (an export against its source's)
         result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
-        result.float32_gate = self.config.float32_gate([result.float32_distance[fw] for fw in float64])
+        result.float32_gate = self.config.float32_gate(list(result.float32_distance.values()))
         for a, b in itertools.combinations(live, 2):
             exact = agreement(float64[b], float64[a]) if a in float64 and b in float64 else None
             rounded = agreement(float32[b], float32[a])
             pair = PairResult(model_id, a, b, exact, rounded,
                               exact is None or exact.passes(self.config.float64_rtol),
-                              rounded.passes(result.float32_gate))
+                              rounded.passes(np.inf if result.float32_gate is None else result.float32_gate))
             if not pair.float64_passed:
-                pair.first_divergence = self._first_divergence(model_id, a, b)
+                pair.first_divergence, pair.first_divergence_error = self._first_divergence(model_id, a, b)
             result.pairs.append(pair)
 
-    def _first_divergence(self, model_id: str, a: str, b: str) -> str | None:
-        """Localise a failing pair: the first block (in forward order) whose float64 output differs beyond the gate."""
+    def _first_divergence(self, model_id: str, a: str, b: str) -> tuple[str | None, str | None]:
+        """Localise a failing pair: (the first block, in forward order, whose float64 output differs beyond the gate,
+        None), or (None, the error) when a worker could not capture its blocks."""
         try:
             blocks = {fw: self._block_outputs(fw, model_id) for fw in (a, b)}
-        except WorkerError:
-            return None
-        return first_divergence(blocks[a], blocks[b], self.config.float64_rtol)
+        except WorkerError as error:
+            return None, str(error)
+        return first_divergence(blocks[a], blocks[b], self.config.float64_rtol), None
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
@@ -357,6 +375,7 @@ def _pair_dict(pair: PairResult) -> dict[str, Any]:
     exact = pair.float64.as_dict() if pair.float64 else {}
     return {
         "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.first_divergence,
+        "first_divergence_error": pair.first_divergence_error,
         "float64_passed": pair.float64_passed, "float32_passed": pair.float32_passed,
         **{f"float64_{name}": exact.get(name) for name in ("max_abs", "rel_l2", "cosine", "top1")},
         **{f"float32_{name}": value for name, value in pair.float32.as_dict().items()},

@@ -224,7 +224,8 @@ def test_device_check_probes_nothing_unless_cuda_is_asked_for():
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour on a machine without a GPU")
 def test_run_device_cuda_without_a_gpu_is_one_error_line_and_exit_2(capsys, tmp_path):
     report = tmp_path / "report.json"
-    assert main(["run", "--device", "cuda", "--frameworks", "torch", "--models", "resnet18", "--json", str(report)]) == 2
+    assert main(["run", "--device", "cuda", "--frameworks", "torch", "--onnx", "--models", "resnet18", "--json",
+                 str(report)]) == 2
     captured = capsys.readouterr()
     error = " ".join(captured.err.split())
     assert error.startswith("crosscheck run: error: --device cuda: no CUDA device for torch (")

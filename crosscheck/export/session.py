@@ -5,8 +5,9 @@ in float64 (the truth) and in float32, and exports the float32 model with its ow
 (`*_impl/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_tools`),
 runs it in onnxruntime (float32) on the same batch and on its first image alone (the batch dimension is
 dynamic), and judges each run by its distance from the native float64 truth against the float32 gate
-(`metrics.float32_gate` of the native float32 model's own distance). The file is copied to the
-destination atomically only if every run passes (or with `force`).
+(`metrics.float32_gate` of the native float32 and the onnxruntime distances: anchored on the smaller, so a
+broken native float32 run cannot loosen the gate the file is judged by; it is named as the outlier). The
+file is copied to the destination atomically only if every onnxruntime run passes (or with `force`).
 
 Every export takes NCHW input by default, whatever the framework, so all exports are
 interchangeable; `input_layout="nhwc"` puts the transpose inside the graph instead. The default opset
@@ -31,8 +32,7 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical, reader
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
-from crosscheck.gate import verdict
-from crosscheck.metrics import Agreement, float32_gate, rel_l2
+from crosscheck.metrics import FLOAT32_MIN_RTOL, Agreement, agreement, float32_gate, rel_l2
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
 
 DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
@@ -54,7 +54,7 @@ class ExportOptions:
     input_layout: str = "nchw"
     seed: int = 0  # calibrated weights (when no weights file is given) and the verification batch
     batch: int = VERIFY_BATCH
-    rtol: float | None = None  # float32 gate against the float64 truth; None: scaled to the model's rounding
+    rtol: float | None = None  # float32 gate against the float64 truth; None: metrics.float32_gate
     overwrite: bool = False
     force: bool = False  # write the export even if it fails the gate
     latency_repeats: int = 0  # > 0: also time native and onnxruntime inference at batch 1
@@ -103,6 +103,12 @@ class ExportResult:
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
 
+    @property
+    def native_float32_outlier(self) -> bool:
+        """The native float32 model is further from its float64 truth than the gate: a precision problem of the
+        framework's float32 run, not of the file."""
+        return not self.native_float32_distance <= self.gate
+
 
 def participant(framework: str) -> str:
     """The match-matrix name of a framework's ONNX export, e.g. 'torch-onnx'."""
@@ -135,15 +141,20 @@ def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str
     return float(reply["seconds"])
 
 
-def verify(path: Path, images: np.ndarray, truth: np.ndarray, rtol: float) -> list[Check]:
+def measure(path: Path, images: np.ndarray, truth: np.ndarray) -> list[tuple[str, Agreement]]:
     """onnxruntime vs the native float64 logits on the whole batch and on its first image alone (dynamic batch)."""
     tools = onnx_tools()
     session = tools.session(path)
-    checks = []
-    for batch, expected in ((images, truth), (images[:1], truth[:1])):
-        measured, passed = verdict(tools.run(session, batch), expected, rtol)
-        checks.append(Check(f"batch {len(batch)}", measured, passed))
-    return checks
+    return [(f"batch {len(batch)}", agreement(tools.run(session, batch), expected))
+            for batch, expected in ((images, truth), (images[:1], truth[:1]))]
+
+
+def export_gate(native_float32_distance: float, onnx_distance: float, rtol: float | None) -> float:
+    """`rtol` if given, else metrics.float32_gate of the two float32 runs; only the floor if one is not finite."""
+    if rtol is not None:
+        return rtol
+    gate = float32_gate([native_float32_distance, onnx_distance])
+    return FLOAT32_MIN_RTOL if gate is None else gate
 
 
 def export(model_id: str, framework: str, output: str | Path, weights: str | Path | None = None,
@@ -168,8 +179,9 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
         finally:
             worker.close()
         distance = rel_l2(native32, truth)
-        gate = options.rtol if options.rtol is not None else float32_gate([distance])
-        checks = verify(scratch / "export.onnx", images, truth, gate)
+        measured = measure(scratch / "export.onnx", images, truth)
+        gate = export_gate(distance, measured[0][1].rel_l2, options.rtol)
+        checks = [Check(label, found, found.passes(gate)) for label, found in measured]
         if options.latency_repeats:
             session = onnx_tools().session(scratch / "export.onnx")
             latency["onnxruntime"] = onnx_tools().latency(session, images[:1], options.latency_repeats)
