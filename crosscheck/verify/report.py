@@ -38,7 +38,7 @@ def _print_findings(report: VerifyReport, console: Console) -> None:
     for column in ("", "where", "finding"):
         table.add_column(column)
     for finding in report.findings:
-        style = "red" if finding.severity == diagnose.ERROR else "yellow"
+        style = {diagnose.ERROR: "red", diagnose.WARNING: "yellow"}.get(finding.severity, "dim")
         table.add_row(f"[{style}]{finding.severity}[/{style}]", finding.where, finding.message())
     console.print(table)
 
@@ -70,6 +70,9 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
         console.print(f"[dim]weights: ... {len(report.weight_notes) - 3} more notes in --json[/dim]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]", highlight=False)
+    for finding in report.findings:
+        if finding.severity == diagnose.WARNING:
+            console.print(f"[yellow]warning:[/yellow] {finding.message()}", highlight=False)
     divergence = report.divergence
     if divergence is not None:
         console.print(f"[red]first divergence:[/red] {divergence.name} (rel L2 {_number(divergence.rel_l2)}"
