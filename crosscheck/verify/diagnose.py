@@ -126,6 +126,12 @@ def errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == ERROR]
 
 
+def distance(findings: Sequence[Finding]) -> tuple[int, int]:
+    """How far a candidate is from a model id by what differs: its structural errors, then the places they occur."""
+    found = errors(findings)
+    return len(found), sum(len(f.places) for f in found)
+
+
 # (stem conv kernel, stride, has a max-pool) -> stem kind, and how each reads
 STEM_KINDS = {((3, 3), 1, False): "cifar", ((7, 7), 2, True): "imagenet"}
 STEM_DESCRIPTIONS = {"cifar": "the CIFAR stem (3x3/1 conv, no max-pool)",
