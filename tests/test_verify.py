@@ -340,7 +340,7 @@ def test_fixed_pool_over_the_whole_final_map_is_a_warning_and_the_numbers_decide
     assert len(report["points"]) == 41 + 8 + 1  # every canonical layer, 8 blocks, the output (no stem pool point)
     assert max(p["rel_l2"] for p in report["points"]) <= GATE
     out = " ".join(capsys.readouterr().out.split())
-    assert "warning: a fixed-window average pool" in out and "MATCH: the candidate computes resnet18_cifar" in out
+    assert "warning: a fixed-window average pool in place of a global one" in out and "MATCH: the candidate computes resnet18_cifar" in out
 
 
 def test_fixed_pool_smaller_than_the_final_map_stays_an_error(tmp_path):

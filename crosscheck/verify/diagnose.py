@@ -53,7 +53,7 @@ TITLES: dict[str, str] = {
     "head_softmax": "softmax head where the reference outputs logits",
     "head_logits": "logits head where the reference ends in softmax",
     "head_pool": "no global average pooling before the classifier",
-    "head_fixed_pool": "a fixed-window average pool where the reference pools globally",
+    "head_fixed_pool": "a fixed-window average pool in place of a global one",
     "forward_fails": "the forward pass fails",
 }
 
@@ -389,8 +389,9 @@ def _compare_head_pool(candidate: Structure, reference: Structure, found: _Findi
                       f"{_pad(pool['padding'])}) on the {_k(final)} final map leaves {_k(pool['shape'][1:])} "
                       f"positions, not their global average")
             return
-        sizes = _input_sizes(structure.records, pool)
-        at = f"{sizes[0]}x{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}x{sizes[0]} to {sizes[-1]}x{sizes[-1]}"
+        sizes = _input_sizes(structure.records, pool) or [0]  # [0]: an op on the way changes sizes untraceably
+        at = ("this run's size only" if sizes == [0] else f"{sizes[0]}x{sizes[0]}" if len(sizes) == 1
+              else f"{sizes[0]}x{sizes[0]} to {sizes[-1]}x{sizes[-1]}")
         found.add("head_fixed_pool", "predictions", f"{name} equals the global average only where the final map is "
                   f"{_k(window)}, at input {at}; it differs at other input sizes (a part of the map or several "
                   f"positions reach the classifier)", WARNING)
