@@ -349,16 +349,21 @@ def test_fixed_pool_over_the_whole_final_map_is_a_warning_and_the_numbers_decide
     assert "warning: a fixed-window average pool in place of a global one" in out and "MATCH: the candidate computes resnet18_cifar" in out
 
 
-def test_fixed_pool_smaller_than_the_final_map_stays_an_error(tmp_path):
-    """avg_pool2d(out, 2) on the 4x4 map leaves 2x2 positions (and a 2048-wide classifier): it changes the function."""
-    code, report = verify(tmp_path, PADDLE_CIFAR, "paddle", "resnet18_cifar", {"window": 2}, "--no-alternatives",
-                          "--input-shape", CIFAR["paddle"])
+@pytest.mark.parametrize("window, size, errors, pooled", [
+    (2, 32, {"head_pool"}, "fixed 2x2 average pool (stride 2, padding 0) on the 4x4 final map leaves 2x2 positions"),
+    # the warning's claim: at 64x64 the same 4x4 window leaves 2x2 positions and the 512-wide classifier fails
+    (4, 64, {"head_pool", "forward_fails"}, "fixed 4x4 average pool (stride 4, padding 0) on the 8x8 final map "
+                                            "leaves 2x2 positions"),
+], ids=["window-2", "input-64"])
+def test_fixed_pool_smaller_than_the_final_map_stays_an_error(tmp_path, window, size, errors, pooled):
+    """A window smaller than the final map changes the function: an error, with the pool and the map named."""
+    code, report = verify(tmp_path, PADDLE_CIFAR, "paddle", "resnet18_cifar", {"window": window}, "--no-alternatives",
+                          "--input-shape", f"3,{size},{size}")
     assert code == 1
-    assert error_codes(report) == {"head_pool"} and "head_fixed_pool" not in findings(report)
-    assert "fixed 2x2 average pool (stride 2, padding 0) on the 4x4 final map leaves 2x2 positions" in \
-        findings(report)["head_pool"]["explanation"]
-    assert report["first_divergence"]["name"] == "predictions" and report["causes"] == ["head_pool"]
-    assert report["no_counterfactual"][0]["finding"] == "head_pool"
+    assert error_codes(report) == errors and "head_fixed_pool" not in findings(report)
+    assert pooled in findings(report)["head_pool"]["explanation"]
+    assert report["first_divergence"]["name"] == "predictions" and "head_pool" in report["causes"]
+    assert {n["finding"] for n in report["no_counterfactual"]} == set(report["causes"])
 
 
 @pytest.mark.parametrize("target, model, cifar_id_matches, suggested", [
