@@ -50,6 +50,7 @@ class BasicBlock(nn.Layer):
         self.conv2 = _conv(layers["conv2"])
         self.bn2 = _batch_norm(layers["bn2"])
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         # One op per statement, as paddle.vision: rebinding `out` frees each input as soon as it is
@@ -61,7 +62,7 @@ class BasicBlock(nn.Layer):
         out = self.bn2(out)
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
-        return self.relu(out)
+        return self.relu(out) if self.relu_after_add else out
 
 
 class BottleneckBlock(nn.Layer):
@@ -77,6 +78,7 @@ class BottleneckBlock(nn.Layer):
         self.bn3 = _batch_norm(layers["bn3"])
         self.relu = nn.ReLU()
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
@@ -89,7 +91,7 @@ class BottleneckBlock(nn.Layer):
         out = self.bn3(out)
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
-        return self.relu(out)
+        return self.relu(out) if self.relu_after_add else out
 
 
 class PreActBottleneckBlock(nn.Layer):
@@ -104,6 +106,7 @@ class PreActBottleneckBlock(nn.Layer):
         self.preact_bn = _batch_norm(layers["preact_bn"])
         self.relu = nn.ReLU()
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
         self.shortcut_pool = nn.MaxPool2D(1, stride=block.stride) if block.shortcut == "maxpool" else None
         self.conv1 = _conv(layers["conv1"])
         self.bn1 = _batch_norm(layers["bn1"])
@@ -127,7 +130,8 @@ class PreActBottleneckBlock(nn.Layer):
         out = self.bn2(out)
         out = self.relu(out)
         out = self.conv3(out)
-        return out + identity
+        out = out + identity
+        return self.relu(out) if self.relu_after_add else out
 
 
 BLOCK_TYPES: dict[str, type[nn.Layer]] = {

@@ -3,7 +3,8 @@
 `crosscheck verify` needs a user's own ResNet's layers in execution order with their real
 configuration. Forward hooks on the leaf layers (Conv2D, BatchNorm, Linear, pools, Pad2D, ReLU,
 Softmax, Flatten) record those; the functional calls blog code uses between them (`x + y`,
-`paddle.add`, `F.relu`, `F.softmax`, `paddle.flatten`) are wrapped for the duration of the trace.
+`paddle.add`, `F.relu`, `F.softmax`, `paddle.flatten`, `paddle.reshape`, `F.avg_pool2d`,
+`F.adaptive_avg_pool2d`) are wrapped for the duration of the trace.
 Tensor identities give the dataflow. Records are plain dicts (see crosscheck/verify/graph.py).
 """
 
@@ -156,7 +157,8 @@ class _Tracer:
     def functional(self) -> Iterator[None]:
         """Wrap the functional ops blog code calls between layers, restoring them afterwards."""
         targets = [(paddle.Tensor, "__add__", "add"), (paddle.Tensor, "__radd__", "add"), (paddle, "add", "add"),
-                   (F, "relu", "relu"), (F, "softmax", "softmax"), (paddle, "flatten", "other")]
+                   (F, "relu", "relu"), (F, "softmax", "softmax"), (paddle, "flatten", "other"),
+                   (paddle, "reshape", "other"), (F, "avg_pool2d", "avgpool"), (F, "adaptive_avg_pool2d", "gap")]
         saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in targets]
         for owner, attr, op in targets:
             setattr(owner, attr, self.wrap(getattr(owner, attr), op))
@@ -179,7 +181,7 @@ class _Tracer:
                 raise
             if op == "add" and (len(tensors) < 2 or tensors[0].shape != tensors[1].shape or len(tensors[0].shape) != 4):
                 return output
-            self.record({"op": op} if op != "other" else {"op": op, "func": original.__name__}, "", inputs, output)
+            self.record(_describe_call(op, original.__name__, args, kwargs), "", inputs, output)
             return output
         return call
 
@@ -216,6 +218,20 @@ def _describe_layer(layer: nn.Layer, in_shape: list[int] | None = None, path: st
     if isinstance(layer, nn.Flatten):
         return {"op": "other", "func": "Flatten"}
     return None
+
+
+def _describe_call(op: str, func: str, args: tuple, kwargs: dict) -> dict:
+    """The record of a wrapped functional call: a fixed average pool keeps its window, a pool to a size
+    other than 1x1 is not a global one."""
+    if op == "avgpool":
+        kernel = _pair(args[1] if len(args) > 1 else kwargs["kernel_size"])
+        stride = args[2] if len(args) > 2 else kwargs.get("stride")
+        stride = kernel if stride is None else _pair(stride)
+        padding = args[3] if len(args) > 3 else kwargs.get("padding", 0)
+        return {"op": op, "kernel": kernel, "stride": stride, "padding": _explicit(padding, None, kernel, stride)}
+    if op == "gap" and _pair(args[1] if len(args) > 1 else kwargs["output_size"]) != [1, 1]:
+        return {"op": "other", "func": func}
+    return {"op": op} if op != "other" else {"op": op, "func": func}
 
 
 def _conv_padding(layer: nn.Conv2D, in_shape: list[int] | None) -> list[int]:

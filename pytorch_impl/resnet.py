@@ -49,6 +49,7 @@ class BasicBlock(nn.Module):
         self.conv2 = _conv(layers["conv2"])
         self.bn2 = _batch_norm(layers["bn2"])
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
 
     def forward(self, x: Tensor) -> Tensor:
         # One op per statement and an in-place add, as torchvision: each input is freed as soon as
@@ -59,7 +60,7 @@ class BasicBlock(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out)
+        return self.relu(out) if self.relu_after_add else out
 
 
 class Bottleneck(nn.Module):
@@ -75,6 +76,7 @@ class Bottleneck(nn.Module):
         self.bn3 = _batch_norm(layers["bn3"])
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
@@ -86,7 +88,7 @@ class Bottleneck(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out)
+        return self.relu(out) if self.relu_after_add else out
 
 
 class PreActBottleneck(nn.Module):
@@ -101,6 +103,7 @@ class PreActBottleneck(nn.Module):
         self.preact_bn = _batch_norm(layers["preact_bn"])
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _projection(block, layers)
+        self.relu_after_add = block.relu_after_add
         self.shortcut_pool = nn.MaxPool2d(1, stride=block.stride) if block.shortcut == "maxpool" else nn.Identity()
         self.conv1 = _conv(layers["conv1"])
         self.bn1 = _batch_norm(layers["bn1"])
@@ -120,7 +123,7 @@ class PreActBottleneck(nn.Module):
         out = self.relu(out)
         out = self.conv3(out)
         out += identity
-        return out
+        return self.relu(out) if self.relu_after_add else out
 
 
 BLOCK_TYPES: dict[str, type[nn.Module]] = {

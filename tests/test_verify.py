@@ -4,7 +4,8 @@ translate, layer by layer, in float64; each deliberate translation bug must be c
 nothing else named), and located at the layer where it first changes the numbers.
 
 Every run goes through the CLI, so each framework lives in its own worker process. Inputs are 64x64
-to keep the default tier fast: every diagnosis here is independent of the input size.
+to keep the default tier fast: every diagnosis here is independent of the input size, except a fixed
+pool window in the head, checked at the CIFAR ids' own 32x32.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.verify import counterfactual
+from crosscheck.verify import counterfactual, diagnose, graph
 
 CANDIDATES = Path(__file__).parent / "candidates"
 TORCH = f"{CANDIDATES / 'blog_resnet_torch.py'}:BlogResNet"
@@ -27,13 +28,21 @@ TUTORIAL_TORCH = f"{CANDIDATES / 'blog_basicblock_torch.py'}:ResNet18"
 PORTED_V2 = f"{CANDIDATES / 'ported_resnet50v2_torch.py'}:ResNet50V2"
 GATE = 1e-9  # the documented float64 gate (README): equal functions agree to ~1e-13 and below in float64
 KUANGLIU = f"{CANDIDATES / 'kuangliu_cifar_resnet.py'}"
+PADDLE_CIFAR = f"{CANDIDATES / 'blog_cifar_resnet18_paddle.py'}:ResNet18"
 SMALL = {"torch": "3,64,64", "paddle": "3,64,64", "keras": "64,64,3"}
+CIFAR = {"torch": "3,32,32", "paddle": "3,32,32", "keras": "32,32,3"}  # the CIFAR ids' own input size
+# CIFAR ResNet18s whose head is a fixed 4x4 average pool (+ flatten or reshape), one per framework
+FIXED_POOL_HEADS = {"torch": f"{KUANGLIU}:ResNet18", "paddle": PADDLE_CIFAR,
+                    "keras": f"{CANDIDATES / 'cifar_resnet18_keras.py'}:resnet18"}
 # findings that have a single-change counterfactual reference: (framework, finding) -> mutations tested
 COUNTERFACTUALS = {
     ("torch", "stride_on_1x1"): ["stride_on=conv1"],
     ("torch", "bn_eps"): ["bn_eps=0.001"],
     ("paddle", "bn_eps"): ["bn_eps=0.001"],
     ("torch", "head_softmax"): ["head=softmax"],
+    ("torch", "relu_after_add_missing"): ["relu_after_add=False"],
+    ("paddle", "relu_after_add_missing"): ["relu_after_add=False"],
+    ("keras", "relu_after_add_extra"): ["relu_after_add=True"],
     ("keras", "head_logits"): ["head=logits"],
 }
 
@@ -82,10 +91,15 @@ def test_correct_paddle_resnet18_passes_in_float64(tmp_path):
     assert report["findings"] == [] and max(p["rel_l2"] for p in report["points"]) <= GATE
 
 
-def test_bn_eps_off_by_a_thousandth_fails_the_float64_comparison_by_itself(tmp_path):
-    """eps 1.001e-5 for 1e-5 moves the first BN by ~2.6e-9: invisible to a float32 gate (1e-5), caught in float64."""
-    code, report = verify(tmp_path, TORCH, "torch", "resnet18", {"depth": 18, "eps": 1.001e-5}, "--no-alternatives")
-    assert code == 1
+def test_bn_eps_off_by_a_thousandth_fails_the_float64_comparison_by_itself(tmp_path, capsys):
+    """eps 1.001e-5 for 1e-5 moves the first BN by ~2.6e-9: invisible to a float32 gate (1e-5), caught in float64.
+    With this one slip the closest model id is resnet18 itself, not resnet18_cifar (another stem, another class
+    count, and the same slip)."""
+    code, report = verify(tmp_path, TORCH, "torch", "resnet18", {"depth": 18, "eps": 1.001e-5})
+    assert code == 1 and report["matches_other_model"] is None
+    assert [a["model_id"] for a in report["alternatives"]] == ["resnet18_cifar"]
+    assert report["closest"] == {"model_id": "resnet18", "differs_by": ["bn_eps"]}
+    assert "closest: resnet18 itself (differs by: BatchNorm epsilon)" in " ".join(capsys.readouterr().out.split())
     points = {p["name"]: p["rel_l2"] for p in report["points"]}
     assert points["conv1_conv"] <= GATE  # before any BN the candidate is exact
     assert GATE < points["conv1_bn"] < 1e-5 and GATE < points["output"] < 1e-5  # the numbers alone reject it
@@ -232,6 +246,23 @@ def test_translation_bug_is_named_at_the_layer_where_it_diverges(tmp_path, frame
     for test in report["counterfactuals"]:
         assert test["finding"] == code and test["explains"] and test["max_rel_l2"] <= GATE, test
     assert [t["mutation"] for t in report["counterfactuals"]] == COUNTERFACTUALS.get((framework, code), [])
+    # every cause named carries its counterfactual or the reason none can be built
+    covered = {t["finding"] for t in report["counterfactuals"]} | {n["finding"] for n in report["no_counterfactual"]}
+    assert set(report["causes"]) <= covered and all(n["why"] for n in report["no_counterfactual"])
+
+
+@pytest.mark.parametrize("framework", specs.FRAMEWORKS)
+@pytest.mark.parametrize("code", sorted(diagnose.TITLES))
+def test_every_finding_has_a_counterfactual_or_says_why_not(code, framework):
+    """Exactly one of: a single-change mutation that changes the spec, or a reason why none can be built."""
+    # a reference the finding can occur against
+    spec = specs.get({"relu_after_add_extra": "resnet50v2", "stride_on_3x3": "resnet50_v1"}.get(code, "resnet50"))
+    finding = diagnose.Finding(code, diagnose.ERROR, ["conv1_conv"])
+    proposed = counterfactual.mutations([finding], graph.Structure(records=[]), spec, framework)
+    why = counterfactual.absent(code, framework)
+    assert bool(proposed) != bool(why), (proposed, why)
+    for mutation in proposed:
+        assert mutation.code == code and counterfactual.mutate(spec, mutation.name, mutation.value) != spec
 
 
 @pytest.mark.slow
@@ -297,16 +328,42 @@ def test_subclassed_keras_model_without_residuals_is_read_and_is_not_a_resnet(tm
     assert code == 1 and "no residual additions" in report["not_a_resnet"]
 
 
-def test_correct_cifar_resnet_passes_as_its_cifar_id_at_32x32(tmp_path):
-    """kuangliu/pytorch-cifar's ResNet18 is resnet18_cifar: checked at the id's default 3x32x32 input."""
+@pytest.mark.parametrize("framework", specs.FRAMEWORKS)
+def test_fixed_pool_over_the_whole_final_map_is_a_warning_and_the_numbers_decide(tmp_path, capsys, framework):
+    """A CIFAR ResNet18 whose head is a fixed 4x4 average pool (kuangliu's torch code, its Paddle port, a Keras
+    AveragePooling2D(4) + Flatten) is resnet18_cifar at the id's 32x32 input: one warning, MATCH. The final map
+    is ceil(s/8) after three stride-2 3x3 convs with padding 1, so the window covers it exactly for s in 25..32."""
     report = tmp_path / "verify.json"
-    code = main(["verify", f"{KUANGLIU}:ResNet18", "--framework", "torch", "--model", "resnet18_cifar",
+    code = main(["verify", FIXED_POOL_HEADS[framework], "--framework", framework, "--model", "resnet18_cifar",
                  "--json", str(report)])
     report = json.loads(report.read_text())
     assert code == 0, report
-    assert report["candidate"]["input_shape"] == [3, 32, 32] and report["findings"] == []
+    assert report["candidate"]["input_shape"] == [int(v) for v in CIFAR[framework].split(",")]
+    assert [(f["code"], f["severity"], f["where"]) for f in report["findings"]] == \
+        [("head_fixed_pool", "warning", "predictions")]
+    assert "fixed 4x4 average pool equals the global average only where the final map is 4x4, at input 25x25 to " \
+           "32x32; it differs at other input sizes" in report["findings"][0]["explanation"]
     assert len(report["points"]) == 41 + 8 + 1  # every canonical layer, 8 blocks, the output (no stem pool point)
-    assert max(p["rel_l2"] for p in report["points"]) <= 1e-5
+    assert max(p["rel_l2"] for p in report["points"]) <= GATE
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: a fixed-window average pool in place of a global one" in out and "MATCH: the candidate computes resnet18_cifar" in out
+
+
+@pytest.mark.parametrize("window, size, errors, pooled", [
+    (2, 32, {"head_pool"}, "fixed 2x2 average pool (stride 2, padding 0) on the 4x4 final map leaves 2x2 positions"),
+    # the warning's claim: at 64x64 the same 4x4 window leaves 2x2 positions and the 512-wide classifier fails
+    (4, 64, {"head_pool", "forward_fails"}, "fixed 4x4 average pool (stride 4, padding 0) on the 8x8 final map "
+                                            "leaves 2x2 positions"),
+], ids=["window-2", "input-64"])
+def test_fixed_pool_smaller_than_the_final_map_stays_an_error(tmp_path, window, size, errors, pooled):
+    """A window smaller than the final map changes the function: an error, with the pool and the map named."""
+    code, report = verify(tmp_path, PADDLE_CIFAR, "paddle", "resnet18_cifar", {"window": window}, "--no-alternatives",
+                          "--input-shape", f"3,{size},{size}")
+    assert code == 1
+    assert error_codes(report) == errors and "head_fixed_pool" not in findings(report)
+    assert pooled in findings(report)["head_pool"]["explanation"]
+    assert report["first_divergence"]["name"] == "predictions" and "head_pool" in report["causes"]
+    assert {n["finding"] for n in report["no_counterfactual"]} == set(report["causes"])
 
 
 @pytest.mark.parametrize("target, model, cifar_id_matches, suggested", [

@@ -4,7 +4,9 @@ A structural finding says *what* differs; a counterfactual proves that it is *wh
 differ: if the reference with exactly that change matches the candidate at the gate at every point,
 the finding explains the whole mismatch, and nothing else is wrong. Mutations are plain
 `dataclasses.replace` on the spec, limited to what every implementation reads from the spec
-(LayerSpec stride and eps, the stem pool padding in torch/paddle); the head needs no rebuild.
+(LayerSpec stride and eps, the blocks' ReLU after the add, the stem pool padding in torch/paddle);
+the head needs no rebuild. Every finding code has either a mutation or, in NO_COUNTERFACTUAL, the
+reason none can be built, so every cause verify names carries one or the other.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ class Mutation:
     """One single change to a spec: which finding it tests, and how to say it."""
 
     code: str  # the finding it would explain
-    name: str  # stride_on | bn_eps | stem_pool_padding | head
-    value: str | float
+    name: str  # stride_on | bn_eps | relu_after_add | stem_pool_padding | head
+    value: str | float | bool
 
     @property
     def describe(self) -> str:
@@ -46,7 +48,10 @@ def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, fr
         proposed.append(Mutation("stride_on_3x3", "stride_on", "conv2"))
     if "bn_eps" in found:
         proposed.append(Mutation("bn_eps", "bn_eps", _candidate_eps(candidate)))
-    if "pool_padding_value" in found and framework != "keras":  # keras_impl always zero-pads its stem pool
+    for code in ("relu_after_add_missing", "relu_after_add_extra"):
+        if code in found:
+            proposed.append(Mutation(code, "relu_after_add", code.endswith("extra")))
+    if "pool_padding_value" in found and absent("pool_padding_value", framework) is None:
         proposed.append(Mutation("pool_padding_value", "stem_pool_padding",
                                  "zero" if spec.stem_pool_padding == "neg_inf" else "neg_inf"))
     if found & {"head_softmax", "head_logits"}:
@@ -55,13 +60,56 @@ def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, fr
     return proposed
 
 
-def mutate(spec: ModelSpec, name: str, value: str | float) -> ModelSpec:
+# finding code -> why no single-change reference can be built for it (said next to the cause)
+NO_COUNTERFACTUAL: dict[str, str] = {
+    "depths": "other blocks per stage change which layers exist; the model ids with the candidate's depths are "
+              "tried instead",
+    "channels": "another width changes the weights' shapes, so the same weights cannot load into both",
+    "kernel": "another kernel size changes the weights' shapes, so the same weights cannot load into both",
+    "stem": "the stem's stride or BN differs in a way no model id's spec describes",
+    "stem_kind": "the other stem is another model id: the finding names it and the alternatives try it",
+    "stride_block": "moving the stride to another block also changes the shortcut of both blocks; not one spec change",
+    "basic_conv2_stride": "a second strided conv changes every later map size, so no point after it aligns",
+    "stride": "the stride sits in a place no spec describes",
+    "asymmetric_padding": "the spec's padding is symmetric: no implementation builds bottom/right-only padding from it",
+    "padding": "another padding changes the map sizes after that layer, so no point after it aligns",
+    "pool": "another stem max-pool window changes every later map size, so no point after it aligns",
+    "conv_bias_extra": "a note, never a cause: the bias is loaded as 0, so it adds nothing",
+    "conv_bias_missing": "the reference's weights include the bias; without it they do not load one to one",
+    "relu_missing": "the spec has no switch for the ReLUs inside a block",
+    "relu_extra": "the spec has no switch for the ReLUs inside a block",
+    "preact_order": "pre- and post-activation blocks have different layers (BN roles), so the weights do not map",
+    "shortcut": "another shortcut kind changes which layers exist",
+    "shortcut_bn_missing": "the spec has no switch for the shortcut's BN",
+    "shortcut_bn_extra": "the spec has no switch for the shortcut's BN",
+    "missing_layer": "a layer the candidate lacks has no spec switch",
+    "extra_layer": "a layer the reference lacks has no spec switch",
+    "post_norm": "the final BN+ReLU belongs to pre-activation models only; not one spec change",
+    "head_pool": "a classifier that does not read the global average has another weight shape",
+    "head_fixed_pool": "a warning, never a cause: at this input size the pool is the global average",
+    "forward_fails": "the candidate's forward pass fails, so it has no numbers to match",
+}
+# finding codes with a mutation in some framework, and the frameworks whose implementation cannot build it
+NOT_BUILT: dict[str, dict[str, str]] = {
+    "pool_padding_value": {"keras": "keras_impl always zero-pads its stem max-pool, so the -inf padding cannot be "
+                                    "built in Keras"},
+}
+
+
+def absent(code: str, framework: str) -> str | None:
+    """Why finding `code` has no counterfactual in `framework`, or None when `mutations` proposes one."""
+    return NO_COUNTERFACTUAL.get(code) or NOT_BUILT.get(code, {}).get(framework)
+
+
+def mutate(spec: ModelSpec, name: str, value: str | float | bool) -> ModelSpec:
     """`spec` with one change; layers stay consistent (strides, output shapes, epsilons)."""
     if name == "stride_on":
         return _stride_on(spec, str(value))
     if name == "bn_eps":
         layers = tuple(replace(layer, eps=float(value)) if layer.kind == "bn" else layer for layer in spec.layers)
         return replace(spec, bn_eps=float(value), layers=layers)
+    if name == "relu_after_add":
+        return replace(spec, blocks=tuple(replace(block, relu_after_add=bool(value)) for block in spec.blocks))
     if name == "stem_pool_padding":
         return replace(spec, stem_pool_padding=value)
     if name == "head":

@@ -3,7 +3,9 @@
 Both structures come from `graph.extract` on traces from the same framework, so every difference
 is real. Raw differences (per layer, per block) are grouped into named findings: one finding per
 cause, listing every place it occurs, first place first. A finding is an "error" when it changes
-the function; a "note" when it is harmless (e.g. a conv bias followed by BN, which we load as 0).
+the function; a "warning" when it leaves the function unchanged at this input size only (a fixed
+pool window equal to the final map), and says at which sizes; a "note" when it is harmless (e.g. a
+conv bias followed by BN, which we load as 0).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from crosscheck import spec as specs
 from crosscheck.spec import ModelSpec
 from crosscheck.verify.graph import Block, Record, Structure, effective_padding, producer
 
-ERROR, NOTE = "error", "note"
+ERROR, WARNING, NOTE = "error", "warning", "note"
 
 # code -> one-line title; the finding's message adds the specifics.
 TITLES: dict[str, str] = {
@@ -51,6 +53,7 @@ TITLES: dict[str, str] = {
     "head_softmax": "softmax head where the reference outputs logits",
     "head_logits": "logits head where the reference ends in softmax",
     "head_pool": "no global average pooling before the classifier",
+    "head_fixed_pool": "a fixed-window average pool in place of a global one",
     "forward_fails": "the forward pass fails",
 }
 
@@ -116,11 +119,19 @@ def compare(candidate: Structure, reference: Structure, spec: ModelSpec) -> list
         _compare_head(candidate, reference, spec, found)
     else:
         _compare_failure(candidate, ref_blocks, found)
+        if "gap" in candidate.head and "gap" in reference.head:  # a fixed pool that left too many features
+            _compare_head_pool(candidate, reference, found)
     return found.result(list(reference.points()))
 
 
 def errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == ERROR]
+
+
+def distance(findings: Sequence[Finding]) -> tuple[int, int]:
+    """How far a candidate is from a model id by what differs: its structural errors, then the places they occur."""
+    found = errors(findings)
+    return len(found), sum(len(f.places) for f in found)
 
 
 # (stem conv kernel, stride, has a max-pool) -> stem kind, and how each reads
@@ -349,6 +360,8 @@ def _compare_head(candidate: Structure, reference: Structure, spec: ModelSpec, f
         _compare_bn("post_bn", cand["post_bn"], ref["post_bn"], found)
     if "gap" not in cand and "gap" in ref:
         found.add("head_pool", "predictions", "the classifier does not read a globally pooled feature")
+    elif "gap" in cand and "gap" in ref:
+        _compare_head_pool(candidate, reference, found)
     if "predictions" not in cand:
         found.add("missing_layer", "predictions", "no dense classifier")
     elif "predictions" in ref and cand["predictions"]["out_features"] != ref["predictions"]["out_features"]:
@@ -359,6 +372,62 @@ def _compare_head(candidate: Structure, reference: Structure, spec: ModelSpec, f
         found.add("head_softmax", "predictions", f"the model ends in softmax; {spec.model_id} outputs logits")
     elif not softmax and spec.default_head == "softmax":
         found.add("head_logits", "predictions", f"the model outputs logits; {spec.model_id} ends in softmax")
+
+
+def _compare_head_pool(candidate: Structure, reference: Structure, found: _Findings) -> None:
+    """A fixed average pool in place of a global one: a warning where its window is this run's whole final
+    map (with the input sizes at which that holds), an error where it is not."""
+    cand, ref = candidate.head["gap"], reference.head["gap"]
+    if _pool_key(cand) == _pool_key(ref):
+        return
+    for structure, pool, whose in ((candidate, cand, "the candidate's"), (reference, ref, "the reference's")):
+        if pool["op"] != "avgpool":
+            continue
+        window = pool["kernel"]
+        final = structure.records[pool["inputs"][0]]["shape"][1:]
+        name = f"{whose} fixed {_k(window)} average pool"
+        if list(final) != list(window) or any(pool["padding"]):
+            found.add("head_pool", "predictions", f"{name} (stride {pool['stride'][0]}, padding "
+                      f"{_pad(pool['padding'])}) on the {_k(final)} final map leaves {_k(pool['shape'][1:])} "
+                      f"positions, not their global average")
+            return
+        sizes = _input_sizes(structure.records, pool) or [0]  # [0]: an op on the way changes sizes untraceably
+        at = ("this run's size only" if sizes == [0] else f"{sizes[0]}x{sizes[0]}" if len(sizes) == 1
+              else f"{sizes[0]}x{sizes[0]} to {sizes[-1]}x{sizes[-1]}")
+        found.add("head_fixed_pool", "predictions", f"{name} equals the global average only where the final map is "
+                  f"{_k(window)}, at input {at}; it differs at other input sizes (a part of the map or several "
+                  f"positions reach the classifier)", WARNING)
+        return
+
+
+def _pool_key(pool: Record) -> tuple:
+    """What defines a head pool: 'gap', or an average pool's window, stride and padding."""
+    return ("gap",) if pool["op"] == "gap" else (pool["op"], tuple(pool["kernel"]), tuple(pool["stride"]),
+                                                 tuple(pool["padding"]))
+
+
+def _input_sizes(records: Sequence[Record], pool: Record, limit: int = 8192) -> list[int]:
+    """Square input sizes (up to `limit`) at which the map reaching `pool` equals its window, following the
+    traced kernels, strides and paddings from the input to it (any branch of an add: their sizes agree)."""
+    steps = []
+    index = pool["inputs"][0]
+    while index >= 0:
+        record = records[index]
+        if record["op"] in ("conv", "maxpool", "avgpool"):
+            steps.append((record["kernel"][0], record["stride"][0], sum(record["padding"][:2])))
+        elif record["op"] == "pad":
+            steps.append((1, 1, sum(record["padding"][:2])))
+        index = record["inputs"][0] if record["inputs"] else -1
+    window, sizes = pool["kernel"][0], []
+    for size in range(1, limit + 1):
+        mapped = size
+        for kernel, stride, padding in reversed(steps):
+            mapped = (mapped + padding - kernel) // stride + 1 if mapped + padding >= kernel else 0
+        if mapped == window:
+            sizes.append(size)
+        elif mapped > window:
+            break
+    return sizes
 
 
 def _conv_strides(block: Block) -> dict[str, int]:

@@ -38,7 +38,7 @@ def _print_findings(report: VerifyReport, console: Console) -> None:
     for column in ("", "where", "finding"):
         table.add_column(column)
     for finding in report.findings:
-        style = "red" if finding.severity == diagnose.ERROR else "yellow"
+        style = {diagnose.ERROR: "red", diagnose.WARNING: "yellow"}.get(finding.severity, "dim")
         table.add_row(f"[{style}]{finding.severity}[/{style}]", finding.where, finding.message())
     console.print(table)
 
@@ -70,6 +70,9 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
         console.print(f"[dim]weights: ... {len(report.weight_notes) - 3} more notes in --json[/dim]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]", highlight=False)
+    for finding in report.findings:
+        if finding.severity == diagnose.WARNING:
+            console.print(f"[yellow]warning:[/yellow] {finding.message()}", highlight=False)
     divergence = report.divergence
     if divergence is not None:
         console.print(f"[red]first divergence:[/red] {divergence.name} (rel L2 {_number(divergence.rel_l2)}"
@@ -90,13 +93,16 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
             rest = numeric.first_divergence(test.points, report.config.rtol)
             console.print(f"{what} still diverges at {rest.name} (rel L2 {_number(rest.rel_l2)}): more than this "
                           f"one change differs", highlight=False)
+    for code, why in report.no_counterfactual.items():
+        console.print(f"no counterfactual for {diagnose.TITLES[code]}: {why}", highlight=False)
     if report.matched:
         console.print(f"[yellow]the candidate is {report.matched}, not {report.config.reference_label}: it matches "
                       f"{report.matched} structurally and numerically[/yellow]", highlight=False)
-    elif report.alternatives:
-        closest = min(report.alternatives, key=lambda a: len(diagnose.errors(a.findings)))
-        codes = ", ".join(f.title for f in diagnose.errors(closest.findings))
-        console.print(f"no other model id matches; closest: {closest.model_id} (differs by: {codes})", highlight=False)
+    elif report.closest is not None:
+        closest = report.closest
+        which = f"{closest.model_id} itself" if closest.model_id == report.config.model_id else closest.model_id
+        codes = ", ".join(f.title for f in diagnose.errors(closest.findings)) or "the numbers only"
+        console.print(f"no other model id matches; closest: {which} (differs by: {codes})", highlight=False)
     if report.passed:
         console.print(f"[green]MATCH: the candidate computes {report.config.reference_label} "
                       f"(output rel L2 {_number(report.points[-1].rel_l2)})[/green]")

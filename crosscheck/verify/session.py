@@ -28,6 +28,8 @@ from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, 
 
 LAYOUTS = {"torch": "nchw", "paddle": "nchw", "keras": "nhwc"}
 CANDIDATE, SOURCE = "candidate", "source"
+AGAINST_NO_COUNTERFACTUAL = ("checked --against a source, which is not a model id's spec: there is no reference to "
+                             "put the change into")
 
 Progress = Callable[[str], None]
 
@@ -169,6 +171,7 @@ class VerifyReport:
     alternatives: list[Alternative] = field(default_factory=list)
     counterfactuals: list[Counterfactual] = field(default_factory=list)
     nearest: dict[str, dict[str, Any]] = field(default_factory=dict)  # with --against: role -> nearest id, deviations
+    no_counterfactual: dict[str, str] = field(default_factory=dict)  # cause code -> why no counterfactual was built
     seconds: float = 0.0
 
     @property
@@ -193,6 +196,15 @@ class VerifyReport:
     def matched(self) -> str | None:
         return next((a.model_id for a in self.alternatives if a.matches(self.config.rtol)), None)
 
+    @property
+    def closest(self) -> Alternative | None:
+        """Of the model id checked and the alternatives tried, the one whose structure differs least from the
+        candidate's (the id checked first among equals); None when no alternatives were tried."""
+        if not self.alternatives:
+            return None
+        checked = Alternative(str(self.config.model_id), self.findings)
+        return min([checked, *self.alternatives], key=lambda a: diagnose.distance(a.findings))
+
     def as_dict(self) -> dict[str, Any]:
         divergence = self.divergence
         return {
@@ -212,6 +224,10 @@ class VerifyReport:
             "causes": [f.code for f in self.causes],
             "matches_other_model": self.matched,
             "counterfactuals": [c.as_dict() for c in self.counterfactuals],
+            "no_counterfactual": [{"finding": code, "why": why} for code, why in self.no_counterfactual.items()],
+            "closest": None if self.closest is None else {
+                "model_id": self.closest.model_id,
+                "differs_by": [f.code for f in diagnose.errors(self.closest.findings)]},
             "alternatives": [{"model_id": a.model_id, "structural_errors": [f.code for f in diagnose.errors(a.findings)],
                               "output_rel_l2": a.output_rel_l2} for a in self.alternatives],
             "weight_notes": self.weight_notes,
@@ -272,6 +288,8 @@ class Verification:
                 raise
             except WorkerError as error:  # supplementary evidence: the diagnosis stands without it
                 report.notes.append(f"counterfactual {mutation.describe} could not be built: {error}")
+        report.no_counterfactual = {f.code: why for f in report.causes
+                                    if (why := counterfactual.absent(f.code, config.framework))}
         if config.alternatives and not report.passed and candidate.failure is None:
             report.alternatives = [self._alternative(candidate, other)
                                    for other in _alternative_ids(candidate, config.model_id)]
@@ -293,6 +311,7 @@ class Verification:
         report.findings = diagnose.compare(candidate, source, spec)
         self.progress("carrying the source's weights into the candidate")
         report.points, report.weight_notes = self._source_numbers(candidate, source)
+        report.no_counterfactual = {f.code: AGAINST_NO_COUNTERFACTUAL for f in report.causes}
 
     def _build_and_trace(self, target: Target, handle: str, role: str = "candidate") -> graph.Structure | None:
         """Build a user's model in its worker and trace its structure; None (and the report says why) if no ResNet."""
@@ -315,7 +334,7 @@ class Verification:
         """The model id `structure` is nearest to (fewest structural errors), recorded with its deviations."""
         ids = [i for i in specs.MODEL_IDS if _same_kind(structure, i)] or list(specs.MODEL_IDS)
         compared = {i: diagnose.compare(structure, self._reference_structure(framework, i), specs.get(i)) for i in ids}
-        nearest = min(ids, key=lambda i: (len(diagnose.errors(compared[i])), len(compared[i])))
+        nearest = min(ids, key=lambda i: (*diagnose.distance(compared[i]), len(compared[i])))
         findings = diagnose.errors(compared[nearest])
         mutations = counterfactual.mutations(findings, structure, specs.get(nearest), framework)
         explained = {m.code for m in mutations}  # said as a spec change, e.g. bn_eps=0.001; the rest by finding
