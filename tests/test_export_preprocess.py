@@ -104,6 +104,6 @@ def test_keras_applications_resnet50_caffe_export_equals_keras_preprocess_and_mo
     images = calibration.sample_rgb(2, seed=9)
     expected = np.asarray(model(resnet.preprocess_input(images.transpose(0, 2, 3, 1).copy()), training=False))
     measured = onnx_tools.run(onnx_tools.session(out), images)
-    gate = max(1e-5, 4 * 1.3e-5)  # README: resnet50_v1 float32 rounds at 1.1e-5 ... 1.3e-5 from its float64 truth
+    gate = max(1e-5, 4 * 1.5e-5)  # README: resnet50_v1 float32 rounds at 1.2e-5 ... 1.5e-5 from its float64 truth
     assert rel_l2(measured, expected) <= 2 * gate
     assert (measured.argmax(1) == expected.argmax(1)).all()
