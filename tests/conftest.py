@@ -28,3 +28,15 @@ def pool():
     workers = WorkerPool()
     yield workers
     workers.close()
+
+
+@pytest.fixture
+def paddle_tf32_switches():
+    """Paddle's process-wide cuBLAS/cuDNN TF32 switches, restored after the test (list it before monkeypatch, so
+    that it restores after monkeypatch has put the real setters back)."""
+    paddle = pytest.importorskip("paddle")
+    core = paddle.base.core
+    saved = core.get_cublas_switch(), core.get_cudnn_switch()
+    yield core
+    core.set_cublas_switch(saved[0])
+    core.set_cudnn_switch(saved[1])

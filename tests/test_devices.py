@@ -103,18 +103,6 @@ def test_keras_reports_op_determinism_as_it_stands(monkeypatch, op_determinism):
     assert op_determinism.is_op_determinism_enabled()
 
 
-@pytest.fixture
-def paddle_tf32_switches():
-    """Paddle's process-wide cuBLAS/cuDNN TF32 switches, restored after the test (list it before monkeypatch, so
-    that it restores after monkeypatch has put the real setters back)."""
-    paddle = pytest.importorskip("paddle")
-    core = paddle.base.core
-    saved = core.get_cublas_switch(), core.get_cudnn_switch()
-    yield core
-    core.set_cublas_switch(saved[0])
-    core.set_cudnn_switch(saved[1])
-
-
 def test_paddle_reports_its_tf32_switches_and_cudnn_flag_as_they_stand(paddle_tf32_switches, monkeypatch):
     import paddle
 

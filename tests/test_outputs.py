@@ -95,7 +95,9 @@ def export_result(path: Path) -> ExportResult:
 
 
 def convert_result() -> ConvertResult:
-    return ConvertResult(specs.get("resnet50v2"), "keras", "paddle", AGREEMENT, True, True, np.zeros(1), np.zeros(1), found=None)
+    return ConvertResult(specs.get("resnet50v2"), "keras", "paddle", AGREEMENT, True, True, np.zeros(1), np.zeros(1), found=None,
+                         source_reading="Keras load_weights", destination_reading="Paddle set_state_dict of the file's state_dict",
+                         precision="float32")
 
 
 def table_numbers(agreement: Agreement) -> tuple[str, ...]:

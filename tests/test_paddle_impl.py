@@ -425,29 +425,19 @@ def test_adapter_set_native_names_every_bad_key():
         ["missing bn1._mean", "unexpected bn1.running_mean", "fc.weight: shape (1000, 512), expected (512, 1000)"])
 
 
-@pytest.fixture
-def tf32_switches():
-    """Paddle's process-wide cuBLAS/cuDNN TF32 switches, restored after the test."""
-    core = paddle.base.core
-    saved = core.get_cublas_switch(), core.get_cudnn_switch()
-    yield core
-    core.set_cublas_switch(saved[0])
-    core.set_cudnn_switch(saved[1])
-
-
-def test_adapter_configure_cpu(monkeypatch, tf32_switches):
+def test_adapter_configure_cpu(paddle_tf32_switches, monkeypatch):
     """TF32 off is read back from paddle's own switches (set on first, so a no-op configure fails)."""
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)  # restored after the test
-    tf32_switches.set_cublas_switch(True)
-    tf32_switches.set_cudnn_switch(True)  # paddle's default
+    paddle_tf32_switches.set_cublas_switch(True)
+    paddle_tf32_switches.set_cudnn_switch(True)  # paddle's default
     settings = adapter.configure("cpu", allow_tf32=False)
     assert settings["device"] == "cpu"
     assert settings["version"] == paddle.__version__
-    assert not tf32_switches.get_cublas_switch() and not tf32_switches.get_cudnn_switch()
+    assert not paddle_tf32_switches.get_cublas_switch() and not paddle_tf32_switches.get_cudnn_switch()
     assert os.environ["NVIDIA_TF32_OVERRIDE"] == "0"
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE")
     allowed = adapter.configure("cpu", allow_tf32=True)
-    assert tf32_switches.get_cublas_switch() and tf32_switches.get_cudnn_switch()
+    assert paddle_tf32_switches.get_cublas_switch() and paddle_tf32_switches.get_cudnn_switch()
     assert "NVIDIA_TF32_OVERRIDE" not in os.environ  # allowing TF32 does not force it off
     assert allowed["tf32"] == "False"  # a CPU has no TF32, whatever is allowed
     if not paddle.device.is_compiled_with_cuda():
