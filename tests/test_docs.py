@@ -60,3 +60,16 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
 
 def test_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= README_MAX_LINES
+
+
+def test_readme_has_a_line_and_an_example_per_command():
+    """Every `crosscheck` subcommand has a row in the README's command table and an example command line."""
+    import argparse
+
+    from crosscheck import cli
+
+    subparsers = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    readme = (ROOT / "README.md").read_text()
+    for command in subparsers.choices:
+        assert f"\n| `{command}` | " in readme, f"no row for `{command}` in the README's command table"
+        assert f"\ncrosscheck {command}" in readme, f"no example of `crosscheck {command}` in the README"
