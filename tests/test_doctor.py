@@ -250,26 +250,26 @@ def _installed(name: str) -> bool:
     return True
 
 
-def test_readme_gpu_install_is_the_doctors_advice_and_the_gpu_extra():
-    """The README's GPU commands, the doctor's fixes and pyproject's extras say the same thing."""
+def test_docs_gpu_install_is_the_doctors_advice_and_the_gpu_extra():
+    """The GPU install commands of docs/doctor.md, the doctor's fixes and pyproject's extras say the same thing."""
     import tomllib
     from pathlib import Path
 
     from crosscheck.doctor.findings import GPU_INSTALL
 
     root = Path(__file__).resolve().parents[1]
-    readme = root.joinpath("README.md").read_text()
+    guide = root.joinpath("docs", "doctor.md").read_text()
     extras = tomllib.loads(root.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert GPU_INSTALL["torch"] + "\n" in readme
-    assert GPU_INSTALL["paddle"].split(" && ")[1] + "\n" in readme
+    assert GPU_INSTALL["torch"] + "\n" in guide
+    assert GPU_INSTALL["paddle"].split(" && ")[1] + "\n" in guide
     assert "tensorflow[and-cuda]==2.21.*" in extras["gpu"] and GPU_INSTALL["keras"] == "pip install 'tensorflow[and-cuda]==2.21.*'"
     # [gpu] must not pull a CPU-only paddle or PyPI's CUDA 13 torch; [all] stays the CPU quickstart
     assert not [r for r in extras["gpu"] if r.startswith(("paddle", "torch")) or "paddle," in r or "torch," in r]
     assert extras["all"] == ["crosscheck[torch,keras,paddle,onnx]"] and extras["paddle"] == ["paddlepaddle==3.3.1"]
 
 
-def test_readme_states_tensorflows_cuda_ranges():
-    """README: TensorFlow's and-cuda extra takes CUDA 12 (>= 12.5, < 13) and cuDNN 9 (>= 9.3, < 10) wheels."""
+def test_docs_state_tensorflows_cuda_ranges():
+    """docs/doctor.md: TensorFlow's and-cuda extra takes CUDA 12 (>= 12.5, < 13) and cuDNN 9 (>= 9.3, < 10) wheels."""
     requires = [r for r in importlib.metadata.requires("tensorflow") or [] if 'extra == "and-cuda"' in r]
     assert any(r.startswith("nvidia-cuda-runtime-cu12<13.0,>=12.5") for r in requires), requires
     assert any(r.startswith("nvidia-cudnn-cu12<10.0,>=9.3") for r in requires), requires

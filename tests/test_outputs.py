@@ -264,9 +264,9 @@ def test_two_outputs_may_not_be_the_same_file(tmp_path, capsys, no_work, command
     assert not same.exists() and no_work == []
 
 
-def readme_commands() -> list[str]:
-    """Every `crosscheck ...` command in the README's code blocks, continuation lines joined."""
-    text = (ROOT / "README.md").read_text()
+def documented_commands() -> list[str]:
+    """Every `crosscheck ...` command in the code blocks of the README and docs/, continuation lines joined."""
+    text = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     commands = []
     for block in re.findall(r"```(?:bash|text)\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -276,13 +276,13 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def test_readme_examples_write_no_tracked_file():
-    commands = readme_commands()
+def test_documented_examples_write_no_tracked_file():
+    commands = documented_commands()
     assert {shlex.split(c)[0] for c in commands} >= {"run", "export", "convert", "verify"}
     tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
     parser = cli.build_parser()
     for command in commands:
-        args = parser.parse_args(shlex.split(command))  # every README example is a valid command line
+        args = parser.parse_args(shlex.split(command))  # every documented example is a valid command line
         outputs = [getattr(args, name, None) for name in ("json", "report", "plot", "output", "dst")]
         written = {str(Path(path)) for path in outputs if isinstance(path, str)}  # doctor --json alone: stdout
         assert not written & tracked, f"`crosscheck {command}` writes over tracked files {written & tracked}"
