@@ -248,7 +248,8 @@ def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
 
 
 def test_release_frees_every_built_copy_of_that_model_and_only_those():
-    from crosscheck.worker import Worker, op_release
+    from crosscheck.worker_ops import op_release
+    from crosscheck.worker_state import Worker
 
     worker = Worker("torch")
     for model_id, dtype in [("resnet18_cifar", "float32"), ("resnet18_cifar", "float64"), ("resnet34_cifar", "float32")]:
