@@ -18,8 +18,9 @@ import tensorflow as tf
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.train_step import conventions, session
-from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
+from crosscheck import training_conventions as conventions
+from crosscheck.train_step import session
+from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
 from crosscheck.worker import OPS, Worker
 from crosscheck.workers import _jsonable
 from keras_impl import train as keras_train

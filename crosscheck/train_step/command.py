@@ -14,7 +14,7 @@ from rich.table import Table
 from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_reports
 from crosscheck.metrics import FLOAT64_RTOL
-from crosscheck.train_step.conventions import Hyperparameters
+from crosscheck.training_conventions import Hyperparameters
 from crosscheck.train_step.session import QUANTITIES, TrainConfig, TrainReport, train_step
 from crosscheck.workers import DEFAULT_TIMEOUT
 

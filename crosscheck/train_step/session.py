@@ -27,7 +27,7 @@ from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.metrics import FLOAT64_RTOL, rel_l2
-from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
+from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
 
 PRECISIONS = ("float64", "float32")
