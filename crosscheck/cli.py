@@ -16,7 +16,7 @@ from crosscheck.inspect import command as inspect_command
 from crosscheck.predict import command as predict_command
 from crosscheck import spec as specs
 from crosscheck.doctor import command as doctor_command
-from crosscheck.doctor.device_check import require_device
+from crosscheck.device_check import require_device
 from crosscheck.files import check_outputs, write_reports
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL

@@ -29,7 +29,7 @@ import numpy as np
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.export.session import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
+from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
                                 agreement, float32_gate, rel_l2)
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError

@@ -13,7 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
-from crosscheck.doctor.environment import PROBE_TIMEOUT, collect
+from crosscheck.doctor.environment import collect
+from crosscheck.framework_probe import PROBE_TIMEOUT
 from crosscheck.doctor.findings import diagnose
 from crosscheck.doctor.report import as_dict, print_report
 from crosscheck.files import check_writable, write_json

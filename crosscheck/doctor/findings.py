@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 
 from crosscheck.adapter import INSTALL_EXTRA
-from crosscheck.doctor.environment import Environment, FrameworkProbe
+from crosscheck.doctor.environment import Environment
+from crosscheck.framework_probe import FrameworkProbe
 
 # torch's dynamo exporter fused ResNet conv+BN wrongly before onnxscript 0.5.7; the same bound as
 # pytorch_impl.onnx_export.MIN_ONNXSCRIPT, which cannot be imported here without importing torch.

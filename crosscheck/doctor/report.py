@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from crosscheck.doctor.environment import Environment, FrameworkProbe
+from crosscheck.doctor.environment import Environment
+from crosscheck.framework_probe import FrameworkProbe
 from crosscheck.doctor.findings import Finding
 
 HEADERS = ("component", "version", "build", "devices seen", "TF32 default", "GPU proof")

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints import reader
-from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
-                               participant)
+from crosscheck.export.session import INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export
+from crosscheck.onnx_export import DEFAULT_OPSET, participant
 from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
