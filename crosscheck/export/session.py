@@ -186,7 +186,7 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
     logits, float32 logits, export seconds, latency)."""
     worker.request("configure", device="cpu", allow_tf32=False)
     canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
-    for dtype in ("float64", "float32"):
+    for dtype in specs.PRECISIONS:
         model_input = scratch / f"input-{dtype}.npy"
         np.save(model_input, images.astype(dtype))
         if options.preprocess != specs.NO_PREPROCESSING:
