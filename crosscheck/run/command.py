@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.device_check import require_device
@@ -43,10 +44,10 @@ def add_parser(commands: Any) -> None:
                              f"smallest float32-vs-float64 distance among the model's runs, at least "
                              f"{FLOAT32_MIN_RTOL:g}; {TF32_RTOL:g} with --allow-tf32)")
     matrix.add_argument("--allow-tf32", action="store_true", help="GPU only: keep TF32 convolutions on and use the TF32 gate")
-    matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
-    matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
-    matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
-    matrix.add_argument("--overwrite", action="store_true", help="replace existing --json/--report files")
+    cli_options.add_timeout(matrix, help="seconds per worker request before it counts as hung")
+    cli_options.add_json_output(matrix)
+    cli_options.add_markdown_output(matrix)
+    cli_options.add_overwrite(matrix, "existing --json/--report files")
     matrix.add_argument("--onnx", action="store_true",
                         help="also export every model from every framework to ONNX and add the onnxruntime runs "
                              "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
