@@ -34,7 +34,7 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.export.session import ExportOptions, export
-from crosscheck.runner import MatrixRun, RunConfig
+from crosscheck.run.session import MatrixRun, RunConfig
 from crosscheck.workers import FrameworkWorker
 
 HERE = Path(__file__).resolve().parent

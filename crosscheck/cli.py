@@ -8,66 +8,24 @@ from typing import Sequence
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosscheck.convert import command as convert_command
+from crosscheck.doctor import command as doctor_command
 from crosscheck.export import command as export_command
 from crosscheck.inspect import command as inspect_command
 from crosscheck.predict import command as predict_command
-from crosscheck import spec as specs
-from crosscheck.doctor import command as doctor_command
-from crosscheck.doctor.device_check import require_device
-from crosscheck.files import check_outputs, write_reports
-from crosscheck.calibration import WEIGHT_KINDS
-from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
-from crosscheck.report import markdown, print_report
-from crosscheck.runner import DEFAULT_MODELS, RunConfig, run
+from crosscheck.run import command as run_command
 from crosscheck.train_step import command as train_step_command
 from crosscheck.verify import command as verify_command
 
-EXIT_MISMATCH = 1
 EXIT_USAGE = 2
-
-
-class CliError(Exception):
-    """A user error: printed as one clear line, exit code 2, no traceback."""
-
-
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosscheck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
-    matrix = commands.add_parser("run", help="prove the implementations compute the same function (the main job)")
-    matrix.add_argument("--models", type=_csv, default=list(DEFAULT_MODELS),
-                        help=f"comma-separated model ids (default: {','.join(DEFAULT_MODELS)}; all: {','.join(specs.MODEL_IDS)})")
-    matrix.add_argument("--frameworks", type=_csv, default=list(specs.FRAMEWORKS),
-                        help="comma-separated, two or more unless --onnx (default: torch,keras,paddle)")
-    matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
-    matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
-    matrix.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto: cuda when present")
-    matrix.add_argument("--weights", choices=WEIGHT_KINDS, default="calibrated",
-                        help="seeded weights: calibrated (random BN affine and biases) or plain (the reference "
-                             "library's default init); BN statistics from a batch in both (default calibrated)")
-    matrix.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
-                        help=f"float64 gate on relative L2 error, the equivalence proof (default {FLOAT64_RTOL:g})")
-    matrix.add_argument("--rtol", type=float, default=None,
-                        help=f"fixed float32 gate on relative L2 error (default: {FLOAT32_ROUNDING_FACTOR:g} x the "
-                             f"smallest float32-vs-float64 distance among the model's runs, at least "
-                             f"{FLOAT32_MIN_RTOL:g}; {TF32_RTOL:g} with --allow-tf32)")
-    matrix.add_argument("--allow-tf32", action="store_true", help="GPU only: keep TF32 convolutions on and use the TF32 gate")
-    matrix.add_argument("--timeout", type=float, default=900.0, help="seconds per worker request before it counts as hung")
-    matrix.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
-    matrix.add_argument("--report", metavar="PATH", help="write a markdown report here")
-    matrix.add_argument("--overwrite", action="store_true", help="replace existing --json/--report files")
-    matrix.add_argument("--onnx", action="store_true",
-                        help="also export every model from every framework to ONNX and add the onnxruntime runs "
-                             "(torch-onnx, keras-onnx, paddle-onnx) to the matrix")
-    matrix.set_defaults(handler=cmd_run)
-    # Further subcommands: each feature module adds its parser here and keeps its handler to itself.
+    # Each command package adds its parser here and keeps its handler to itself.
+    run_command.add_parser(commands)
     convert_command.add_parser(commands)
     export_command.add_parser(commands)
     inspect_command.add_parser(commands)
@@ -78,41 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    config = RunConfig(models=args.models, frameworks=args.frameworks, batch=args.batch, seed=args.seed,
-                       device=args.device, weights=args.weights, float64_rtol=args.float64_rtol, rtol=args.rtol,
-                       allow_tf32=args.allow_tf32, timeout=args.timeout, onnx=args.onnx)
-    try:
-        config.validate()
-    except ValueError as error:
-        raise CliError(str(error)) from error
-    require_device(config.device, config.frameworks, config.timeout)
-    check_outputs((args.json, args.report), args.overwrite)  # fail now, not after the run
-    with _progress(console) as progress:
-        steps = 3 if config.onnx else 2  # load, forward (, export) per model
-        tasks = {fw: progress.add_task(fw, total=1 + steps * len(config.models)) for fw in config.frameworks}
-        weights = progress.add_task("weights", total=len(config.models))
-
-        def advance(framework: str, what: str) -> None:
-            task = tasks.get(framework, weights)
-            progress.update(task, advance=1, description=f"{framework or 'weights'}: {what}")
-
-        report = run(config, advance)
-    print_report(report, Console())
-    write_reports(args.json, args.report, report.as_dict(), markdown(report), args.overwrite)
-    return 0 if report.passed else EXIT_MISMATCH
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description:<32}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True)
     try:
         return args.handler(args, console)
-    except (CliError, ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # a user error: one clear line, exit code 2, no traceback
         console.print(f"[red]crosscheck {args.command}: error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
 

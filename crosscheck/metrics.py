@@ -3,7 +3,7 @@
 Equivalence is proven in float64, where correct implementations agree to ~1e-13..1e-9 and every
 translation bug stays large; float32 is then judged by its distance from that float64 truth, with a
 gate set by the most accurate float32 run of the same model, so a run with a float32 defect cannot
-loosen the gate that judges it. The README's "Tolerance gates" section has the measurements behind each number.
+loosen the gate that judges it. docs/gates.md has the measurements behind each number.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FLOAT64_RTOL = 1e-9
 # a small factor of each other, and two of them differ by at most the sum of their distances.
 FLOAT32_MIN_RTOL = 1e-5
 FLOAT32_ROUNDING_FACTOR = 4.0
-# With TF32 convolutions (10-bit mantissa) the same networks differ by ~1e-3; see README.
+# With TF32 convolutions (10-bit mantissa) the same networks differ by ~1e-3; see docs/gates.md.
 TF32_RTOL = 5e-3
 
 

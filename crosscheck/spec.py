@@ -35,6 +35,7 @@ import numpy as np
 SPEC_VERSION = "1"
 CANONICAL_LAYOUT = "conv:OIHW,dense:OI"
 FRAMEWORKS = ("torch", "keras", "paddle")
+PRECISIONS = ("float64", "float32")  # float64 first: the proof, the truth float32 (what users run) is measured against
 IMAGENET_INPUT_SIZE = 224
 CIFAR_INPUT_SIZE = 32
 NO_HEAD = 0  # num_classes of a headless model: pooled features, no `predictions` layer
@@ -284,6 +285,13 @@ def check_framework(framework: str) -> str:
     if framework not in FRAMEWORKS:
         raise UnknownFrameworkError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
     return framework
+
+
+def check_precision(dtype: str) -> str:
+    """`dtype` when it is one of PRECISIONS, else ValueError naming them."""
+    if dtype not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}, got {dtype!r}")
+    return dtype
 
 
 def get(model_id: str, num_classes: int | None = None) -> ModelSpec:

@@ -4,138 +4,80 @@ It imports exactly one framework, keeps built models until the client releases t
 request per line on stdin with one JSON line on the original stdout. Arrays travel as files
 (.npy, .npz, .safetensors) named in the requests, never through the pipe. Whatever the framework
 prints goes to stderr, which the client keeps for crash reports.
+
+The server knows no command: it answers the shared ops of crosscheck/worker_ops.py, and a command package
+adds ops by holding a `worker_ops` module with an `OPS` mapping, imported on the first request it may answer.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
+import pkgutil
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator, MutableMapping
 
-import numpy as np
-
-from crosscheck.checkpoints import canonical
+import crosscheck
 from crosscheck import spec as specs
-from crosscheck.adapter import IMPL_PACKAGES, load_adapter
-from crosscheck.checkpoints.worker_ops import CHECKPOINT_OPS
-from crosscheck.doctor.worker_ops import DOCTOR_OPS
-from crosscheck.train_step.worker_ops import TRAIN_OPS
-from crosscheck.verify.worker_ops import VERIFY_OPS
-from crosscheck.predict.worker_ops import PREDICT_OPS
+from crosscheck import worker_ops
+from crosscheck.worker_state import Worker
 
-Handler = Callable[["Worker", dict[str, Any]], dict[str, Any]]
-DTYPES = ("float32", "float64")  # float64: the proof; float32: what users run, measured against it
+Handler = Callable[[Worker, dict[str, Any]], dict[str, Any]]
+OPS_MODULE = "worker_ops"  # the module name by which a command package offers worker ops
 
 
-class Worker:
-    """Holds one framework's adapter and the models built so far, keyed by (model_id, num_classes, dtype)."""
-
-    def __init__(self, framework: str) -> None:
-        self.framework = framework
-        self.adapter = load_adapter(framework)
-        self.models: dict[tuple[str, int | None, str], Any] = {}
-
-    def model(self, model_id: str, num_classes: int | None = None, dtype: str = "float32") -> Any:
-        key = self.key(model_id, num_classes, dtype)
-        if key not in self.models:
-            self.models[key] = self.adapter.build(model_id, key[1], key[2])
-        return self.models[key]
-
-    def loaded_model(self, request: dict[str, Any]) -> Any:
-        key = self.key(request["model_id"], request.get("num_classes"), request.get("dtype", "float32"))
-        if key not in self.models:
-            raise RuntimeError(f"{key[0]} ({key[2]}) has not been loaded in the {self.framework} worker")
-        return self.models[key]
-
-    @staticmethod
-    def key(model_id: str, num_classes: int | None, dtype: str = "float32") -> tuple[str, int | None, str]:
-        """(model_id, num_classes, dtype), None meaning a spec id's default num_classes (1000, 10 for the CIFAR
-        ids); keys that are not spec ids (verify's counterfactual models) are kept as given."""
-        if num_classes is None and model_id in specs.MODEL_IDS:
-            num_classes = specs.get(model_id).num_classes
-        return model_id, num_classes, check_dtype(dtype)
+def op_modules() -> list[str]:
+    """`crosscheck.<package>.worker_ops` of every crosscheck package that has one, found without importing it."""
+    return [f"crosscheck.{info.name}.{OPS_MODULE}" for info in pkgutil.iter_modules(crosscheck.__path__)
+            if info.ispkg and (Path(info.module_finder.path) / info.name / f"{OPS_MODULE}.py").is_file()]
 
 
-def check_dtype(dtype: str) -> str:
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    return dtype
+class Ops(MutableMapping[str, Handler]):
+    """Op name -> handler: the shared ops at once, each package's ops module imported when an op not yet known is
+    asked for. An op name offered by two modules is an error, not a silent override."""
+
+    def __init__(self, shared: dict[str, Handler], modules: list[str]) -> None:
+        self.known = dict(shared)
+        self.origin = {name: worker_ops.__name__ for name in shared}
+        self.pending = list(modules)
+
+    def __getitem__(self, name: str) -> Handler:
+        while name not in self.known and self.pending:
+            self._add(self.pending.pop(0))
+        return self.known[name]
+
+    def _add(self, module_name: str) -> None:
+        for name, handler in importlib.import_module(module_name).OPS.items():
+            if name in self.known:
+                raise RuntimeError(f"worker op {name!r} is offered by both {self.origin[name]} and {module_name}")
+            self.known[name], self.origin[name] = handler, module_name
+
+    def load_all(self) -> dict[str, Handler]:
+        """Import every pending ops module: every op the worker can answer."""
+        while self.pending:
+            self._add(self.pending.pop(0))
+        return dict(self.known)
+
+    def __setitem__(self, name: str, handler: Handler) -> None:
+        """Replace an op (tests plant a failure this way); every module is imported first, so none overrides it."""
+        self.load_all()
+        self.known[name] = handler
+
+    def __delitem__(self, name: str) -> None:
+        del self.known[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.load_all())
+
+    def __len__(self) -> int:
+        return len(self.load_all())
 
 
-def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    return {"settings": worker.adapter.configure(request.get("device", "auto"), bool(request.get("allow_tf32")))}
-
-
-def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Build the model in the requested dtype (once) and load canonical weights from a safetensors file into it."""
-    model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
-    spec = canonical.spec_for(model_id, arrays)
-    started = time.perf_counter()
-    model = worker.model(model_id, spec.num_classes, request.get("dtype", "float32"))
-    built = time.perf_counter()
-    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
-
-
-def op_forward(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Run the loaded model of the requested dtype; its outputs are saved in that dtype (float64 stays float64)."""
-    images = np.load(request["input"])
-    outputs = np.asarray(worker.adapter.forward(worker.loaded_model(request), images))
-    np.save(request["output"], outputs.astype(check_dtype(request.get("dtype", "float32"))))
-    return {"shape": list(outputs.shape)}
-
-
-def op_block_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    images = np.load(request["input"])
-    outputs = worker.adapter.block_outputs(worker.loaded_model(request), images)
-    np.savez(request["output"], **outputs)
-    return {"names": list(outputs)}
-
-
-def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Read the loaded model's weights back out, through the spec, into a canonical file."""
-    model = worker.loaded_model(request)
-    spec = specs.get(request["model_id"], request.get("num_classes"))
-    arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.framework)
-    canonical.save(request["output"], spec.model_id, arrays, {"source_framework": worker.framework})
-    return {}
-
-
-def op_release(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Drop every model built for one model id (all dtypes and head sizes): a run of many ids stays at one's memory."""
-    for key in [key for key in worker.models if key[0] == request["model_id"]]:
-        del worker.models[key]
-    gc.collect()
-    return {}
-
-
-def op_export_onnx(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Export the loaded model with the framework's own ONNX exporter to a file the client then finalises."""
-    exporter = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.onnx_export")
-    exporter.export_onnx(worker.loaded_model(request), request["output"], int(request["opset"]),
-                         request["input_layout"], int(request["image_size"]))
-    return {}
-
-
-OPS: dict[str, Handler] = {
-    "configure": op_configure,
-    "load": op_load,
-    "forward": op_forward,
-    "block_outputs": op_block_outputs,
-    "save_canonical": op_save_canonical,
-    "release": op_release,
-    "export_onnx": op_export_onnx,
-    **CHECKPOINT_OPS,
-    **VERIFY_OPS,
-    **DOCTOR_OPS,
-    **TRAIN_OPS,
-    **PREDICT_OPS,
-}
+OPS = Ops(worker_ops.OPS, op_modules())
 
 
 def serve(framework: str) -> None:

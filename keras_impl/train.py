@@ -1,6 +1,6 @@
 """Training steps in Keras 3 for crosscheck train-step: Keras' own BatchNormalization update and `keras.optimizers.SGD`.
 
-Hyperparameters arrive translated (crosscheck.train_step.conventions): BN momentum in Keras' meaning
+Hyperparameters arrive translated (crosscheck.training_conventions): BN momentum in Keras' meaning
 (1 - torch's). Weight decay stays torch's coupled L2: it is added to the gradient here, because Keras'
 `SGD(weight_decay=)` is decoupled (it subtracts lr * wd * p apart from the momentum).
 """

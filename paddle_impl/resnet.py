@@ -15,7 +15,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from crosscheck.checkpoints import paddle_formats
+from crosscheck import pdparams
 from crosscheck import spec as specs
 from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
 
@@ -296,5 +296,5 @@ def load(model_or_id: nn.Layer | str, path: str | os.PathLike[str]) -> nn.Layer:
     `paddle.load`, which unpickles whatever the file names: a stranger's checkpoint is safe to open.
     """
     model = build(model_or_id) if isinstance(model_or_id, str) else model_or_id
-    load_state_dict(model, paddle_formats.load(path), source=f"'{os.fspath(path)}'")
+    load_state_dict(model, pdparams.load(path), source=f"'{os.fspath(path)}'")
     return model

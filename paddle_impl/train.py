@@ -1,6 +1,6 @@
 """Training steps in PaddlePaddle for crosscheck train-step: Paddle's own BatchNorm update and `paddle.optimizer.Momentum`.
 
-Hyperparameters arrive translated (crosscheck.train_step.conventions): BN momentum in Paddle's meaning
+Hyperparameters arrive translated (crosscheck.training_conventions): BN momentum in Paddle's meaning
 (1 - torch's); `Momentum(weight_decay=float)` is coupled L2, as torch's.
 """
 

@@ -1,6 +1,6 @@
 """Training steps in PyTorch for crosscheck train-step: torch's own BatchNorm update and `torch.optim.SGD`.
 
-Hyperparameters arrive in torch's convention (crosscheck.train_step.conventions), so nothing is translated.
+Hyperparameters arrive in torch's convention (crosscheck.training_conventions), so nothing is translated.
 """
 
 from __future__ import annotations

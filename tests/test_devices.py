@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from crosscheck.cli import main
-from crosscheck.runner import MatrixRun, RunConfig
+from crosscheck.run.session import MatrixRun, RunConfig
 
 HAS_GPU = shutil.which("nvidia-smi") is not None
 

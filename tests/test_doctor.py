@@ -21,8 +21,9 @@ from rich.console import Console
 
 from crosscheck.cli import main
 from crosscheck.doctor import command
-from crosscheck.doctor.device_check import DeviceUnavailable, require_device
-from crosscheck.doctor.environment import Environment, FrameworkProbe, probe_frameworks
+from crosscheck.device_check import DeviceUnavailable, require_device
+from crosscheck.doctor.environment import Environment
+from crosscheck.framework_probe import FrameworkProbe, probe_frameworks
 from crosscheck.doctor.findings import MIN_ONNXSCRIPT, diagnose
 from crosscheck.doctor.report import print_report
 from crosscheck.workers import FrameworkWorker

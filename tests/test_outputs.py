@@ -31,7 +31,8 @@ from crosscheck.convert.session import ConvertOptions, ConvertResult, WorkerPool
 from crosscheck.export import command as export_command
 from crosscheck.export.session import Check, ExportOptions, ExportResult, export
 from crosscheck.metrics import Agreement
-from crosscheck.runner import RunReport
+from crosscheck.run import command as run_command
+from crosscheck.run.session import RunReport
 from crosscheck.verify import command as verify_command
 from crosscheck.verify import report as verify_report
 from crosscheck.verify.counterfactual import Mutation
@@ -189,7 +190,7 @@ def no_work(monkeypatch):
         calls.append("verify")
         return verify_report_fixture()
 
-    monkeypatch.setattr(cli, "run", fake_run)
+    monkeypatch.setattr(run_command, "run", fake_run)
     monkeypatch.setattr(verify_command, "verify", fake_verify)
     return calls
 
@@ -378,7 +379,7 @@ def test_a_worker_crash_report_shows_the_error_not_tensorflow_info_logs():
 def test_known_third_party_warnings_are_filtered_and_no_others(module, message, category):
     """pyproject's filterwarnings (active around every test) drops these notices from their module, nothing else."""
     with warnings.catch_warnings(record=True) as seen:
-        for text, where in ((message, module), ("a warning of ours", module), (message, "crosscheck.runner")):
+        for text, where in ((message, module), ("a warning of ours", module), (message, "crosscheck.run.session")):
             warnings.warn_explicit(text, category, "somewhere.py", 1, module=where, registry={})
     assert [(str(w.message), w.category) for w in seen] == [("a warning of ours", category), (message, category)]
 

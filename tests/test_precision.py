@@ -18,7 +18,7 @@ from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.metrics import float32_gate, rel_l2
-from crosscheck.runner import MatrixRun, RunConfig
+from crosscheck.run.session import MatrixRun, RunConfig
 from crosscheck.workers import FrameworkWorker
 from paddle_impl import adapter as paddle_adapter
 

@@ -12,7 +12,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
-from crosscheck.runner import MatrixRun, RunConfig, first_divergence
+from crosscheck.run.session import MatrixRun, RunConfig, first_divergence
 from crosscheck.workers import FrameworkWorker
 
 READY = json.dumps({"ok": True, "result": {"ready": "fake"}})
@@ -173,7 +173,7 @@ def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_resu
                                    timeout=timeout)
         return _HangsOnForward(framework, "resnet34", short=3)
 
-    monkeypatch.setattr("crosscheck.runner.FrameworkWorker", worker)
+    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", worker)
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18,resnet34", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
     report = json.loads(path.read_text())
@@ -208,7 +208,7 @@ def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, 
     """The torch worker builds every BN with keras' epsilon (tests/test_precision.py's slip); `crosscheck run` exits 1."""
     from test_precision import EPSILON_SLIP
 
-    monkeypatch.setattr("crosscheck.runner.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, [sys.executable, "-c", EPSILON_SLIP] if framework == "torch" else None, timeout=timeout))
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
@@ -248,7 +248,8 @@ def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
 
 
 def test_release_frees_every_built_copy_of_that_model_and_only_those():
-    from crosscheck.worker import Worker, op_release
+    from crosscheck.worker_ops import op_release
+    from crosscheck.worker_state import Worker
 
     worker = Worker("torch")
     for model_id, dtype in [("resnet18_cifar", "float32"), ("resnet18_cifar", "float64"), ("resnet34_cifar", "float32")]:

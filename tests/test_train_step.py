@@ -1,4 +1,4 @@
-"""crosscheck train-step: every training convention in the README table, one step against numpy, and the
+"""crosscheck train-step: every training convention in the table of docs/train-step.md, one step against numpy, and the
 three frameworks training the same in float64 (frameworks in-process for the conventions, workers end to end)."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import tensorflow as tf
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.cli import main
-from crosscheck.train_step import conventions, session
-from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
+from crosscheck import training_conventions as conventions
+from crosscheck.train_step import session
+from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
 from crosscheck.worker import OPS, Worker
 from crosscheck.workers import _jsonable
 from keras_impl import train as keras_train

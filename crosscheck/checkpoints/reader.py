@@ -10,7 +10,6 @@ An empty file, or one that does not start with its format's signature, is refuse
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +107,6 @@ class Found:
     def warnings(self) -> list[str]:
         """What the reading left out that the user may have wanted: ignored arrays shaped like a classifier head."""
         return containers.head_warnings(self.located)
-
-
-def add_location_arguments(parser: argparse.ArgumentParser) -> None:
-    """--key and --prefix: where in a checkpoint the ResNet is, when finding it is ambiguous (convert, export, inspect)."""
-    parser.add_argument("--key", metavar="PATH",
-                        help="the nested dict holding the model, e.g. state_dict or model/ema (default: found)")
-    parser.add_argument("--prefix", metavar="PREFIX",
-                        help="key prefix to strip, e.g. module. or model. ('' for none; default: found)")
 
 
 def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:

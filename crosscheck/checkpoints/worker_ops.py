@@ -20,7 +20,7 @@ from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, TOP
 from crosscheck.checkpoints.identify import CANONICAL
 
 if TYPE_CHECKING:
-    from crosscheck.worker import Worker
+    from crosscheck.worker_state import Worker
 
 
 def _formats_module(worker: Worker) -> Any:
@@ -88,7 +88,7 @@ def _file_state(worker: Worker, path: str, container: str, prefix: str) -> dict[
             if key.startswith(prefix) and not key.endswith(TORCH_BN_COUNTER)}
 
 
-CHECKPOINT_OPS = {
+OPS = {
     "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,

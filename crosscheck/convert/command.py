@@ -8,12 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from crosscheck import spec as specs
-from crosscheck.checkpoints import reader
+from crosscheck import cli_options
 from crosscheck.checkpoints.reader import FORMATS
 from crosscheck.convert.session import ConvertOptions, ConvertResult, convert
 from crosscheck.metrics import FLOAT64_RTOL
-from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
 AUTO = "auto"
@@ -27,13 +25,12 @@ def add_parser(commands: Any) -> None:
                     "converted models agree within the gate (or with --force).")
     parser.add_argument("src", help="checkpoint to read")
     parser.add_argument("dst", help="checkpoint to write")
-    parser.add_argument("--model", default=AUTO,
-                        help=f"model id, or 'auto' (default): infer it from keys and shapes; ids: {', '.join(specs.MODEL_IDS)}")
-    reader.add_location_arguments(parser)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
+    cli_options.add_checkpoint_location(parser)
+    cli_options.add_overwrite(parser, "an existing DST")
     parser.add_argument("--force", action="store_true", help="write DST even if verification fails (exit code stays 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the verification input (default 0)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_convert)
 
 

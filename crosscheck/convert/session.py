@@ -33,7 +33,7 @@ from crosscheck.files import atomic_output, check_writable
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
-from crosscheck.train_step.conventions import bn_momentum_note
+from crosscheck.training_conventions import bn_momentum_note
 from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
 
 Progress = Callable[[str], None]

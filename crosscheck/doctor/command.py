@@ -13,7 +13,9 @@ from typing import Any
 
 from rich.console import Console
 
-from crosscheck.doctor.environment import PROBE_TIMEOUT, collect
+from crosscheck import cli_options
+from crosscheck.doctor.environment import collect
+from crosscheck.framework_probe import PROBE_TIMEOUT
 from crosscheck.doctor.findings import diagnose
 from crosscheck.doctor.report import as_dict, print_report
 from crosscheck.files import check_writable, write_json
@@ -29,10 +31,10 @@ def add_parser(commands: Any) -> None:
                     "onnxruntime, and lists known-bad combinations with the fix for each.")
     parser.add_argument("--json", nargs="?", const=STDOUT, metavar="PATH",
                         help="write the report as JSON to PATH, or to stdout (instead of the table) without PATH")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json PATH")
+    cli_options.add_overwrite(parser, "an existing --json PATH")
     parser.add_argument("--check-import-order", action="store_true",
                         help="also import tensorflow then paddle in a throw-away process and report how it ends")
-    parser.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds for each framework's probe")
+    cli_options.add_timeout(parser, PROBE_TIMEOUT, "seconds for each framework's probe")
     parser.set_defaults(handler=cmd_doctor)
 
 

@@ -13,51 +13,18 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
 
 from crosscheck import spec as specs
-from crosscheck.workers import FrameworkUnavailable, FrameworkWorker, WorkerError
+from crosscheck.framework_probe import PROBE_TIMEOUT, FrameworkProbe, WorkerFactory, probe_frameworks
 
-PROBE_TIMEOUT = 300.0  # seconds to import a framework and answer the probe on a busy machine
 # Distributions whose presence (or presence together) decides a finding; see crosscheck/doctor/findings.py.
 PACKAGES = ("onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "tf2onnx", "paddle2onnx", "tensorflow",
             "paddlepaddle", "paddlepaddle-gpu", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13", "nvidia-nccl-cu12",
             "nvidia-nccl-cu13")
 PROVIDERS_SCRIPT = "import json, onnxruntime; print(json.dumps(onnxruntime.get_available_providers()))"
 IMPORT_ORDER_SCRIPT = "import tensorflow, paddle"  # the order that segfaults inside libpaddle
-
-WorkerFactory = Callable[[str], FrameworkWorker]
-
-
-@dataclass(frozen=True)
-class FrameworkProbe:
-    """One framework's answer to the probe; `status` is ok, missing (not importable) or failed (crashed)."""
-
-    framework: str
-    status: str = "ok"
-    error: str = ""
-    versions: dict[str, str] = field(default_factory=dict)
-    cuda: str | None = None  # the CUDA version the build targets; None for a CPU-only build
-    cudnn: str | None = None
-    devices: tuple[str, ...] = ()
-    tf32: dict[str, bool] = field(default_factory=dict)  # the framework's default TF32 switches
-    missing_switches: tuple[str, ...] = ()  # GPU-proof switches (TF32 off, determinism) this build lacks
-
-    @property
-    def gpu_proof_blocker(self) -> str:
-        """Why this framework cannot run the GPU proof here, or '' when it can."""
-        if self.status != "ok":
-            return "not installed" if self.status == "missing" else "probe failed"
-        if self.cuda is None:
-            return "CPU-only build"
-        if not self.devices:
-            return "sees no CUDA device"
-        if self.missing_switches:
-            return f"lacks {', '.join(self.missing_switches)}"
-        return ""
-
 
 @dataclass(frozen=True)
 class Environment:
@@ -87,28 +54,6 @@ class Environment:
                 "onnxruntime_providers": list(self.providers) if self.providers is not None else None,
                 "machine_gpus": list(self.machine_gpus), "import_order": self.import_order, "cpu_proof_ready": self.cpu_proof_ready,
                 "gpu_proof_ready": self.gpu_proof_ready}
-
-
-def probe_frameworks(frameworks: Sequence[str] = specs.FRAMEWORKS, timeout: float = PROBE_TIMEOUT,
-                     factory: WorkerFactory | None = None) -> dict[str, FrameworkProbe]:
-    """Probe every framework in its own worker process; all start first, so their imports overlap."""
-    make = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))
-    with ExitStack() as stack:
-        workers = [stack.enter_context(make(framework)) for framework in frameworks]
-        return {worker.framework: _probe(worker) for worker in workers}
-
-
-def _probe(worker: FrameworkWorker) -> FrameworkProbe:
-    try:
-        result = worker.request("probe")["result"]
-    except FrameworkUnavailable as error:
-        return FrameworkProbe(worker.framework, "missing", str(error))
-    except WorkerError as error:
-        detail = error.detail.strip().splitlines()[-1] if error.detail.strip() else ""
-        return FrameworkProbe(worker.framework, "failed", f"{error} {detail}".strip())
-    return FrameworkProbe(worker.framework, versions=result["versions"], cuda=result["cuda"], cudnn=result["cudnn"],
-                          devices=tuple(result["devices"]), tf32=result["tf32"],
-                          missing_switches=tuple(result["missing_switches"]))
 
 
 def installed_packages(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:

@@ -10,14 +10,15 @@ import re
 from dataclasses import dataclass
 
 from crosscheck.adapter import INSTALL_EXTRA
-from crosscheck.doctor.environment import Environment, FrameworkProbe
+from crosscheck.doctor.environment import Environment
+from crosscheck.framework_probe import FrameworkProbe
 
 # torch's dynamo exporter fused ResNet conv+BN wrongly before onnxscript 0.5.7; the same bound as
 # pytorch_impl.onnx_export.MIN_ONNXSCRIPT, which cannot be imported here without importing torch.
 MIN_ONNXSCRIPT = (0, 5, 7)
 PADDLE_GPU_INDEX = "https://www.paddlepaddle.org.cn/packages/stable/cu126/"
 TORCH_CU126_INDEX = "https://download.pytorch.org/whl/cu126"
-# How each framework gets a CUDA build that shares the CUDA 12 libraries with the other two (README "GPU").
+# How each framework gets a CUDA build that shares the CUDA 12 libraries with the other two (docs/doctor.md, "GPU").
 GPU_INSTALL = {
     "torch": f"pip install torch==2.14.1 torchvision==0.29.1 --index-url {TORCH_CU126_INDEX}",
     "keras": "pip install 'tensorflow[and-cuda]==2.21.*'",

@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from crosscheck.doctor.environment import Environment, FrameworkProbe
+from crosscheck.doctor.environment import Environment
+from crosscheck.framework_probe import FrameworkProbe
 from crosscheck.doctor.findings import Finding
 
 HEADERS = ("component", "version", "build", "devices seen", "TF32 default", "GPU proof")
@@ -21,7 +22,7 @@ MISSING = "[red]not installed[/red]"
 TF32_LABEL = {"cudnn.allow_tf32": "conv", "cuda.matmul.allow_tf32": "matmul",
               "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN"}
 STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
-# The exporter each framework's ONNX export goes through (README, `crosscheck export`).
+# The exporter each framework's ONNX export goes through (docs/export.md).
 EXPORTERS = {"torch": "onnxscript", "keras": "tf2onnx", "paddle": "paddle2onnx"}
 
 

@@ -1,6 +1,6 @@
 """Worker-side op of `crosscheck doctor`: report what this worker's framework build can do.
 
-Runs inside a framework worker (crosscheck/worker.py registers it in OPS) before any `configure`,
+Runs inside a framework worker (crosscheck/worker.py finds its OPS) before any `configure`,
 so the TF32 switches read are the framework's own defaults. The framework is imported lazily
 here; the worker has already imported it through its adapter.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from crosscheck.worker import Worker
+    from crosscheck.worker_state import Worker
 
 
 def cudnn_version_text(number: int) -> str:
@@ -81,4 +81,4 @@ def op_probe(worker: "Worker", request: dict[str, Any]) -> dict[str, Any]:
     return PROBES[worker.framework]()
 
 
-DOCTOR_OPS = {"probe": op_probe}
+OPS = {"probe": op_probe}

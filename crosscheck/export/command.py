@@ -8,11 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
-from crosscheck.checkpoints import reader
-from crosscheck.export.session import (DEFAULT_OPSET, INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export,
-                               participant)
-from crosscheck.workers import DEFAULT_TIMEOUT
+from crosscheck.export.session import INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export
+from crosscheck.onnx_export import DEFAULT_OPSET, participant
 
 EXIT_MISMATCH = 1
 
@@ -25,12 +24,12 @@ def add_parser(commands: Any) -> None:
                     f"at batch {VERIFY_BATCH} and batch 1 (or with --force). Every export takes NCHW input "
                     "[batch, 3, 224, 224] ([batch, 3, 32, 32] for the CIFAR ids) named 'images' unless --input-layout nhwc, "
                     "and yields 'logits'.")
-    parser.add_argument("--model", required=True, help=f"model id: {', '.join(specs.MODEL_IDS)}")
+    cli_options.add_model(parser, required=True)
     parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS, help="whose exporter to use")
     parser.add_argument("--weights", metavar="FILE",
                         help="any checkpoint convert reads (.pth, .ckpt, .safetensors, .keras, .h5, .pdparams, ...; "
                              "default: the seeded calibrated weights)")
-    reader.add_location_arguments(parser)
+    cli_options.add_checkpoint_location(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET}; torch needs >= 18)")
@@ -38,14 +37,14 @@ def add_parser(commands: Any) -> None:
                         help="layout of the ONNX input (default nchw, for every framework)")
     parser.add_argument("--preprocess", choices=specs.PREPROCESS_CHOICES, default=specs.NO_PREPROCESSING,
                         help="start the graph with this preprocessing, so its input takes RGB float32 in [0, 255] in "
-                             "the chosen layout (default none: the model's own input); the README's "
-                             "'Preprocessing' section has the conventions")
+                             "the chosen layout (default none: the model's own input); docs/preprocessing.md "
+                             "has the conventions")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibrated weights and the verification input")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    cli_options.add_overwrite(parser, "an existing output file")
     parser.add_argument("--force", action="store_true", help="write the output even if verification fails (exit code stays 1)")
     parser.add_argument("--latency", type=int, default=0, metavar="N",
                         help="also time native and onnxruntime inference at batch 1 (median of N runs)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_export)
 
 

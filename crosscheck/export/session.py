@@ -2,7 +2,7 @@
 
 The framework's worker loads the canonical weights, runs the native model on the verification batch
 in float64 (the truth) and in float32, and exports the float32 model with its own exporter
-(`*_impl/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_tools`),
+(`*_impl/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_export`),
 runs it in onnxruntime (float32) on the same batch and on its first image alone (the batch dimension is
 dynamic), and judges each run by its distance from the native float64 truth against the float32 gate
 (`metrics.float32_gate` of the native float32 and the onnxruntime distances: anchored on the smaller, so a
@@ -18,12 +18,10 @@ is asked for, so `crosscheck run` without `--onnx` works without them.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -32,14 +30,13 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical, reader
 from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
+from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools
 from crosscheck.metrics import FLOAT32_MIN_RTOL, Agreement, agreement, float32_gate, rel_l2
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
 
-DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
 MIN_OPSET = 17
 INPUT_LAYOUTS = ("nchw", "nhwc")
 VERIFY_BATCH = 3
-FORMAT = "crosscheck-onnx"
 
 WorkerFactory = Callable[[str], FrameworkWorker]
 
@@ -108,37 +105,6 @@ class ExportResult:
         """The native float32 model is further from its float64 truth than the gate: a precision problem of the
         framework's float32 run, not of the file."""
         return not self.native_float32_distance <= self.gate
-
-
-def participant(framework: str) -> str:
-    """The match-matrix name of a framework's ONNX export, e.g. 'torch-onnx'."""
-    return f"{framework}-onnx"
-
-
-def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: str) -> dict[str, str]:
-    """The provenance every export carries in its metadata_props."""
-    return {
-        "format": FORMAT,
-        "model_id": spec.model_id,
-        "num_classes": str(spec.num_classes),
-        "spec_version": specs.SPEC_VERSION,
-        "source_framework": framework,
-        "input_layout": input_layout,
-        "input_size": str(spec.input_size),
-        "weights_sha256": digest,
-    }
-
-
-def export_in_worker(worker: FrameworkWorker, spec: specs.ModelSpec, digest: str, path: Path, opset: int,
-                     input_layout: str, preprocess: str = specs.NO_PREPROCESSING) -> float:
-    """Export the model loaded in `worker` to `path`, finalise it and put the `preprocess` style in front of it;
-    returns the exporter's seconds."""
-    reply = worker.request("export_onnx", model_id=spec.model_id, num_classes=spec.num_classes, output=path,
-                           opset=opset, input_layout=input_layout, image_size=spec.input_size)
-    onnx_tools().finalize(path, metadata(spec, digest, worker.framework, input_layout), opset)
-    if preprocess != specs.NO_PREPROCESSING:
-        onnx_tools().prepend_preprocessing(path, specs.preprocessing(preprocess), input_layout)
-    return float(reply["seconds"])
 
 
 def measure(path: Path, images: np.ndarray, truth: np.ndarray) -> list[tuple[str, Agreement]]:
@@ -220,7 +186,7 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
     logits, float32 logits, export seconds, latency)."""
     worker.request("configure", device="cpu", allow_tf32=False)
     canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
-    for dtype in ("float64", "float32"):
+    for dtype in specs.PRECISIONS:
         model_input = scratch / f"input-{dtype}.npy"
         np.save(model_input, images.astype(dtype))
         if options.preprocess != specs.NO_PREPROCESSING:
@@ -238,7 +204,3 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
                                options.preprocess)
     return np.load(scratch / "native-float64.npy"), np.load(scratch / "native-float32.npy"), seconds, latency
 
-
-def onnx_tools() -> ModuleType:
-    """crosscheck.onnx_tools, imported on first use: onnx and onnxruntime are an optional extra."""
-    return importlib.import_module("crosscheck.onnx_tools")

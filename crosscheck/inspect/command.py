@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.checkpoints import reader
 from crosscheck.inspect.summary import Summary, inspect
-from crosscheck.workers import DEFAULT_TIMEOUT
 
 SHOWN_IGNORED = 5  # ignored arrays named in the table; --json lists them all
 
@@ -25,10 +25,10 @@ def add_parser(commands: Any) -> None:
         description=f"Formats by extension: {', '.join(reader.FORMATS)}. Nothing in the file runs; only PyTorch "
                     "files and Keras 3 .weights.h5 start a framework worker.")
     parser.add_argument("file", help="checkpoint to describe")
-    parser.add_argument("--model", help=f"expected model id (default: inferred); ids: {', '.join(specs.MODEL_IDS)}")
-    reader.add_location_arguments(parser)
+    cli_options.add_model(parser, "expected model id (default: inferred); ids")
+    cli_options.add_checkpoint_location(parser)
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_inspect)
 
 

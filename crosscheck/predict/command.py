@@ -8,10 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
-from crosscheck.checkpoints import reader
 from crosscheck.predict.session import TOP, PredictOptions, PredictResult, predict
-from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_DISAGREE = 1
 ALL = "all"
@@ -29,13 +28,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow decodes)")
     parser.add_argument("--weights", required=True, metavar="FILE", help="any checkpoint convert reads")
     parser.add_argument("--framework", choices=(*specs.FRAMEWORKS, ALL), default=ALL, help="which to run (default all)")
-    parser.add_argument("--model", help=f"model id (default: inferred from the checkpoint); ids: {', '.join(specs.MODEL_IDS)}")
-    reader.add_location_arguments(parser)
+    cli_options.add_model(parser, "model id (default: inferred from the checkpoint); ids")
+    cli_options.add_checkpoint_location(parser)
     parser.add_argument("--preprocess", choices=(ORIGIN, *specs.PREPROCESS_CHOICES), default=ORIGIN,
                         help="input preprocessing (default origin: the style the weights' origin trains with; "
                              "none: feed RGB in [0, 255] as is)")
     parser.add_argument("--top", type=int, default=TOP, help=f"how many classes to list (default {TOP})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
+    cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_predict)
 
 

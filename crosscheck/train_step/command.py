@@ -11,12 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_reports
 from crosscheck.metrics import FLOAT64_RTOL
-from crosscheck.train_step.conventions import Hyperparameters
+from crosscheck.training_conventions import Hyperparameters
 from crosscheck.train_step.session import QUANTITIES, TrainConfig, TrainReport, train_step
-from crosscheck.workers import DEFAULT_TIMEOUT
 
 EXIT_MISMATCH = 1
 DEFAULTS = Hyperparameters()
@@ -29,7 +29,7 @@ def add_parser(commands: Any) -> None:
         description="Same weights, batch and labels in each framework: N steps of training-mode forward, softmax "
                     "cross-entropy on the logits, backward and SGD with momentum and weight decay. Hyperparameters "
                     "are given once, in PyTorch's convention, and translated into each framework's.")
-    parser.add_argument("--model", required=True, metavar="ID", help=f"model id: {', '.join(specs.MODEL_IDS)}")
+    cli_options.add_model(parser, required=True, metavar="ID")
     parser.add_argument("--frameworks", type=lambda text: [f.strip() for f in text.split(",") if f.strip()],
                         default=list(specs.FRAMEWORKS), help="comma-separated (default: torch,keras,paddle)")
     parser.add_argument("--steps", type=int, default=2, help="SGD steps (default 2: momentum first acts in step 2)")
@@ -48,10 +48,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, batch and labels (default 0)")
     parser.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
                         help=f"float64 gate on relative L2 error, per quantity (default {FLOAT64_RTOL:g})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
-    parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
-    parser.add_argument("--report", metavar="PATH", help="write a markdown report here")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing --json/--report files")
+    cli_options.add_timeout(parser)
+    cli_options.add_json_output(parser)
+    cli_options.add_markdown_output(parser)
+    cli_options.add_overwrite(parser, "existing --json/--report files")
     parser.set_defaults(handler=cmd_train_step)
 
 

@@ -27,10 +27,9 @@ from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.metrics import FLOAT64_RTOL, rel_l2
-from crosscheck.train_step.conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
+from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
 
-PRECISIONS = ("float64", "float32")
 # Compared in this order, which is also the order of cause and effect in one step.
 QUANTITIES = ("loss", "gradients", "parameters", "running_mean", "running_var")
 STATISTICS = ("running_mean", "running_var")
@@ -175,7 +174,7 @@ def train_step(config: TrainConfig, progress: Progress | None = None,
                 with factory(framework) as worker:
                     worker.request("configure", device="cpu", allow_tf32=False)
                     raw[framework] = {}
-                    for dtype in PRECISIONS:
+                    for dtype in specs.PRECISIONS:
                         output = Path(tmp) / f"{framework}-{dtype}.npz"
                         worker.request("train_step", model_id=spec.model_id, dtype=dtype, steps=config.steps,
                                        hyper=report.native_hyper[framework], output=output, **files)
@@ -187,8 +186,8 @@ def train_step(config: TrainConfig, progress: Progress | None = None,
         with ThreadPoolExecutor(max_workers=len(config.frameworks)) as threads:
             list(threads.map(run, config.frameworks))
         initial = canonical.load(files["weights"], spec.model_id)[1]
-    live = [fw for fw in config.frameworks if fw in raw and len(raw[fw]) == len(PRECISIONS)]
-    common = {fw: {dtype: common_convention(raw[fw][dtype], fw, initial, config, hyper) for dtype in PRECISIONS}
+    live = [fw for fw in config.frameworks if fw in raw and len(raw[fw]) == len(specs.PRECISIONS)]
+    common = {fw: {dtype: common_convention(raw[fw][dtype], fw, initial, config, hyper) for dtype in specs.PRECISIONS}
               for fw in live}
     report.losses = {fw: raw[fw]["float64"]["loss"]["loss"].tolist() for fw in live}
     _compare(report, live, raw, common, initial, hyper)
@@ -321,7 +320,7 @@ def _update_cause(pair: PairResult, a: Results, b: Results, initial: dict[str, n
     from the gradient) makes the same first step and, in the second, leaves p higher by lr*mu*wd*p0, the decay term
     that coupled L2 put into the velocity and momentum carries over."""
     generic = ("the update differs while the losses and gradients agree: the optimizer's convention (weight decay "
-               "coupled vs decoupled, momentum velocity form, hyperparameters rounded to float32), see the README table")
+               "coupled vs decoupled, momentum velocity form, hyperparameters rounded to float32), see the table in docs/train-step.md")
     if config.steps != 2:
         return f"{generic} (--steps 2 tells coupled from decoupled weight decay)"
     carried = hyper.lr * hyper.momentum * hyper.weight_decay

@@ -13,12 +13,13 @@ from typing import Any
 
 from rich.console import Console
 
+from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_json
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError
+from crosscheck.workers import WorkerCrashed, WorkerError
 
 EXIT_MISMATCH = 1
 CANDIDATE_ERROR = "CandidateError: "
@@ -31,7 +32,7 @@ def add_parser(commands: Any) -> None:
                     "calibrated weights into both, and name the first layer that diverges and why.")
     parser.add_argument("target", metavar="FILE.py:CALLABLE", help="a class or function in FILE.py that returns the model")
     parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS)
-    parser.add_argument("--model", metavar="ID", help=f"the model id to check against: {', '.join(specs.MODEL_IDS)}")
+    cli_options.add_model(parser, "the model id to check against", metavar="ID")
     parser.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments for CALLABLE, a JSON object")
     parser.add_argument("--against", metavar="SOURCE.py:CALLABLE",
                         help="check against the model this one translates instead of a model id")
@@ -45,10 +46,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--rtol", type=float, default=FLOAT64_RTOL,
                         help=f"gate on relative L2 error, both models run in float64 (default {FLOAT64_RTOL:g})")
     parser.add_argument("--no-alternatives", action="store_true", help="on a mismatch, do not try the other model ids")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per worker request")
-    parser.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
+    cli_options.add_timeout(parser)
+    cli_options.add_json_output(parser)
     parser.add_argument("--plot", metavar="PATH.png", help="write the error curve across depth here")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing --json/--plot files")
+    cli_options.add_overwrite(parser, "existing --json/--plot files")
     parser.set_defaults(handler=cmd_verify)
 
 

@@ -1,6 +1,6 @@
 """Worker-side ops of `crosscheck verify`: build a user's model from its file, trace it, load weights into it.
 
-These run inside a framework worker (crosscheck/worker.py registers them in OPS). This module
+These run inside a framework worker (crosscheck/worker.py finds its OPS). This module
 imports no framework itself: the user's file does, and the framework's `*_impl.trace` module is
 imported lazily, in the worker's process only.
 """
@@ -23,7 +23,7 @@ from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.verify import counterfactual
 
 if TYPE_CHECKING:
-    from crosscheck.worker import Worker
+    from crosscheck.worker_state import Worker
 
 _candidates: dict[str, Any] = {}  # handle -> a user's model or a float64 reference, built once per worker
 _records: dict[str, list[dict]] = {}  # handle -> records of its last trace
@@ -135,5 +135,5 @@ def _target(worker: Worker, request: dict[str, Any]) -> tuple[str, Any]:
     return request["handle"], _candidates[request["handle"]]
 
 
-VERIFY_OPS = {"verify_build": op_verify_build, "verify_trace": op_verify_trace, "verify_assign": op_verify_assign,
+OPS = {"verify_build": op_verify_build, "verify_trace": op_verify_trace, "verify_assign": op_verify_assign,
               "verify_reference": op_verify_reference, "verify_read": op_verify_read}

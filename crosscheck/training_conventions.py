@@ -1,4 +1,5 @@
-"""Training conventions of the three frameworks, measured, and the one convention train-step speaks.
+"""Training conventions of the three frameworks, measured, and the one convention train-step speaks
+(convert reads it too, for its BN momentum note).
 
 The user gives hyperparameters once, in PyTorch's convention: `bn_momentum` is the weight of the new
 batch in the running statistics, `weight_decay` is an L2 term added to the gradient before momentum

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crosscheck.metrics import FLOAT32_ROUNDING_FACTOR
-from crosscheck.runner import ModelResult, PairResult, RunReport
+from crosscheck.run.session import ModelResult, PairResult, RunReport
 
 CONSOLE_COLUMNS = ("pair", "float64\nrel L2", "float32\nrel L2", "float32\ncosine", "top-1", "result")
 MARKDOWN_COLUMNS = ("pair", "float64 rel L2", "float64 max abs", "float32 rel L2", "float32 max abs", "cosine",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from crosscheck.doctor.environment import PROBE_TIMEOUT, FrameworkProbe, probe_frameworks
+from crosscheck.framework_probe import PROBE_TIMEOUT, FrameworkProbe, probe_frameworks
 
 Prober = Callable[[Sequence[str], float], dict[str, FrameworkProbe]]
 

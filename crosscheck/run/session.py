@@ -29,13 +29,12 @@ import numpy as np
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.export.session import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
+from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
                                 agreement, float32_gate, rel_l2)
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
-PRECISIONS = ("float64", "float32")  # float64 first: it is the truth float32 is measured against
 
 WorkerFactory = Callable[[str], FrameworkWorker]
 Progress = Callable[[str, str], None]  # (framework, what just finished)
@@ -256,12 +255,12 @@ class MatrixRun:
             self.progress("", f"weights {model_id}")
 
     def _load(self, framework: str, model_id: str) -> None:
-        for dtype in PRECISIONS:
+        for dtype in specs.PRECISIONS:
             self.workers[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
         self.progress(framework, f"loaded {model_id}")
 
     def _forward(self, framework: str, model_id: str) -> None:
-        for dtype in PRECISIONS:
+        for dtype in specs.PRECISIONS:
             self.workers[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
                                             dtype=dtype, output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
