@@ -139,26 +139,23 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
     if problems:
         raise WeightMismatchError(spec.model_id, "paddle", problems)
     state = model.state_dict()
-    corrected = _corrected_layers(model, spec)
-
-    def stored(key: str, value: np.ndarray) -> np.ndarray:
-        given = np.asarray(value, np.float32).astype(np.float64)
-        return write_variance(corrected[key], given) if key in corrected else given
-
-    model.set_state_dict({key: paddle.to_tensor(stored(key, value)).astype(state[key].dtype) for key, value in native.items()})
+    stored = _corrected_state(model, spec, {key: np.asarray(value, np.float32) for key, value in native.items()}, np.float64)
+    model.set_state_dict({key: paddle.to_tensor(value).astype(state[key].dtype) for key, value in stored.items()})
 
 
 def load_checkpoint_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
     """Paddle's `set_state_dict` (strict) of a checkpoint's own arrays, widened to the model's dtype as `model.to`
     would (set_state_dict refuses a dtype change), plus the float64 epsilon correction set_native applies."""
     dtype = np.dtype(str(model.conv1.weight.dtype).removeprefix("paddle."))
+    load_strict(model, _corrected_state(model, spec, state, dtype))
+
+
+def _corrected_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.ndarray],
+                     dtype: np.dtype | type) -> dict[str, np.ndarray]:
+    """`state` in `dtype`, each float64 BatchNorm's running variance with its layer's epsilon correction."""
     corrected = _corrected_layers(model, spec)
-
-    def stored(key: str, value: np.ndarray) -> np.ndarray:
-        widened = np.asarray(value, dtype)
-        return write_variance(corrected[key], widened) if key in corrected else widened
-
-    load_strict(model, {key: stored(key, value) for key, value in state.items()})
+    widened = {key: np.asarray(value, dtype) for key, value in state.items()}
+    return {key: write_variance(corrected[key], value) if key in corrected else value for key, value in widened.items()}
 
 
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
