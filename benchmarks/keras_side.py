@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_impl import adapter
+from crosscheck.backends.keras import adapter
 
 REFERENCES: dict[str, tuple[str, Callable[..., keras.Model]]] = {
     "resnet50_v1": ("keras.applications.ResNet50", keras.applications.ResNet50),

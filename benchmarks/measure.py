@@ -21,10 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from crosscheck import calibration
+from crosscheck import backends, calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.adapter import load_adapter
 from crosscheck.metrics import rel_l2
 
 Request = dict[str, Any]
@@ -41,7 +40,7 @@ def loaded(framework: str, variant: str, model_id: str, weights: str, device: st
     model = fw.ours(model_id) if variant == "ours" else fw.reference(model_id, device)
     model_id, arrays, _ = canonical.load(weights, model_id)
     spec = specs.get(model_id)
-    load_adapter(framework).set_native(model, spec, specs.to_native(spec, arrays, framework))
+    backends.load(framework, "adapter").set_native(model, spec, specs.to_native(spec, arrays, framework))
     return model
 
 
@@ -117,7 +116,7 @@ def transfer(request: Request) -> dict[str, Any]:
     model's weights (from the last source) are also written there (canonical.save), timed.
     """
     framework, model_id, repeats = request["framework"], request["model_id"], request["repeats"]
-    adapter = load_adapter(framework)
+    adapter = backends.load(framework, "adapter")
     model = side(framework).ours(model_id)
     spec = specs.get(model_id)
     result: dict[str, Any] = {"import": {}, "read": {}}
@@ -189,7 +188,7 @@ def main(request_path: str, result_path: str) -> None:
     if device == "cuda" and not fw.gpu_available():
         result: Any = {"skipped": f"{request['framework']} sees no GPU"}
     else:
-        load_adapter(request["framework"]).configure(device, allow_tf32=False)
+        backends.load(request["framework"], "adapter").configure(device, allow_tf32=False)
         result = COMMANDS[request["command"]](request)
     Path(result_path).write_text(json.dumps(result))
 

@@ -9,7 +9,7 @@ import paddle
 import paddle.vision.models as vision
 from paddle import nn
 
-from paddle_impl import adapter
+from crosscheck.backends.paddle import adapter
 
 REFERENCES: dict[str, tuple[str, Callable[[], nn.Layer]]] = {
     "resnet18": ("paddle.vision.models.resnet18", vision.resnet18),

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crosscheck import calibration
+from crosscheck import backends, calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.export.session import ExportOptions, export
@@ -48,7 +48,7 @@ TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
 PRECISION_MODELS = ("resnet50", "resnet50v2")
 PRECISION_BATCH = 2  # crosscheck run's default batch
-FRAMEWORKS = ("torch", "keras", "paddle")
+FRAMEWORKS = backends.names()
 PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "paddlepaddle", "onnx", "onnxruntime", "onnxscript",
             "tf2onnx", "paddle2onnx", "numpy", "safetensors")
 

@@ -9,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from pytorch_impl import adapter
+from crosscheck.backends.torch import adapter
 
 REFERENCES: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "resnet18": ("torchvision.models.resnet18", torchvision.models.resnet18),

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from crosscheck import spec as specs
+from crosscheck import backends
 from crosscheck.workers import FrameworkUnavailable, FrameworkWorker, WorkerError
 
 PROBE_TIMEOUT = 300.0  # seconds to import a framework and answer the probe on a busy machine
@@ -46,7 +46,7 @@ class FrameworkProbe:
 
 
 
-def probe_frameworks(frameworks: Sequence[str] = specs.FRAMEWORKS, timeout: float = PROBE_TIMEOUT,
+def probe_frameworks(frameworks: Sequence[str] = backends.names(), timeout: float = PROBE_TIMEOUT,
                      factory: WorkerFactory | None = None) -> dict[str, FrameworkProbe]:
     """Probe every framework in its own worker process; all start first, so their imports overlap."""
     make = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))

@@ -7,10 +7,9 @@ ecosystem's usual function for that topology computes it, and which `preprocess_
 
 from __future__ import annotations
 
+from crosscheck import backends
 from crosscheck import spec as specs
 
-IMPL_CALL = {"torch": "pytorch_impl.preprocess_input(x, {style!r})", "keras": "keras_impl.preprocess_input(x, {style!r})",
-             "paddle": "paddle_impl.preprocess_input(x, {style!r})"}
 
 
 def formula(p: specs.Preprocessing) -> str:
@@ -23,12 +22,13 @@ def formula(p: specs.Preprocessing) -> str:
 
 
 def usual(framework: str, model_id: str) -> tuple[str, str]:
-    """(style, function) the framework's own reference pipeline applies to this topology: torchvision and
+    """(style, function) the reference pipeline of the framework's naming applies to this topology: torchvision and
     paddle.vision normalise by ImageNet mean/std; keras.applications uses caffe for ResNet and tf for ResNetV2."""
-    if framework == "keras":
+    naming = backends.get(framework).naming
+    if naming == "keras":
         v2 = specs.get(model_id).family == "keras_v2"
         return ("tf", "keras.applications.resnet_v2.preprocess_input") if v2 else ("caffe", "keras.applications.resnet.preprocess_input")
-    return "torch", f"{'torchvision' if framework == 'torch' else 'paddle.vision'}'s ImageNet Normalize"
+    return "torch", f"{'torchvision' if naming == 'torch' else 'paddle.vision'}'s ImageNet Normalize"
 
 
 def note(model_id: str, destination: str | None) -> str:
@@ -39,7 +39,7 @@ def note(model_id: str, destination: str | None) -> str:
     if destination is None:
         return line
     style, function = usual(destination, model_id)
-    call = IMPL_CALL[destination].format(style=p.style)
+    call = backends.get(destination).preprocess_call(p.style)
     if style == p.style:
         return f"{line}; in {destination}: {function}, or {call}"
     return f"{line}; in {destination}: NOT {function} - use {call} on RGB 0-255"

@@ -34,7 +34,7 @@ import numpy as np
 
 SPEC_VERSION = "1"
 CANONICAL_LAYOUT = "conv:OIHW,dense:OI"
-FRAMEWORKS = ("torch", "keras", "paddle")
+NAMINGS = ("torch", "keras", "paddle")  # the key namings and weight layouts (crosscheck/backends: who speaks which)
 PRECISIONS = ("float64", "float32")  # float64 first: the proof, the truth float32 (what users run) is measured against
 IMAGENET_INPUT_SIZE = 224
 CIFAR_INPUT_SIZE = 32
@@ -79,7 +79,7 @@ class UnknownModelError(ValueError):
 
 
 class UnknownFrameworkError(ValueError):
-    """Raised for a framework name other than torch, keras or paddle."""
+    """Raised for a participant (crosscheck/backends) or key naming crosscheck does not know; the message lists the valid ones."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class LayerSpec:
 
     def native_name(self, framework: str) -> str:
         """The layer's name in `framework`: a module path (torch, paddle) or a layer name (keras)."""
-        check_framework(framework)
+        check_naming(framework)
         return self.name if framework == "keras" else self.torch_path
 
     def native_key(self, param: str, framework: str) -> str:
@@ -281,10 +281,11 @@ _VARIANTS: dict[str, _Variant] = {
 MODEL_IDS: tuple[str, ...] = tuple(_VARIANTS)
 
 
-def check_framework(framework: str) -> str:
-    if framework not in FRAMEWORKS:
-        raise UnknownFrameworkError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
-    return framework
+def check_naming(naming: str) -> str:
+    """`naming` when it is one of NAMINGS, else UnknownFrameworkError naming them."""
+    if naming not in NAMINGS:
+        raise UnknownFrameworkError(f"unknown key naming {naming!r}; valid: {', '.join(NAMINGS)}")
+    return naming
 
 
 def check_precision(dtype: str) -> str:
@@ -465,7 +466,7 @@ class _LayerBuilder:
 
 
 def native_permutation(framework: str, kind: str, param: str) -> tuple[int, ...] | None:
-    return NATIVE_PERMUTATION[check_framework(framework)].get((kind, param))
+    return NATIVE_PERMUTATION[check_naming(framework)].get((kind, param))
 
 
 def to_native(spec: ModelSpec, canonical: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@
 The user gives hyperparameters once, in PyTorch's convention: `bn_momentum` is the weight of the new
 batch in the running statistics, `weight_decay` is an L2 term added to the gradient before momentum
 (coupled), SGD's velocity is `v = mu * v + g` and the step `p -= lr * v`. `native()` translates them
-into each framework's own arguments; the framework train modules (`*_impl/train.py`) apply them.
+into each framework's own arguments; the backends' train modules (`crosscheck/backends/<name>/train.py`) apply them.
 
 Measured on tiny layers against numpy (tests/test_train_step.py pins every row of `CONVENTIONS`):
 torch 2.14, Keras 3.15 on TensorFlow 2.21, Paddle 3.3.1, float64 parameters.
@@ -27,51 +27,32 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import spec as specs
+from crosscheck.backends.record import Convention
 
-
-@dataclass(frozen=True)
-class Convention:
-    """How one framework defines BN momentum, the running variance, weight decay and SGD momentum."""
-
-    bn_momentum: str  # what the framework's BN momentum argument means
-    bn_default: float  # the BN momentum its reference ResNet builds with, in the framework's own meaning
-    variance: str  # "unbiased" or "biased": the batch variance the running variance is updated from
-    weight_decay: str  # what the optimizer's weight_decay argument does
-    velocity: str  # the SGD momentum update
-    float32_attributes: str  # hyperparameters the framework rounds to float32 in a float64 run
-
-
-CONVENTIONS: dict[str, Convention] = {
-    "torch": Convention(
-        bn_momentum="running = (1 - m) * running + m * batch", bn_default=0.1, variance="unbiased",
-        weight_decay="SGD(weight_decay=wd): coupled L2, g += wd * p before momentum",
-        velocity="v = mu * v + g; p -= lr * v", float32_attributes="none"),
-    "keras": Convention(
-        bn_momentum="moving = m * moving + (1 - m) * batch", bn_default=0.99, variance="biased",
-        weight_decay="SGD(weight_decay=wd): decoupled, p -= lr * wd * p apart from the gradient",
-        velocity="m = mu * m - lr * g; p += m",
-        float32_attributes="SGD momentum and weight_decay (cast through float32)"),
-    "paddle": Convention(
-        bn_momentum="moving = m * moving + (1 - m) * batch", bn_default=0.9, variance="biased",
-        weight_decay="Momentum(weight_decay=float): coupled L2 (L2Decay), g += wd * p before momentum",
-        velocity="v = mu * v + g; p -= lr * v",
-        float32_attributes="Momentum momentum and L2 coefficient, BN momentum and epsilon"),
-}
+# Each framework's conventions, from its backend record (crosscheck/backends/<name>/__init__.py).
+CONVENTIONS: dict[str, Convention] = {name: backend.training for name, backend in backends.records().items()}
 
 # The BN momentum each model family's reference builds with, in torch's convention (weight of the new batch):
 # torchvision and paddle.vision 0.1 (paddle's 0.9), keras.applications Keras' default 0.99, i.e. 0.01.
 FAMILY_BN_MOMENTUM = {"torchvision": 0.1, "keras_v1": 0.01, "keras_v2": 0.01}
 
 
+def _weights_new_batch(framework: str) -> bool:
+    """Whether the framework's BN momentum is the new batch's weight: torch's API says so, Keras' and Paddle's weigh
+    the running statistics (a property of the API, so of the key naming, whichever engine runs it)."""
+    return backends.get(framework).naming == "torch"
+
+
 def torch_bn_momentum(framework: str, native_momentum: float) -> float:
     """A framework's BN momentum argument in torch's convention (the weight of the new batch)."""
-    return native_momentum if specs.check_framework(framework) == "torch" else 1.0 - native_momentum
+    return native_momentum if _weights_new_batch(framework) else 1.0 - native_momentum
 
 
 def native_bn_momentum(framework: str, momentum: float) -> float:
     """Torch-convention BN momentum as `framework`'s BN momentum argument."""
-    return momentum if specs.check_framework(framework) == "torch" else 1.0 - momentum
+    return momentum if _weights_new_batch(framework) else 1.0 - momentum
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, MutableMapping
 
 import crosscheck
-from crosscheck import spec as specs
+from crosscheck import backends
 from crosscheck import worker_ops
 from crosscheck.worker_state import Worker
 
@@ -104,4 +104,4 @@ def serve(framework: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(specs.check_framework(sys.argv[1]))
+    serve(backends.check(sys.argv[1]))

@@ -7,14 +7,12 @@ these are the shared ones several commands use.
 from __future__ import annotations
 
 import gc
-import importlib
 import time
 from typing import Any
 
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.checkpoints import canonical
 from crosscheck.worker_state import Worker
 
@@ -30,7 +28,7 @@ def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     model = worker.model(model_id, spec.num_classes, request.get("dtype", "float32"))
     built = time.perf_counter()
-    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
+    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.naming))
     return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
 
 
@@ -53,7 +51,7 @@ def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]
     """Read the loaded model's weights back out, through the spec, into a canonical file."""
     model = worker.loaded_model(request)
     spec = specs.get(request["model_id"], request.get("num_classes"))
-    arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.framework)
+    arrays = specs.from_native(spec, worker.adapter.get_native(model, spec), worker.naming)
     canonical.save(request["output"], spec.model_id, arrays, {"source_framework": worker.framework})
     return {}
 
@@ -68,8 +66,7 @@ def op_release(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 
 def op_export_onnx(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Export the loaded model with the framework's own ONNX exporter to a file the client then finalises."""
-    exporter = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.onnx_export")
-    exporter.export_onnx(worker.loaded_model(request), request["output"], int(request["opset"]),
+    worker.exporter.export_onnx(worker.loaded_model(request), request["output"], int(request["opset"]),
                          request["input_layout"], int(request["image_size"]))
     return {}
 

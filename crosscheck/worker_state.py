@@ -1,4 +1,4 @@
-"""What a framework worker holds between requests: its framework's adapter and the models built so far.
+"""What a framework worker holds between requests: its backend's modules and the models built so far.
 
 Every op module (crosscheck/worker_ops.py and each command package's `worker_ops`) receives this `Worker`;
 it lives apart from the server (crosscheck/worker.py) so that the ops import it without importing the server.
@@ -6,19 +6,45 @@ it lives apart from the server (crosscheck/worker.py) so that the ops import it 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
+from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.adapter import load_adapter
+from crosscheck.backends.protocols import Adapter, Checkpoints, OnnxExporter, Probe, Tracer, Trainer
 
 
 class Worker:
-    """Holds one framework's adapter and the models built so far, keyed by (model_id, num_classes, dtype)."""
+    """Holds one backend's modules and the models built so far, keyed by (model_id, num_classes, dtype).
+
+    The adapter is imported at once (it imports the framework); the other role modules on first use, once."""
 
     def __init__(self, framework: str) -> None:
         self.framework = framework
-        self.adapter = load_adapter(framework)
+        self.backend = backends.get(framework)
+        self.naming = self.backend.naming  # the spec's key naming the backend's native arrays are in
+        self.adapter = cast(Adapter, backends.load(framework, "adapter"))
         self.models: dict[tuple[str, int | None, str], Any] = {}
+
+    @cached_property
+    def tracer(self) -> Tracer:
+        return cast(Tracer, backends.load(self.framework, "trace"))
+
+    @cached_property
+    def trainer(self) -> Trainer:
+        return cast(Trainer, backends.load(self.framework, "train"))
+
+    @cached_property
+    def exporter(self) -> OnnxExporter:
+        return cast(OnnxExporter, backends.load(self.framework, "onnx_export"))
+
+    @cached_property
+    def prober(self) -> Probe:
+        return cast(Probe, backends.load(self.framework, "probe"))
+
+    @cached_property
+    def checkpoints(self) -> Checkpoints:
+        return cast(Checkpoints, backends.load(self.framework, "checkpoints"))
 
     def model(self, model_id: str, num_classes: int | None = None, dtype: str = "float32") -> Any:
         key = self.key(model_id, num_classes, dtype)

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from crosscheck import backends
+
 DEFAULT_TIMEOUT = 900.0  # seconds for one request; a deep Keras model builds in ~1 min on 2 cores
 STDERR_TAIL_LINES = 15
 # TensorFlow's C++ INFO logs (its CUDA probe and CPU-feature notes, printed on every CPU machine before
@@ -43,6 +45,12 @@ def worker_command(framework: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.worker", framework]
 
 
+def backend_environment(framework: str) -> dict[str, str]:
+    """What the participant's record sets before its framework is imported (e.g. KERAS_BACKEND); none for a name
+    that is no participant, which the worker itself then refuses."""
+    return dict(backends.get(framework).environment) if framework in backends.names() else {}
+
+
 class FrameworkWorker:
     """One long-lived worker process for one framework, imported once and reused for every model."""
 
@@ -54,7 +62,7 @@ class FrameworkWorker:
         self._process = subprocess.Popen(
             list(command or worker_command(framework)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, bufsize=1, env={**os.environ, **(env or {})},
+            text=True, bufsize=1, env={**os.environ, **backend_environment(framework), **(env or {})},
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()

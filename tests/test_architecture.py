@@ -2,7 +2,8 @@
 
 The rules (docs/architecture.md, "What may import what"): no import cycle among crosscheck's modules; no
 command package imports another; the worker server names no command; the implementation packages import
-nothing of crosscheck but the framework-free leaf modules listed in IMPL_MAY_IMPORT.
+nothing of crosscheck but the framework-free leaf modules listed in IMPL_MAY_IMPORT (so no backend); the backends
+(crosscheck/backends/) import no command package.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ COMMAND_PACKAGES = ("convert", "export", "inspect", "predict", "doctor", "train_
 IMPL_PACKAGES = ("pytorch_impl", "keras_impl", "paddle_impl")
 IMPL_MAY_IMPORT = ("crosscheck.spec", "crosscheck.pdparams")  # framework-free, and import nothing of crosscheck
 WORKER_SERVER = "crosscheck.worker"
+BACKENDS = "crosscheck.backends"
 
 
 def module_name(path: Path) -> str:
@@ -143,6 +145,14 @@ def test_implementation_packages_import_only_framework_free_leaves_of_crosscheck
         everything = imports(leaf, modules[leaf], set(modules), module_level=False)
         assert {t for t in everything if t.split(".")[0] in ("crosscheck", *IMPL_PACKAGES)} == set(), leaf
         assert {t.split(".")[0] for t in everything} & {"torch", "tensorflow", "keras", "paddle"} == set(), leaf
+
+
+def test_backends_import_no_command_package(every_import):
+    """A backend is the framework's side of every command: it serves them through the worker, never reaches into one."""
+    backends = [name for name in every_import if name == BACKENDS or name.startswith(f"{BACKENDS}.")]
+    assert len(backends) > 3  # the registry, the record, and each backend's folder
+    reaches = [f"{name} -> {target}" for name in backends for target in sorted(every_import[name]) if command_package(target)]
+    assert reaches == []
 
 
 def test_the_worker_finds_each_packages_ops_module_and_every_op_name_once(monkeypatch):

@@ -358,7 +358,7 @@ def test_the_report_says_how_each_side_of_the_proof_read_its_file(cifar_files, p
 def test_a_resnet_nested_in_a_keras_archive_is_proven_from_crosschecks_reading_and_says_so(pool, tmp_path):
     """Keras loads a .keras archive only into the model it was saved from, here a Sequential around the ResNet."""
     import keras
-    from keras_impl import adapter as keras_adapter
+    from crosscheck.backends.keras import adapter as keras_adapter
 
     model = keras.Sequential([keras.Input((32, 32, 3)), keras_adapter.build(CIFAR, specs.NO_HEAD), keras.layers.Dense(10)])
     model.save(tmp_path / "nested.keras")

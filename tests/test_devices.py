@@ -70,7 +70,7 @@ class StuckSwitches:
 
 def test_torch_reports_its_switches_as_they_stand(monkeypatch):
     torch = pytest.importorskip("torch")
-    from pytorch_impl import adapter
+    from crosscheck.backends.torch import adapter
 
     monkeypatch.setattr(torch.backends, "cudnn", StuckSwitches())
     monkeypatch.setattr(torch.backends.cuda, "matmul", StuckSwitches())
@@ -93,7 +93,7 @@ def op_determinism():
 def test_keras_reports_op_determinism_as_it_stands(monkeypatch, op_determinism):
     import tensorflow as tf
 
-    from keras_impl import adapter
+    from crosscheck.backends.keras import adapter
 
     op_determinism.disable_op_determinism()
     monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)  # the switch does not take
@@ -106,7 +106,7 @@ def test_keras_reports_op_determinism_as_it_stands(monkeypatch, op_determinism):
 def test_paddle_reports_its_tf32_switches_and_cudnn_flag_as_they_stand(paddle_tf32_switches, monkeypatch):
     import paddle
 
-    from paddle_impl import adapter
+    from crosscheck.backends.paddle import adapter
 
     core = paddle_tf32_switches
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)  # configure sets it; restored after the test

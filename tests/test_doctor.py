@@ -166,7 +166,7 @@ def test_onnxscript_before_0_5_7_is_flagged(version, flagged):
 
 
 def test_onnxscript_bound_is_the_exporters_bound():
-    from pytorch_impl.onnx_export import MIN_ONNXSCRIPT as exporter_bound
+    from crosscheck.backends.torch.onnx_export import MIN_ONNXSCRIPT as exporter_bound
 
     assert MIN_ONNXSCRIPT == exporter_bound == (0, 5, 7)
 
@@ -256,8 +256,9 @@ def test_docs_gpu_install_is_the_doctors_advice_and_the_gpu_extra():
     import tomllib
     from pathlib import Path
 
-    from crosscheck.doctor.findings import GPU_INSTALL
+    from crosscheck import backends
 
+    GPU_INSTALL = {name: backend.gpu_install for name, backend in backends.records().items()}
     root = Path(__file__).resolve().parents[1]
     guide = root.joinpath("docs", "doctor.md").read_text()
     extras = tomllib.loads(root.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -91,7 +91,7 @@ def test_keras_applications_resnet50_caffe_export_equals_keras_preprocess_and_mo
     they differ by at most twice the gate."""
     keras = pytest.importorskip("keras")
     from keras.applications import resnet
-    from keras_impl import adapter
+    from crosscheck.backends.keras import adapter
 
     spec = specs.get("resnet50_v1")
     model = keras.applications.ResNet50(weights=None, classifier_activation=None)

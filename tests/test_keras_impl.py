@@ -17,7 +17,7 @@ import keras_impl  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
 from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E402
 from crosscheck.metrics import rel_l2  # noqa: E402
-from keras_impl import adapter  # noqa: E402
+from crosscheck.backends.keras import adapter  # noqa: E402
 
 # keras.applications constructor -> the spec id it must equal.
 KERAS_IDS = {

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
+from crosscheck import backends
 from crosscheck import calibration, onnx_tools
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
@@ -75,7 +76,7 @@ def fake_workers(tmp_path: Path, mode: str):
 
 
 def export_all(model_id: str, directory: Path, input_layout: str = "nchw",
-               frameworks: tuple[str, ...] = specs.FRAMEWORKS) -> dict[str, ExportResult]:
+               frameworks: tuple[str, ...] = backends.names()) -> dict[str, ExportResult]:
     """Export `model_id` (seed-0 calibrated weights, one shared file) from `frameworks`, concurrently."""
     weights = canonical.save(directory / f"{model_id}.safetensors", model_id, calibration.calibrated_weights(model_id))
     options = ExportOptions(input_layout=input_layout)
@@ -131,7 +132,7 @@ def test_exports_are_checked_named_and_stamped(resnet18_exports):
         }
 
 
-@pytest.mark.parametrize("frameworks", [("torch",), pytest.param(specs.FRAMEWORKS, marks=pytest.mark.slow)],
+@pytest.mark.parametrize("frameworks", [("torch",), pytest.param(backends.names(), marks=pytest.mark.slow)],
                          ids=["torch", "all"])
 def test_resnet18_cifar_exports_take_32x32_with_a_dynamic_batch(tmp_path, frameworks):
     """The CIFAR id exports at its own input size and head, [batch, 3, 32, 32] -> [batch, 10], equal to its native
@@ -322,7 +323,7 @@ OLD_ONNXSCRIPT_WORKER = ("import importlib.metadata as metadata; real = metadata
                                               ("0.10.0", False), ("1.0", False)])
 def test_onnxscript_before_0_5_7_is_refused(monkeypatch, version, refused):
     """Compared as numbers, not strings: 0.10.0 is newer than 0.5.7."""
-    onnx_export = pytest.importorskip("pytorch_impl.onnx_export")
+    onnx_export = pytest.importorskip("crosscheck.backends.torch.onnx_export")
     real = onnx_export.importlib.metadata.version
     monkeypatch.setattr(onnx_export.importlib.metadata, "version",
                         lambda name: version if name == "onnxscript" else real(name))

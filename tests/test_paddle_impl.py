@@ -23,7 +23,7 @@ import paddle_impl  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
 from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E402
 from crosscheck.metrics import rel_l2  # noqa: E402
-from paddle_impl import adapter  # noqa: E402
+from crosscheck.backends.paddle import adapter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHVISION_IDS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -471,7 +471,7 @@ def test_import_after_tensorflow_raises_import_error_instead_of_crashing():
 def test_paddle_then_tensorflow_works():
     result = _python(
         "import paddle_impl, tensorflow as tf\n"
-        "from paddle_impl import adapter\n"
+        "from crosscheck.backends.paddle import adapter\n"
         "import numpy as np\n"
         "logits = adapter.forward(adapter.build('resnet18', 3), np.zeros((1, 3, 32, 32), np.float32))\n"
         "print(logits.shape, float(tf.reduce_sum(tf.ones(3))))"

@@ -20,7 +20,7 @@ from crosscheck.cli import main
 from crosscheck.metrics import float32_gate, rel_l2
 from crosscheck.run.session import MatrixRun, RunConfig
 from crosscheck.workers import FrameworkWorker
-from paddle_impl import adapter as paddle_adapter
+from crosscheck.backends.paddle import adapter as paddle_adapter
 
 FLOAT64_GATE = 1e-9
 FLOAT32_MINIMUM = 1e-5

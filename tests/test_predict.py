@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
@@ -87,7 +88,7 @@ def test_predict_gives_torchvisions_top5_in_all_three_frameworks(photos, resnet1
     Normalize, torchvision.models.resnet18), class for class and in order."""
     path, model = resnet18_weights
     result = predict(photos, path)
-    assert result.agree and set(result.predictions) == set(specs.FRAMEWORKS)
+    assert result.agree and set(result.predictions) == set(backends.names())
     assert result.preprocess == "torch" and result.logits_rel_l2 < 1e-5  # float32 pairs of resnet18: ~1e-6
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     reference = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
@@ -137,7 +138,7 @@ def test_keras_applications_resnet50_weights_predict_as_keras_does(tmp_path, pho
     keras.utils.load_img + keras.applications.resnet.preprocess_input + keras.applications.ResNet50."""
     keras = pytest.importorskip("keras")
     from keras.applications import resnet
-    from keras_impl import adapter
+    from crosscheck.backends.keras import adapter
 
     spec = specs.get("resnet50_v1")
     model = keras.applications.ResNet50(weights=None, classifier_activation=None)  # logits: softmax saturates

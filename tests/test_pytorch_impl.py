@@ -19,7 +19,7 @@ import pytorch_impl  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
 from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E402
 from crosscheck.spec import UnknownModelError, WeightMismatchError  # noqa: E402
-from pytorch_impl import adapter  # noqa: E402
+from crosscheck.backends.torch import adapter  # noqa: E402
 
 # The ids torchvision.models defines, and the BN epsilon each reference library uses (torch's BatchNorm2d
 # default, keras.applications' literal 1.001e-5): pinned here, not read from the spec under test.

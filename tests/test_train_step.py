@@ -15,6 +15,7 @@ import torch
 import keras  # noqa: I001  (after paddle: tests/conftest.py explains the order)
 import tensorflow as tf
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.cli import main
@@ -23,9 +24,9 @@ from crosscheck.train_step import session
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
 from crosscheck.worker import OPS, Worker
 from crosscheck.workers import _jsonable
-from keras_impl import train as keras_train
-from paddle_impl import train as paddle_train
-from pytorch_impl import train as torch_train
+from crosscheck.backends.keras import train as keras_train
+from crosscheck.backends.paddle import train as paddle_train
+from crosscheck.backends.torch import train as torch_train
 
 M = 0.1  # torch-convention BN momentum, as a user gives it
 EPS = 1e-5
@@ -216,7 +217,7 @@ def test_snapped_hyperparameters_are_exact_in_every_framework():
     assert abs(hyper.momentum - 0.9) < 3e-8 and abs(hyper.bn_momentum - 0.1) < 3e-8
     assert Hyperparameters(momentum=0.875, bn_momentum=0.125).snap() == Hyperparameters(momentum=0.875, bn_momentum=0.125,
                                                                                         weight_decay=f32(1e-4))
-    native = {fw: hyper.native(fw, 1.001e-5) for fw in specs.FRAMEWORKS}
+    native = {fw: hyper.native(fw, 1.001e-5) for fw in backends.names()}
     assert native["torch"]["bn_momentum"] == hyper.bn_momentum
     assert native["keras"]["bn_momentum"] == native["paddle"]["bn_momentum"] == f32(0.9)
     assert {n["bn_epsilon"] for n in native.values()} == {f32(1.001e-5)}
@@ -342,8 +343,8 @@ def test_report_fits_80_columns_with_every_number_intact():
 
     config = session.TrainConfig("resnet50v2")
     report = session.TrainReport(config, config.hyper.snap(),
-                                 {fw: config.hyper.snap().native(fw, 1.001e-5) for fw in specs.FRAMEWORKS})
-    report.float32_distance = {q: {fw: 1.23e-4 for fw in specs.FRAMEWORKS} for q in session.QUANTITIES}
+                                 {fw: config.hyper.snap().native(fw, 1.001e-5) for fw in backends.names()})
+    report.float32_distance = {q: {fw: 1.23e-4 for fw in backends.names()} for q in session.QUANTITIES}
     report.pairs = [session.PairResult(a, b, [session.Comparison(q, 3.2e-12, 0.5, True) for q in session.QUANTITIES],
                                        1.07e-3) for a, b in (("torch", "keras"), ("torch", "paddle"), ("keras", "paddle"))]
     console = Console(width=80, record=True, force_terminal=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.verify import counterfactual, diagnose, graph
@@ -251,7 +252,7 @@ def test_translation_bug_is_named_at_the_layer_where_it_diverges(tmp_path, frame
     assert set(report["causes"]) <= covered and all(n["why"] for n in report["no_counterfactual"])
 
 
-@pytest.mark.parametrize("framework", specs.FRAMEWORKS)
+@pytest.mark.parametrize("framework", backends.names())
 @pytest.mark.parametrize("code", sorted(diagnose.TITLES))
 def test_every_finding_has_a_counterfactual_or_says_why_not(code, framework):
     """Exactly one of: a single-change mutation that changes the spec, or a reason why none can be built."""
@@ -328,7 +329,7 @@ def test_subclassed_keras_model_without_residuals_is_read_and_is_not_a_resnet(tm
     assert code == 1 and "no residual additions" in report["not_a_resnet"]
 
 
-@pytest.mark.parametrize("framework", specs.FRAMEWORKS)
+@pytest.mark.parametrize("framework", backends.names())
 def test_fixed_pool_over_the_whole_final_map_is_a_warning_and_the_numbers_decide(tmp_path, capsys, framework):
     """A CIFAR ResNet18 whose head is a fixed 4x4 average pool (kuangliu's torch code, its Paddle port, a Keras
     AveragePooling2D(4) + Flatten) is resnet18_cifar at the id's 32x32 input: one warning, MATCH. The final map

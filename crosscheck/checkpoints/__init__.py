@@ -2,7 +2,7 @@
 
 reader (any checkpoint -> spec + canonical arrays; convert, export and inspect read through it) ·
 containers (which nested dict and key prefix hold the ResNet) · identify (which model id keys and
-shapes fit) · canonical (the crosscheck safetensors file) · torch_formats / keras_formats /
-paddle_formats (each ecosystem's files; paddle's, legacy .h5 and .keras are read without a framework)
-· worker_ops (the reads and writes that need a framework, run in its worker).
+shapes fit) · canonical (the crosscheck safetensors file) · keras_formats / paddle_formats (the files
+read without a framework: paddle's, legacy .h5 and .keras) · worker_ops (the reads and writes that need a
+framework, run in its worker through the backend's `checkpoints` module, crosscheck/backends/<name>/).
 """

@@ -199,3 +199,10 @@ def _parent(key: str) -> str:
 
 def _listing(containers: Mapping[str, Arrays]) -> str:
     return ", ".join(repr(path) if path else "'' (top level)" for path in containers) or "none"
+
+
+def own_state(arrays: Arrays, prefix: str) -> Arrays:
+    """A container's tensors under `prefix`, by their own names (prefix stripped, torch's BN counters dropped): what a
+    framework's own loader is given in convert's proof."""
+    return {key[len(prefix):]: array for key, array in arrays.items()
+            if key.startswith(prefix) and not key.endswith(TORCH_BN_COUNTER)}

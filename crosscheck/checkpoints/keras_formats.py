@@ -5,8 +5,8 @@ A `.keras` archive is a zip of `config.json` and `model.weights.h5`; its weights
 layer in model order (`layers/conv2d_3/vars/0`: the 4th Conv2D of `model.layers`), and the config,
 read as plain JSON (nothing in it is deserialised or run), names each of those layers. Both are
 read here without Keras. A bare Keras 3 `.weights.h5` file is order-based with no config, so it is
-read by loading it into the model it was saved from (in the keras worker); `layers()` lists its
-layers by kind and shape, enough to tell which model that is.
+read by loading it into the model it was saved from (in the keras worker, crosscheck/backends/keras/checkpoints.py);
+`layers()` lists its layers by kind and shape, enough to tell which model that is.
 """
 
 from __future__ import annotations
@@ -42,24 +42,10 @@ def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
     return {TOP: _read_legacy(path)}
 
 
-def read_order_based(path: str | os.PathLike[str], model: Any) -> Arrays:
-    """{'layer/variable': array} of an order-based .weights.h5, loaded into `model` (in the keras worker)."""
-    import keras  # the only reading that needs Keras: the file itself names no layer
-
-    path = os.fspath(path)
-    _open(path).close()  # a corrupt file gets the same clear error as a legacy one
-    try:
-        model.load_weights(path)
-    except (ValueError, KeyError, OSError) as error:
-        raise ValueError(f"{path}: does not load into {model.name}: {error}") from error
-    return {f"{layer.name}/{variable.name}": keras.ops.convert_to_numpy(variable)
-            for layer in model.layers for variable in layer.weights}
-
-
 def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
     """The layers of a .weights.h5 file in model order: (kind or class name, variable shapes)."""
     found: dict[str, list[list[int]]] = {}
-    with _open(path) as file:
+    with open_h5(path) as file:
         group = file.get("layers")
         if not isinstance(group, h5py.Group):
             raise ValueError(f"{path}: no 'layers' group; not a Keras 3 .weights.h5 file")
@@ -79,32 +65,16 @@ def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
 def stored_dtype(path: str | os.PathLike[str]) -> str:
     """float64 if the file stores any float64 variable (its model must be built in float64 to hold them), else float32."""
     found: list[str] = []
-    with _open(path) as file:
+    with open_h5(path) as file:
         file.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset)
                         and item.dtype == np.float64 else None)
     return "float64" if found else "float32"
 
 
-def write(path: str | os.PathLike[str], model: Any) -> None:
-    """Save `model` (in the keras worker): a .keras archive, a Keras 3 .weights.h5, or a legacy by-name .h5
-    like keras.applications'."""
-    from keras.src.legacy.saving import legacy_h5_format
-
-    path = os.fspath(path)
-    if path.endswith(ARCHIVE_SUFFIX):
-        model.save(path)
-        return
-    if path.endswith(WEIGHTS_SUFFIX):
-        model.save_weights(path)
-        return
-    with h5py.File(path, "w") as file:
-        legacy_h5_format.save_weights_to_hdf5_group(file, model)
-
-
 def _read_legacy(path: str) -> dict[str, np.ndarray]:
     """By name: the `layer_names` attribute, each layer's `weight_names`, ':0' suffixes dropped."""
     native = {}
-    with _open(path) as file:
+    with open_h5(path) as file:
         root = file["model_weights"] if "model_weights" in file else file  # a full-model legacy .h5
         if "layer_names" not in root.attrs:
             raise ValueError(f"{path}: no 'layer_names' attribute; not a Keras weight file")
@@ -125,7 +95,7 @@ def _read_archive(path: str) -> dict[str, Arrays]:
         raise ValueError(f"{path}: a .keras archive without {error}; not a Keras 3 model file") from error
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise ValueError(f"{path}: not a readable .keras archive (truncated or corrupt: {error})") from error
-    with _open(io.BytesIO(weights), f"{path}:{ARCHIVE_WEIGHTS}") as file:
+    with open_h5(io.BytesIO(weights), f"{path}:{ARCHIVE_WEIGHTS}") as file:
         return _model_arrays(config, file.get("layers"), TOP)
 
 
@@ -158,7 +128,7 @@ def _snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _open(path: str | os.PathLike[str] | io.BytesIO, name: str = "") -> h5py.File:
+def open_h5(path: str | os.PathLike[str] | io.BytesIO, name: str = "") -> h5py.File:
     """Open a Keras HDF5 file for reading, refusing one whose data would come from other files."""
     try:
         file = h5py.File(path, "r")

@@ -1,5 +1,6 @@
 """Paddle `.pdparams` files for `crosscheck convert`: every dict of arrays in one, read without Paddle through the
-restricted unpickler of crosscheck/pdparams.py; written by paddle.save, in the paddle worker only.
+restricted unpickler of crosscheck/pdparams.py (written by paddle.save in the paddle worker:
+crosscheck/backends/paddle/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from crosscheck.checkpoints.containers import Arrays, tensor_dicts
 from crosscheck.pdparams import load, unpickle
 
-__all__ = ["load", "read", "write"]
+__all__ = ["load", "read"]
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
@@ -29,9 +30,3 @@ def _tensors_to_arrays(tree: Any) -> Any:
         return tree[1]
     return tree
 
-
-def write(path: str | os.PathLike[str], native: dict[str, np.ndarray]) -> None:
-    """Save {paddle state_dict key: array} exactly as `paddle.save(model.state_dict(), path)` would (in the paddle worker)."""
-    import paddle  # only the paddle worker writes; reading stays framework-free
-
-    paddle.save({key: paddle.to_tensor(np.ascontiguousarray(array)) for key, array in native.items()}, os.fspath(path))

@@ -19,23 +19,12 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.workers import WorkerError, WorkerPool
 
-# Longest suffix first: ".weights.h5" before ".h5".
-FORMATS: dict[str, str] = {
-    ".weights.h5": "keras",
-    ".keras": "keras",
-    ".h5": "keras",
-    ".pth": "torch",
-    ".pt": "torch",
-    ".ckpt": "torch",
-    ".bin": "torch",
-    ".pdparams": "paddle",
-    ".safetensors": identify.CANONICAL,
-}
 READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth"}
 KERAS_ORDER_BASED = ".weights.h5"
 CANONICAL_RUNS_IN = "torch"  # the framework that runs a .safetensors side of a comparison
@@ -51,6 +40,11 @@ DESCRIPTIONS = {
     ".pdparams": "Paddle pickle (restricted unpickler)",
     ".safetensors": "safetensors",
 }
+# Each format's key naming, from the backend records' checkpoint suffixes (.safetensors: crosscheck's canonical
+# file, or torch-named), in DESCRIPTIONS' order: longest suffix first, ".weights.h5" before ".h5".
+FORMATS: dict[str, str] = {suffix: next((backend.naming for backend in backends.records().values()
+                                         if suffix in backend.checkpoint_suffixes), identify.CANONICAL)
+                           for suffix in DESCRIPTIONS}
 
 # What a file of each format starts with: (bytes, offset) choices, and how to say it. A truncated file keeps
 # its signature and is told apart by its format's reader; a file without one is not that format at all.

@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from crosscheck import spec as specs
+from crosscheck import backends
 from crosscheck.framework_probe import PROBE_TIMEOUT, FrameworkProbe, WorkerFactory, probe_frameworks
 
 # Distributions whose presence (or presence together) decides a finding; see crosscheck/doctor/findings.py.
@@ -100,7 +100,7 @@ def tensorflow_then_paddle(timeout: float = PROBE_TIMEOUT) -> str:
     return "ok" if done.returncode == 0 else f"exit code {done.returncode}: {done.stderr.strip().splitlines()[-1:]}"
 
 
-def collect(frameworks: Sequence[str] = specs.FRAMEWORKS, timeout: float = PROBE_TIMEOUT,
+def collect(frameworks: Sequence[str] = backends.names(), timeout: float = PROBE_TIMEOUT,
             factory: WorkerFactory | None = None, check_import_order: bool = False) -> Environment:
     probes = probe_frameworks(frameworks, timeout, factory)
     import_order = tensorflow_then_paddle(timeout) if check_import_order else None

@@ -9,21 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crosscheck.adapter import INSTALL_EXTRA
+from crosscheck import backends
+from crosscheck.backends.paddle import PADDLE_GPU_INDEX
 from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe
 
 # torch's dynamo exporter fused ResNet conv+BN wrongly before onnxscript 0.5.7; the same bound as
-# pytorch_impl.onnx_export.MIN_ONNXSCRIPT, which cannot be imported here without importing torch.
+# crosscheck/backends/torch/onnx_export.py's MIN_ONNXSCRIPT, which cannot be imported here without importing torch.
 MIN_ONNXSCRIPT = (0, 5, 7)
-PADDLE_GPU_INDEX = "https://www.paddlepaddle.org.cn/packages/stable/cu126/"
-TORCH_CU126_INDEX = "https://download.pytorch.org/whl/cu126"
-# How each framework gets a CUDA build that shares the CUDA 12 libraries with the other two (docs/doctor.md, "GPU").
-GPU_INSTALL = {
-    "torch": f"pip install torch==2.14.1 torchvision==0.29.1 --index-url {TORCH_CU126_INDEX}",
-    "keras": "pip install 'tensorflow[and-cuda]==2.21.*'",
-    "paddle": f"pip uninstall -y paddlepaddle && pip install paddlepaddle-gpu==3.3.1 -i {PADDLE_GPU_INDEX}",
-}
 # Pairs of distributions that write the same files: the one installed last silently replaced the other's.
 SAME_FILES = (
     ("paddlepaddle", "paddlepaddle-gpu", "paddle/",
@@ -31,9 +24,9 @@ SAME_FILES = (
     ("onnxruntime", "onnxruntime-gpu", "onnxruntime/",
      "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime==1.31.1 (crosscheck runs ONNX on the CPU)"),
     ("nvidia-cudnn-cu12", "nvidia-cudnn-cu13", "nvidia/cudnn/lib/libcudnn*.so.9",
-     f"one CUDA major for all three: torch's CUDA 12 wheel ({GPU_INSTALL['torch']})"),
+     f"one CUDA major for all three: torch's CUDA 12 wheel ({backends.get('torch').gpu_install})"),
     ("nvidia-nccl-cu12", "nvidia-nccl-cu13", "nvidia/nccl/lib/libnccl.so.2",
-     f"one CUDA major for all three: torch's CUDA 12 wheel ({GPU_INSTALL['torch']})"),
+     f"one CUDA major for all three: torch's CUDA 12 wheel ({backends.get('torch').gpu_install})"),
 )
 
 
@@ -62,12 +55,12 @@ def _framework_findings(env: Environment) -> list[Finding]:
     for probe in env.frameworks.values():
         if probe.status == "missing":
             found.append(Finding("error", probe.error.split("; install it with")[0],
-                                 f"pip install 'crosscheck[{INSTALL_EXTRA[probe.framework]}]' for the CPU proof; "
-                                 f"for a GPU: {GPU_INSTALL[probe.framework]}"))
+                                 f"pip install 'crosscheck[{backends.get(probe.framework).extra}]' for the CPU proof; "
+                                 f"for a GPU: {backends.get(probe.framework).gpu_install}"))
         elif probe.status == "failed":
             found.append(Finding("error", f"{probe.framework}: the worker failed to answer the probe: {probe.error}",
                                  "the same probe outside a worker shows the whole traceback: python -c \"from "
-                                 f"crosscheck.doctor.worker_ops import PROBES; print(PROBES['{probe.framework}']())\""))
+                                 f"crosscheck.backends.{probe.framework}.probe import probe; print(probe())\""))
         elif (advice := _gpu_advice(probe, env)) is not None:
             found.append(advice)
     return found
@@ -78,10 +71,10 @@ def _gpu_advice(probe: FrameworkProbe, env: Environment) -> Finding | None:
     severity = "warning" if env.gpu_present else "note"
     if probe.cuda is None:
         return Finding(severity, f"{probe.framework}: CPU-only build ({_versions(probe)})"
-                                 + (", while a GPU is present" if env.gpu_present else ""), GPU_INSTALL[probe.framework])
+                                 + (", while a GPU is present" if env.gpu_present else ""), backends.get(probe.framework).gpu_install)
     if probe.framework == "keras" and not probe.devices and env.packages.get("nvidia-cudnn-cu12") is None:
         return Finding(severity, f"keras: TensorFlow {probe.versions.get('tensorflow')} is a CUDA {probe.cuda} build, "
-                                 "but its pip CUDA libraries (the and-cuda extra) are not installed", GPU_INSTALL["keras"])
+                                 "but its pip CUDA libraries (the and-cuda extra) are not installed", backends.get("keras").gpu_install)
     if env.gpu_present and not probe.devices:
         return Finding("warning", f"{probe.framework}: a GPU is present but this CUDA {probe.cuda} build sees none "
                                   "(driver too old for that CUDA, or CUDA_VISIBLE_DEVICES)",
@@ -96,7 +89,8 @@ def _package_findings(env: Environment) -> list[Finding]:
     if onnxscript is not None and version_tuple(onnxscript) < MIN_ONNXSCRIPT:
         found.append(Finding("warning", f"onnxscript {onnxscript} fuses ResNet conv+BN wrongly in torch's ONNX export "
                                         "(crosscheck export refuses it)", f"pip install 'onnxscript>={wanted}'"))
-    absent = [name for name in ("onnx", "onnxruntime", "onnxscript", "tf2onnx", "paddle2onnx") if env.packages.get(name) is None]
+    tools = ("onnx", "onnxruntime", *(backend.exporter for backend in backends.records().values()))
+    absent = [name for name in tools if env.packages.get(name) is None]
     if absent:
         found.append(Finding("note", f"ONNX tools missing ({', '.join(absent)}): no `crosscheck export` or `run --onnx`",
                              "pip install -e '.[onnx]'"))

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from crosscheck import backends
 from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe
 from crosscheck.doctor.findings import Finding
@@ -22,15 +23,13 @@ MISSING = "[red]not installed[/red]"
 TF32_LABEL = {"cudnn.allow_tf32": "conv", "cuda.matmul.allow_tf32": "matmul",
               "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN"}
 STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
-# The exporter each framework's ONNX export goes through (docs/export.md).
-EXPORTERS = {"torch": "onnxscript", "keras": "tf2onnx", "paddle": "paddle2onnx"}
 
 
 def table(env: Environment, width: int) -> Table:
     """One row per framework, ONNX exporter and onnxruntime, `width` columns wide at most (see _column_widths)."""
     rows = [[probe.framework, *_framework_cells(probe)] for probe in env.frameworks.values()]
-    rows += [[package, env.packages.get(package) or MISSING, f"exports {framework}", "", "", ""]
-             for framework, package in EXPORTERS.items()]
+    rows += [[backend.exporter, env.packages.get(backend.exporter) or MISSING, f"exports {name}", "", "", ""]
+             for name, backend in backends.records().items()]
     version = env.packages.get("onnxruntime") or env.packages.get("onnxruntime-gpu")
     providers = ", ".join(name.removesuffix("ExecutionProvider") for name in env.providers) if env.providers else NONE
     rows.append(["onnxruntime", version or MISSING, "runs exports", f"providers: {providers}", "", ""])

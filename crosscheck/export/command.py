@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import backends
 from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.export.session import INPUT_LAYOUTS, MIN_OPSET, VERIFY_BATCH, ExportOptions, ExportResult, export
@@ -25,7 +26,7 @@ def add_parser(commands: Any) -> None:
                     "[batch, 3, 224, 224] ([batch, 3, 32, 32] for the CIFAR ids) named 'images' unless --input-layout nhwc, "
                     "and yields 'logits'.")
     cli_options.add_model(parser, required=True)
-    parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS, help="whose exporter to use")
+    parser.add_argument("--framework", required=True, choices=backends.names(), help="whose exporter to use")
     parser.add_argument("--weights", metavar="FILE",
                         help="any checkpoint convert reads (.pth, .ckpt, .safetensors, .keras, .h5, .pdparams, ...; "
                              "default: the seeded calibrated weights)")

@@ -2,7 +2,7 @@
 
 The framework's worker loads the canonical weights, runs the native model on the verification batch
 in float64 (the truth) and in float32, and exports the float32 model with its own exporter
-(`*_impl/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_export`),
+(`crosscheck/backends/<name>/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_export`),
 runs it in onnxruntime (float32) on the same batch and on its first image alone (the batch dimension is
 dynamic), and judges each run by its distance from the native float64 truth against the float32 gate
 (`metrics.float32_gate` of the native float32 and the onnxruntime distances: anchored on the smaller, so a
@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical, reader
 from crosscheck import spec as specs
@@ -127,7 +128,7 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
            options: ExportOptions = ExportOptions(), worker_factory: WorkerFactory | None = None) -> ExportResult:
     """Export `model_id` from `framework` to `output`, verified; `output` appears only if it passes (or `force`)."""
     specs.get(model_id)
-    specs.check_framework(framework)
+    backends.check(framework)
     options.validate()
     check_writable(output, options.overwrite)  # fail now, not after the export
     spec, arrays = _weights(model_id, weights, options)

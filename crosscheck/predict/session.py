@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, reader
 from crosscheck.metrics import rel_l2
@@ -33,7 +34,7 @@ class PredictError(ValueError):
 
 @dataclass(frozen=True)
 class PredictOptions:
-    frameworks: tuple[str, ...] = specs.FRAMEWORKS
+    frameworks: tuple[str, ...] = backends.names()
     model_id: str | None = None  # None: inferred from the checkpoint
     key: str | None = None
     prefix: str | None = None
@@ -75,7 +76,7 @@ def predict(image_paths: Sequence[str | Path], weights: str | Path, options: Pre
     """Top classes of each image in each framework; bad input raises PredictError before any framework runs."""
     say = progress or (lambda message: None)
     for framework in options.frameworks:
-        specs.check_framework(framework)
+        backends.check(framework)
     if options.preprocess not in (None, *specs.PREPROCESS_CHOICES):
         raise PredictError(f"--preprocess must be one of {', '.join(specs.PREPROCESS_CHOICES)}, got {options.preprocess!r}")
     paths = [Path(path) for path in image_paths]

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from crosscheck import backends
 from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.calibration import WEIGHT_KINDS
@@ -29,7 +30,7 @@ def add_parser(commands: Any) -> None:
     matrix = commands.add_parser("run", help="prove the implementations compute the same function (the main job)")
     matrix.add_argument("--models", type=_csv, default=list(DEFAULT_MODELS),
                         help=f"comma-separated model ids (default: {','.join(DEFAULT_MODELS)}; all: {','.join(specs.MODEL_IDS)})")
-    matrix.add_argument("--frameworks", type=_csv, default=list(specs.FRAMEWORKS),
+    matrix.add_argument("--frameworks", type=_csv, default=list(backends.names()),
                         help="comma-separated, two or more unless --onnx (default: torch,keras,paddle)")
     matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
     matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
@@ -43,7 +44,7 @@ Progress = Callable[[str, str], None]  # (framework, what just finished)
 @dataclass(frozen=True)
 class RunConfig:
     models: Sequence[str] = DEFAULT_MODELS
-    frameworks: Sequence[str] = specs.FRAMEWORKS
+    frameworks: Sequence[str] = backends.names()
     batch: int = 2
     seed: int = 0
     device: str = "auto"
@@ -59,7 +60,7 @@ class RunConfig:
         for model_id in self.models:
             specs.get(model_id)
         for framework in self.frameworks:
-            specs.check_framework(framework)
+            backends.check(framework)
         if not self.models or not self.frameworks:
             raise ValueError("at least one model and one framework are needed")
         if len(self.frameworks) == 1 and not self.onnx:

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crosscheck import backends
 from crosscheck import cli_options
-from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_reports
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.training_conventions import Hyperparameters
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
                     "are given once, in PyTorch's convention, and translated into each framework's.")
     cli_options.add_model(parser, required=True, metavar="ID")
     parser.add_argument("--frameworks", type=lambda text: [f.strip() for f in text.split(",") if f.strip()],
-                        default=list(specs.FRAMEWORKS), help="comma-separated (default: torch,keras,paddle)")
+                        default=list(backends.names()), help="comma-separated (default: torch,keras,paddle)")
     parser.add_argument("--steps", type=int, default=2, help="SGD steps (default 2: momentum first acts in step 2)")
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default {DEFAULTS.lr:g})")
     parser.add_argument("--momentum", type=float, default=DEFAULTS.momentum,

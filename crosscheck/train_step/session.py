@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
@@ -43,7 +44,7 @@ Results = dict[str, dict[str, np.ndarray]]  # quantity -> {canonical key (or "st
 @dataclass(frozen=True)
 class TrainConfig:
     model_id: str
-    frameworks: Sequence[str] = specs.FRAMEWORKS
+    frameworks: Sequence[str] = backends.names()
     steps: int = 2  # the first step's velocity is its gradient: momentum and weight decay coupling show from the 2nd
     hyper: Hyperparameters = Hyperparameters()
     batch: int = 2
@@ -67,7 +68,7 @@ class TrainConfig:
         if spec.headless:
             raise ValueError("train-step needs a classifier head: num_classes must be >= 1")
         for framework in self.frameworks:
-            specs.check_framework(framework)
+            backends.check(framework)
         if len(self.frameworks) < 2 or len(set(self.frameworks)) != len(self.frameworks):
             raise ValueError(f"give two or more different frameworks, got {', '.join(self.frameworks)}")
         if self.steps < 1 or self.batch < 2:

@@ -1,18 +1,16 @@
 """Worker-side op of `crosscheck train-step`: train a fresh model in this framework, save results canonically.
 
 Runs inside a framework worker (crosscheck/worker.py finds its OPS). The framework's training code is its
-impl package's `train` module, imported lazily, in the worker's process only.
+backend's `train` module (crosscheck/backends/<name>/), imported by the worker on first use.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.checkpoints import canonical
 
 if TYPE_CHECKING:
@@ -40,14 +38,13 @@ def op_train_step(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
     spec = canonical.spec_for(model_id, arrays)
     model = worker.adapter.build(model_id, spec.num_classes, request["dtype"])  # fresh: training changes it
-    trainer = importlib.import_module(f"{IMPL_PACKAGES[worker.framework]}.train")
-    losses, gradients, first, state = trainer.train(model, spec, specs.to_native(spec, arrays, worker.framework),
-                                             np.load(request["input"]), np.load(request["labels"]),
-                                             request["hyper"], int(request["steps"]))
+    losses, gradients, first, state = worker.trainer.train(model, spec, specs.to_native(spec, arrays, worker.naming),
+                                                           np.load(request["input"]), np.load(request["labels"]),
+                                                           request["hyper"], int(request["steps"]))
     results = {"loss": np.asarray(losses, np.float64)}
-    results |= {f"grad/{key}": a for key, a in to_canonical(spec, gradients, worker.framework).items()}
-    results |= {f"first/{key}": a for key, a in to_canonical(spec, first, worker.framework).items()}
-    results |= {f"after/{key}": a for key, a in to_canonical(spec, state, worker.framework).items()}
+    results |= {f"grad/{key}": a for key, a in to_canonical(spec, gradients, worker.naming).items()}
+    results |= {f"first/{key}": a for key, a in to_canonical(spec, first, worker.naming).items()}
+    results |= {f"after/{key}": a for key, a in to_canonical(spec, state, worker.naming).items()}
     np.savez(request["output"], **results)
     return {"losses": losses}
 

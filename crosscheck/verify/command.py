@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
+from crosscheck import backends
 from crosscheck import cli_options
-from crosscheck import spec as specs
 from crosscheck.files import check_outputs, write_json
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
@@ -31,12 +31,12 @@ def add_parser(commands: Any) -> None:
         description="Trace your own ResNet (any names), align it with a model id's layers, load the same "
                     "calibrated weights into both, and name the first layer that diverges and why.")
     parser.add_argument("target", metavar="FILE.py:CALLABLE", help="a class or function in FILE.py that returns the model")
-    parser.add_argument("--framework", required=True, choices=specs.FRAMEWORKS)
+    parser.add_argument("--framework", required=True, choices=backends.names())
     cli_options.add_model(parser, "the model id to check against", metavar="ID")
     parser.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments for CALLABLE, a JSON object")
     parser.add_argument("--against", metavar="SOURCE.py:CALLABLE",
                         help="check against the model this one translates instead of a model id")
-    parser.add_argument("--against-framework", choices=specs.FRAMEWORKS, help="the framework of --against")
+    parser.add_argument("--against-framework", choices=backends.names(), help="the framework of --against")
     parser.add_argument("--against-kwargs", default="{}", metavar="JSON", help="keyword arguments for --against")
     parser.add_argument("--input-shape", metavar="SHAPE",
                         help="one input image: C,H,W for torch/paddle, H,W,C for keras (default: the model id's size, "

@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from crosscheck import backends
 from crosscheck.spec import LayerSpec, ModelSpec
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.graph import Structure
@@ -89,16 +90,11 @@ NO_COUNTERFACTUAL: dict[str, str] = {
     "head_fixed_pool": "a warning, never a cause: at this input size the pool is the global average",
     "forward_fails": "the candidate's forward pass fails, so it has no numbers to match",
 }
-# finding codes with a mutation in some framework, and the frameworks whose implementation cannot build it
-NOT_BUILT: dict[str, dict[str, str]] = {
-    "pool_padding_value": {"keras": "keras_impl always zero-pads its stem max-pool, so the -inf padding cannot be "
-                                    "built in Keras"},
-}
 
 
 def absent(code: str, framework: str) -> str | None:
     """Why finding `code` has no counterfactual in `framework`, or None when `mutations` proposes one."""
-    return NO_COUNTERFACTUAL.get(code) or NOT_BUILT.get(code, {}).get(framework)
+    return NO_COUNTERFACTUAL.get(code) or backends.get(framework).cannot_build.get(code)
 
 
 def mutate(spec: ModelSpec, name: str, value: str | float | bool) -> ModelSpec:

@@ -1,6 +1,6 @@
 """Recover a ResNet's structure (stem, residual blocks by role, head) from a traced op list.
 
-The trace modules (`*_impl/trace.py`) turn a forward pass into plain op records:
+The trace modules (`crosscheck/backends/<name>/trace.py`) turn a forward pass into plain op records:
 
 * every record: ``index``, ``op`` (conv, bn, dense, maxpool, avgpool, gap, pad, relu, add, softmax,
   other), ``name`` (module path or layer name, may be empty), ``inputs`` (producer indices, -1 for the

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
@@ -26,7 +27,6 @@ from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
 from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
-LAYOUTS = {"torch": "nchw", "paddle": "nchw", "keras": "nhwc"}
 CANDIDATE, SOURCE = "candidate", "source"
 AGAINST_NO_COUNTERFACTUAL = ("checked --against a source, which is not a model id's spec: there is no reference to "
                              "put the change into")
@@ -53,7 +53,7 @@ class Target:
 
     def validate(self) -> None:
         try:
-            specs.check_framework(self.framework)
+            backends.check(self.framework)
         except ValueError as error:
             raise VerifyUsageError(str(error)) from None
         path = Path(self.source)
@@ -91,7 +91,7 @@ class VerifyConfig:
 
     @property
     def layout(self) -> str:
-        return LAYOUTS[self.framework]
+        return backends.get(self.framework).layout
 
     @property
     def image_size(self) -> int:
@@ -438,7 +438,7 @@ class Verification:
         """Trace a model held under `handle` in `framework`'s worker; records and captured arrays."""
         output = self.tmp / "trace.npz"
         images = self.input_path if capture else self.structure_input_path
-        reply = self.workers[framework].request("verify_trace", input=images, layout=LAYOUTS[framework],
+        reply = self.workers[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
                                                 capture=capture or [], output=output, handle=handle)
         with np.load(output) as archive:
             return reply["result"]["records"], dict(archive)

@@ -1,25 +1,22 @@
 """Worker-side ops of `crosscheck verify`: build a user's model from its file, trace it, load weights into it.
 
 These run inside a framework worker (crosscheck/worker.py finds its OPS). This module
-imports no framework itself: the user's file does, and the framework's `*_impl.trace` module is
-imported lazily, in the worker's process only.
+imports no framework itself: the user's file does, and the backend's `trace` module (crosscheck/backends/<name>/)
+is imported by the worker on first use, in the worker's process only.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 import traceback
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.verify import counterfactual
 
 if TYPE_CHECKING:
@@ -33,12 +30,8 @@ class CandidateError(Exception):
     """The user's file or callable cannot give a model: the message says which and why, without a traceback."""
 
 
-def tracer(framework: str) -> ModuleType:
-    return importlib.import_module(f"{IMPL_PACKAGES[framework]}.trace")
-
-
-def load_candidate(source: str, name: str, kwargs: dict[str, Any], framework: str) -> Any:
-    """Import `source`, call `name(**kwargs)` and check it returned a model of `framework`."""
+def load_candidate(source: str, name: str, kwargs: dict[str, Any], worker: Worker) -> Any:
+    """Import `source`, call `name(**kwargs)` and check it returned a model of the worker's framework."""
     path = Path(source).resolve()
     if not path.is_file():
         raise CandidateError(f"{source}: no such file")
@@ -56,14 +49,14 @@ def load_candidate(source: str, name: str, kwargs: dict[str, Any], framework: st
     factory = getattr(module, name, None)
     if not callable(factory):
         raise CandidateError(f"{source} defines no callable {name!r}")
-    trace = tracer(framework)
+    trace = worker.tracer
     try:
         with trace.float64():  # keras reads its float type when the layers are made
             model = factory(**kwargs)
     except Exception as error:  # anything the user's constructor raises
         raise CandidateError(f"{name}(**{kwargs}) raised {_summary(error, path)}") from None
     if not trace.is_model(model):
-        raise CandidateError(f"{name}(**{kwargs}) returned {type(model).__name__}, not a {framework} model")
+        raise CandidateError(f"{name}(**{kwargs}) returned {type(model).__name__}, not a {worker.framework} model")
     return trace.prepare(model)
 
 
@@ -77,7 +70,7 @@ def _summary(error: BaseException, path: Path) -> str:
 
 
 def op_verify_build(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    model = load_candidate(request["source"], request["callable"], request.get("kwargs", {}), worker.framework)
+    model = load_candidate(request["source"], request["callable"], request.get("kwargs", {}), worker)
     _candidates[request["handle"]] = model
     return {"class": type(model).__name__}
 
@@ -88,7 +81,7 @@ def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     images = np.load(request["input"])
     if request.get("layout", "nchw") == "nhwc":
         images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
-    records, captured, output = tracer(worker.framework).trace(model, images, set(request.get("capture", ())))
+    records, captured, output = worker.tracer.trace(model, images, set(request.get("capture", ())))
     _records[key] = records
     arrays = {str(i): a for i, a in captured.items()} | ({} if output is None else {"output": output})
     np.savez(request["output"], **arrays)
@@ -104,7 +97,7 @@ def op_verify_assign(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
         for name in archive.files:
             index, param = name.split("/")
             layers.setdefault(int(index), {})[param] = archive[name]
-    tracer(worker.framework).assign(model, [(records[i], arrays) for i, arrays in layers.items()])
+    worker.tracer.assign(model, [(records[i], arrays) for i, arrays in layers.items()])
     return {"layers": len(layers)}
 
 
@@ -117,8 +110,8 @@ def op_verify_reference(worker: Worker, request: dict[str, Any]) -> dict[str, An
     model = worker.adapter.build(spec, spec.num_classes, "float64")
     if request.get("weights"):
         _, arrays, _ = canonical.load(request["weights"], request["model_id"])
-        worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.framework))
-    _candidates[request["handle"]] = tracer(worker.framework).prepare(model)
+        worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.naming))
+    _candidates[request["handle"]] = worker.tracer.prepare(model)
     return {}
 
 
@@ -126,7 +119,7 @@ def op_verify_read(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Save the traced model's own arrays keyed '{record index}/{canonical param}' (canonical layout)."""
     key, model = _target(worker, request)
     records = _records[key]
-    arrays = tracer(worker.framework).read(model, [records[i] for i in request["indices"]])
+    arrays = worker.tracer.read(model, [records[i] for i in request["indices"]])
     np.savez(request["output"], **arrays)
     return {"arrays": len(arrays)}
 

@@ -1,4 +1,4 @@
-"""crosscheck's FrameworkAdapter for Keras 3 on TensorFlow (see crosscheck/adapter.py)."""
+"""The Adapter of Keras 3 on TensorFlow (crosscheck/backends/protocols.py) over keras_impl."""
 
 from __future__ import annotations
 
@@ -94,26 +94,6 @@ def set_native(model: keras.Model, spec: ModelSpec, native: Mapping[str, np.ndar
         raise specs.WeightMismatchError(spec.model_id, "keras", problems)
     for key in expected:
         variables[key].assign(np.asarray(native[key], dtype=variables[key].dtype))
-
-
-def load_checkpoint_file(model: keras.Model, spec: ModelSpec, path: str | os.PathLike[str]) -> None:
-    """Keras' own loading of a weight file into `model` (in the model's dtype): `load_weights` for a Keras 3
-    `.weights.h5` or `.keras` archive, Keras' by-name legacy loader for a `.h5`, whose every spec layer must be
-    in the file (the by-name loader leaves an absent layer at its initial values)."""
-    import h5py
-    from keras.src.legacy.saving import legacy_h5_format
-
-    path = os.fspath(path)
-    if path.endswith((".weights.h5", ".keras")):
-        model.load_weights(path)
-        return
-    with h5py.File(path, "r") as file:
-        root = file["model_weights"] if "layer_names" not in file.attrs and "model_weights" in file else file
-        stored = {name.decode() if isinstance(name, bytes) else str(name) for name in root.attrs.get("layer_names", [])}
-        absent = [layer.name for layer in spec.layers if layer.name not in stored]
-        if absent:
-            raise specs.WeightMismatchError(spec.model_id, f"keras file {path}", [f"no layer {name}" for name in absent])
-        legacy_h5_format.load_weights_from_hdf5_group_by_name(root, model, skip_mismatch=False)
 
 
 def forward(model: keras.Model, images_nchw: np.ndarray) -> np.ndarray:

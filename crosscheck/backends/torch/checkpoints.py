@@ -1,5 +1,6 @@
 """PyTorch checkpoints (.pth/.pt/.ckpt/.bin): state_dicts, training dicts and Lightning checkpoints, read
-without running their code (in the torch worker); written as a torchvision state_dict."""
+without running their code (in the torch worker); written as a torchvision state_dict; loaded by torch itself for
+convert's proof."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+from safetensors.numpy import load_file
 
-from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, Arrays, tensor_dicts
+from crosscheck.backends.torch.adapter import load_checkpoint_state as load_state
+from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, Arrays, own_state, tensor_dicts
+from crosscheck.spec import ModelSpec
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
@@ -48,7 +52,7 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
-def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray]) -> None:
+def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded_model: Callable[[], Any]) -> None:
     """Save a state_dict torchvision's `load_state_dict(strict=True)` accepts: BN counters (dropped on reading,
     no other framework has them) put back as 0."""
     state = {}
@@ -57,3 +61,10 @@ def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray]) -> Non
         if key.endswith(".running_var"):
             state[f"{key.removesuffix('running_var')}{TORCH_BN_COUNTER}"] = torch.tensor(0, dtype=torch.long)
     torch.save(state, path)
+
+
+def load_into(model: torch.nn.Module, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str) -> None:
+    """torch's strict load_state_dict of the file's own tensors under `container` and `prefix` (a torch-named
+    .safetensors file through the safetensors library's loader, anything else through torch.load)."""
+    arrays = load_file(str(path)) if str(path).endswith(".safetensors") else read(path)[container]
+    load_state(model, spec, own_state(arrays, prefix))

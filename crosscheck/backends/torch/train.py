@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crosscheck.spec import ModelSpec
-from pytorch_impl.adapter import set_native
+from crosscheck.backends.torch.adapter import set_native
 
 
 def set_bn(model: nn.Module, momentum: float, eps: float) -> None:

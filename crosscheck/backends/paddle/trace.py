@@ -19,7 +19,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from crosscheck import spec as specs
-from paddle_impl.adapter import epsilon_correction
+from crosscheck.backends.paddle.adapter import epsilon_correction
 
 MODEL_INPUT = -1
 _BN = (nn.BatchNorm2D, nn.BatchNorm)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from crosscheck.spec import ModelSpec
-from keras_impl.adapter import _floatx, _variables, set_native
+from crosscheck.backends.keras.adapter import _floatx, _variables, set_native
 
 
 def set_bn(model: keras.Model, momentum: float, epsilon: float) -> None:

@@ -1,4 +1,4 @@
-"""crosscheck's FrameworkAdapter for PaddlePaddle (crosscheck/adapter.py); native keys are state_dict keys."""
+"""The Adapter of PaddlePaddle (crosscheck/backends/protocols.py) over paddle_impl; native keys are state_dict keys."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""crosscheck's FrameworkAdapter for PyTorch (see crosscheck/adapter.py): native keys are torch state_dict keys."""
+"""The Adapter of PyTorch (crosscheck/backends/protocols.py) over pytorch_impl: native keys are torch state_dict keys."""
 
 from __future__ import annotations
 
