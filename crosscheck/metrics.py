@@ -17,7 +17,7 @@ import numpy as np
 # 3e-15 (resnet18) .. 6e-13 (resnet152), about 2^-29 times the same model's float32 rounding (1.3e-6 ..
 # 2.7e-4), as the 52- vs 23-bit mantissas predict: a float64 floor reaches 1e-9 only for a model whose
 # float32 rounding is ~0.5. (Paddle's float32 BatchNorm epsilon adds up to 1.6e-9; its adapter cancels it
-# in float64, see crosscheck/backends/paddle/adapter.py's epsilon_correction.) The smallest bug measured, BN epsilon 1.001e-5
+# in float64, see the paddle adapter's epsilon_correction.) The smallest bug measured, BN epsilon 1.001e-5
 # instead of 1e-5, moves logits by 2.4e-7 (resnet18) to 6.3e-5 (resnet152): 240x above the gate at least.
 FLOAT64_RTOL = 1e-9
 # Float32 gate: FLOAT32_ROUNDING_FACTOR times the smallest float32-vs-float64 distance among the runs of the

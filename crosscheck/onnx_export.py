@@ -1,7 +1,7 @@
 """Exporting a model loaded in a framework worker to a finished ONNX file: shared by `crosscheck export` and
 `crosscheck run --onnx`.
 
-The worker's framework exports with its own exporter (`crosscheck/backends/<name>/onnx_export.py`, the worker op `export_onnx`);
+The worker's framework exports with its own exporter (the backend's `onnx_export`, the worker op `export_onnx`);
 this process finalises the file (`crosscheck.onnx_tools`: provenance metadata, opset check, optional
 preprocessing in front). onnx and onnxruntime are an optional extra, so `crosscheck.onnx_tools` is imported
 only when ONNX work is asked for.

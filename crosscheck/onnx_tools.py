@@ -1,6 +1,6 @@
 """The framework-free half of ONNX export: normalise, stamp and check an exported file, run it in onnxruntime.
 
-Each framework's own exporter (`crosscheck/backends/<name>/onnx_export.py`, run in that framework's worker) writes a raw
+Each framework's own exporter (the backend's `onnx_export`, run in that framework's worker) writes a raw
 file; `finalize` turns it into a crosscheck export: the input renamed `images` and the output
 `logits`, their first dimension named `batch`, provenance in `metadata_props`, and
 `onnx.checker.check_model` (with shape inference) passing. onnx and onnxruntime are not deep-learning

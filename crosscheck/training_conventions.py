@@ -4,7 +4,7 @@
 The user gives hyperparameters once, in PyTorch's convention: `bn_momentum` is the weight of the new
 batch in the running statistics, `weight_decay` is an L2 term added to the gradient before momentum
 (coupled), SGD's velocity is `v = mu * v + g` and the step `p -= lr * v`. `native()` translates them
-into each framework's own arguments; the backends' train modules (`crosscheck/backends/<name>/train.py`) apply them.
+into each framework's own arguments; the backends' `train` modules apply them.
 
 Measured on tiny layers against numpy (tests/test_train_step.py pins every row of `CONVENTIONS`):
 torch 2.14, Keras 3.15 on TensorFlow 2.21, Paddle 3.3.1, float64 parameters.

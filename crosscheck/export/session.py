@@ -1,8 +1,8 @@
 """`crosscheck export`'s work: one framework's own ONNX exporter, stamped, checked and proven equal in onnxruntime.
 
 The framework's worker loads the canonical weights, runs the native model on the verification batch
-in float64 (the truth) and in float32, and exports the float32 model with its own exporter
-(`crosscheck/backends/<name>/onnx_export.py`) to a scratch file; this process finalises that file (`crosscheck.onnx_export`),
+in float64 (the truth) and in float32, and exports the float32 model with its own exporter (the
+backend's `onnx_export`) to a scratch file; this process finalises that file (`crosscheck.onnx_export`),
 runs it in onnxruntime (float32) on the same batch and on its first image alone (the batch dimension is
 dynamic), and judges each run by its distance from the native float64 truth against the float32 gate
 (`metrics.float32_gate` of the native float32 and the onnxruntime distances: anchored on the smaller, so a
