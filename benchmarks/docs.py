@@ -90,7 +90,7 @@ def crosscheck_json(arguments: Sequence[str], workdir: Path) -> tuple[dict[str, 
 
 def conditions(load_before: str) -> dict[str, str]:
     """The machine, its load before and after, versions, commit and date, as benchmarks/run.py records them."""
-    from benchmarks.run import machine  # measuring only: the check and the tests need no benchmark machinery
+    from benchmarks.run import machine
 
     lines = (line.removeprefix("- ").split(": ", 1) for line in machine(load_before))
     return {key: value for key, value in lines}
@@ -109,8 +109,7 @@ def measure_train_step(workdir: Path) -> dict[str, Any]:
             "float64_worst_pair": {q: max(pair[q]["float64_rel_l2"] for pair in report["pairs"]) for q in quantities},
             "float32_vs_float64": {q: report["float32_vs_float64_rel_l2"][q] for q in quantities},
         }
-    return {"commands": [f"crosscheck train-step --model {m} --json FILE" for m in TRAIN_STEP_MODELS],
-            "models": models}
+    return {"models": models}
 
 
 def gate_row(model: dict[str, Any], weights: str) -> dict[str, Any]:
@@ -143,17 +142,17 @@ def measure_gates(workdir: Path) -> dict[str, Any]:
     """`crosscheck run --onnx --weights W` (the default ids) for both weight kinds, and the deepest id without ONNX."""
     runs = [["run", "--onnx", "--weights", weights] for weights in GATE_WEIGHTS]
     runs.append(["run", "--weights", "plain", "--models", GATE_DEEP_MODEL])
-    measured = []
+    made = []
     for arguments in runs:
         report, seconds = crosscheck_json(arguments, workdir)
         pair_keys = ("a", "b", "passed", "float64_rel_l2", "float32_rel_l2")
         models = [{"model_id": m["model_id"], "passed": m["passed"], "float32_gate": m["float32_gate"],
                    "float32_vs_float64_rel_l2": m["float32_vs_float64_rel_l2"],
                    "pairs": [{k: p[k] for k in pair_keys} for p in m["pairs"]]} for m in report["models"]]
-        measured.append({"command": f"crosscheck {' '.join(arguments)} --json FILE", "seconds": seconds,
-                         "passed": report["passed"], "weights": report["config"]["weights"],
-                         "batch": report["config"]["batch"], "seed": report["config"]["seed"], "models": models})
-    return {"runs": measured}
+        made.append({"command": f"crosscheck {' '.join(arguments)} --json FILE", "seconds": seconds,
+                     "passed": report["passed"], "weights": report["config"]["weights"],
+                     "batch": report["config"]["batch"], "seed": report["config"]["seed"], "models": models})
+    return {"runs": made}
 
 
 MEASUREMENTS: dict[str, Callable[[Path], dict[str, Any]]] = {"train-step": measure_train_step, "gates": measure_gates}
@@ -161,12 +160,14 @@ MEASUREMENTS: dict[str, Callable[[Path], dict[str, Any]]] = {"train-step": measu
 
 def measure(names: Iterable[str], results: Results) -> Results:
     """`results` with each named measurement made anew, each with its own conditions."""
+    from benchmarks.run import load_average  # measuring only: the check and the tests need no benchmark machinery
+
     updated = dict(results)
     for name in names:
-        load_before = Path("/proc/loadavg").read_text().split()[:3]
+        load_before = load_average()
         with tempfile.TemporaryDirectory(prefix="crosscheck-docs-") as tmp:
             values = MEASUREMENTS[name](Path(tmp))
-        updated[name] = {**values, "conditions": conditions(" ".join(load_before))}
+        updated[name] = {**values, "conditions": conditions(load_before)}
         print(f"measured {name}", file=sys.stderr)
     return updated
 
