@@ -11,7 +11,6 @@ from crosscheck import backends
 from crosscheck import spec as specs
 
 
-
 def formula(p: specs.Preprocessing) -> str:
     """The convention in numbers, e.g. 'BGR, 0-255, - mean (103.939, 116.779, 123.68)'."""
     steps = [p.channel_order, "0-255" if p.divisor == 1.0 else f"/ {p.divisor:g}"]
