@@ -294,6 +294,24 @@ class Variant:
     num_classes: int = 1000  # the default head size
 
 
+# The kinds the three builders (pytorch_impl, keras_impl, paddle_impl) build; the others are described above
+# for the variants to come and are refused by `check_built`.
+BUILT_STEMS: tuple[str, ...] = ("imagenet", "cifar")
+BUILT_SHORTCUTS: tuple[str, ...] = ("projection", "identity", "maxpool")
+
+
+def check_built(spec: ModelSpec) -> ModelSpec:
+    """`spec` when the builders build every kind it uses; NotImplementedError naming the first kind they don't."""
+    if spec.stem not in BUILT_STEMS:
+        raise NotImplementedError(f"{spec.model_id}: {STEMS[spec.stem].description} is not built yet "
+                                  f"(built stems: {', '.join(BUILT_STEMS)})")
+    for block in spec.blocks:
+        if block.shortcut not in BUILT_SHORTCUTS:
+            raise NotImplementedError(f"{spec.model_id}: the {block.shortcut!r} shortcut of {block.name} is not built "
+                                      f"yet (built shortcuts: {', '.join(BUILT_SHORTCUTS)})")
+    return spec
+
+
 def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
     """Channels of a bottleneck's inner convs: torchvision's `int(planes * (base_width / 64.0)) * groups`."""
     return int(planes * (width_per_group / 64.0)) * groups
@@ -302,7 +320,8 @@ def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
 def _tv(model_id: str, depths: tuple[int, ...], block: BlockKind, **shape: Any) -> Variant:
     refs = {"torch": f"torchvision.models.{model_id}", "paddle": f"paddle.vision.models.{model_id}"}
     kind = "basic blocks" if block == "basic" else "bottleneck v1.5, stride on the 3x3"
-    return Variant(model_id, "torchvision", block, depths, refs, f"torchvision/paddle.vision {model_id}: {kind}", **shape)
+    description = f"torchvision/paddle.vision {model_id}: {kind}"
+    return Variant(model_id, "torchvision", block, depths, refs, description, **shape)
 
 
 def _cifar(torchvision_id: str) -> Variant:
