@@ -3,6 +3,7 @@ spec id."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 
 import numpy as np
@@ -19,7 +20,17 @@ from crosscheck import spec as specs  # noqa: E402
 def test_grouped_variant_has_paddle_visions_resnext50_32x4d_state_dict():
     """paddle.vision's resnext50_32x4d is ResNet(BottleneckBlock, 50, width=4, groups=32)."""
     variant = replace(specs.VARIANTS["resnet50"], model_id="resnext50_32x4d", groups=32, width_per_group=4)
-    ours, reference = paddle_impl.build(specs.get(variant)), vision.resnext50_32x4d()
+    with paddle.LazyGuard():  # shapes without initialising the weights
+        ours, reference = paddle_impl.build(specs.get(variant)), vision.resnext50_32x4d()
+    assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
+
+
+@pytest.mark.parametrize("model_id", [m for m in specs.MODEL_IDS if "paddle" in specs.get(m).references])
+def test_every_id_with_a_paddle_vision_reference_has_its_state_dict(model_id):
+    """The reference the spec names (paddle.vision.models.resnet50, ...): a new id is compared with no test to edit."""
+    module, name = specs.get(model_id).references["paddle"].rsplit(".", 1)
+    with paddle.LazyGuard():  # shapes without initialising the weights
+        ours, reference = paddle_impl.build(model_id), getattr(importlib.import_module(module), name)()
     assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
 
 

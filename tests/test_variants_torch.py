@@ -3,6 +3,7 @@ named constructor for every spec id."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +33,15 @@ def test_variant_has_torchvisions_state_dict(model_id):
         reference = getattr(torchvision.models, model_id)(weights=None)
     assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
     assert ours.layer2[0].conv2.groups == reference.layer2[0].conv2.groups
+
+
+@pytest.mark.parametrize("model_id", [m for m in specs.MODEL_IDS if "torch" in specs.get(m).references])
+def test_every_id_with_a_torchvision_reference_has_its_state_dict(model_id):
+    """The reference the spec names (torchvision.models.resnet50, ...): a new id is compared with no test to edit."""
+    module, name = specs.get(model_id).references["torch"].rsplit(".", 1)
+    with torch.device("meta"):
+        ours, reference = pytorch_impl.build(model_id), getattr(importlib.import_module(module), name)(weights=None)
+    assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
 
 
 def _cifar_stem(model: torch.nn.Module) -> torch.nn.Module:
