@@ -211,6 +211,11 @@ APPLICATIONS: dict[str, str] = {
 }
 
 
+# How keras names a family in a constructor: resnet18 -> ResNet18, resnext50_32x4d -> ResNeXt50_32x4d,
+# resnet18_cifar -> ResNet18CIFAR.
+_SPELLINGS = {"resnext": "ResNeXt", "resnet": "ResNet", "_cifar": "CIFAR"}
+
+
 def _constructor_name(model_id: str) -> tuple[str, str] | None:
     """(constructor name, default model name) of an id: keras.applications' own where the id rebuilds one (ResNet50
     is resnet50_v1, model name "resnet50"), else ResNet18, ResNet18CIFAR, ...; None where keras.applications gives
@@ -218,7 +223,9 @@ def _constructor_name(model_id: str) -> tuple[str, str] | None:
     for name, application_id in APPLICATIONS.items():
         if application_id == model_id:
             return name, name.lower()
-    name = model_id.replace("resnet", "ResNet").replace("_cifar", "CIFAR")
+    name = model_id
+    for part, spelling in _SPELLINGS.items():
+        name = name.replace(part, spelling)
     return None if name in APPLICATIONS else (name, model_id)
 
 

@@ -50,6 +50,7 @@ def test_constructors_are_keras_applications_names_and_one_per_other_id():
                             "ResNet152CIFAR"]
     assert resnet._constructor_name("resnet50") is None  # whatever order the spec lists resnet50 and resnet50_v1 in
     assert resnet._constructor_name("resnet50_v1") == ("ResNet50", "resnet50")
+    assert resnet._constructor_name("resnext50_32x4d") == ("ResNeXt50_32x4d", "resnext50_32x4d")
     resnet50 = keras_impl.ResNet50(weights=None)
     assert resnet50.name == "resnet50" and resnet50.get_layer("conv2_block1_1_conv").use_bias  # v1: biased convs
     assert keras_impl.ResNet18CIFAR().name == "resnet18_cifar"
