@@ -267,12 +267,18 @@ class Conventions:
 
 
 CONVENTIONS: dict[str, Conventions] = {
-    "torchvision": Conventions(1e-5, (), False, True, "neg_inf", "conv2", "first", "on_change", True, False, False,
-                               "logits"),
-    "keras_v1": Conventions(1.001e-5, ("conv0", "conv1", "conv2", "conv3"), True, True, "neg_inf", "conv1", "first",
-                            "first_block", True, False, True, "softmax"),
-    "keras_v2": Conventions(1.001e-5, ("conv0", "conv3"), True, False, "zero", "conv2", "last", "first_block", False,
-                            True, False, "softmax"),
+    "torchvision": Conventions(
+        bn_eps=1e-5, conv_bias=(), stem_bias=False, stem_bn=True, stem_pool_padding="neg_inf",
+        bottleneck_stride_on="conv2", stride_block="first", projection="on_change", relu_after_add=True,
+        post_norm=False, same_padding=False, default_head="logits"),
+    "keras_v1": Conventions(
+        bn_eps=1.001e-5, conv_bias=("conv0", "conv1", "conv2", "conv3"), stem_bias=True, stem_bn=True,
+        stem_pool_padding="neg_inf", bottleneck_stride_on="conv1", stride_block="first", projection="first_block",
+        relu_after_add=True, post_norm=False, same_padding=True, default_head="softmax"),
+    "keras_v2": Conventions(
+        bn_eps=1.001e-5, conv_bias=("conv0", "conv3"), stem_bias=True, stem_bn=False, stem_pool_padding="zero",
+        bottleneck_stride_on="conv2", stride_block="last", projection="first_block", relu_after_add=False,
+        post_norm=True, same_padding=False, default_head="softmax"),
 }
 
 
