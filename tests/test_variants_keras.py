@@ -19,7 +19,18 @@ RESNEXT_CIFAR = replace(specs.VARIANTS["resnet50_cifar"], model_id="resnext_32x4
                         groups=32, width_per_group=4)
 
 
-def test_grouped_variant_computes_the_grouped_numpy_forward():
+@pytest.fixture(params=["float32", "float64"])
+def floatx(request):
+    """Layers built in float32, or in float64 as the float64 proof builds them (grouped convs included)."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(request.param)
+    keras.config.set_dtype_policy(request.param)
+    yield request.param
+    keras.config.set_floatx(floatx)
+    keras.config.set_dtype_policy(policy)
+
+
+def test_grouped_variant_computes_the_grouped_numpy_forward(floatx):
     """The numpy forward (its grouped conv checked against the definition) with BN on the batch's statistics, which
     it stores as running statistics: keras in inference with those weights must give its output."""
     spec = specs.get(RESNEXT_CIFAR)
@@ -27,11 +38,12 @@ def test_grouped_variant_computes_the_grouped_numpy_forward():
     images = calibration.sample_input(2, size=spec.input_size)
     expected = calibration._CalibratingForward(spec, weights).run(images)
     model = keras_impl.build(spec, classifier_activation=None)
+    assert model.get_layer("conv3_block1_2_conv").compute_dtype == floatx
     native = specs.to_native(spec, weights, "keras")
     for layer in spec.layers:
         model.get_layer(layer.name).set_weights([native[layer.native_key(p, "keras")] for p in layer.shapes])
     assert model.get_layer("conv3_block1_2_conv").get_weights()[0].shape == (3, 3, 8, 256)  # HWIO, I per group
-    actual = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1), training=False))
+    actual = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1).astype(floatx), training=False))
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
