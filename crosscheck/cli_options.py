@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from crosscheck import spec as specs
-from crosscheck.workers import DEFAULT_TIMEOUT
+from crosscheck.worker.client import DEFAULT_TIMEOUT
 
 
 def add_model(parser: argparse.ArgumentParser, meaning: str = "model id", **options: object) -> None:

@@ -18,7 +18,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck.cli import main
 from crosscheck.run.session import MatrixRun, RunConfig
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 FLOAT32_MINIMUM = 1e-5
 FLOAT32_FACTOR = 4

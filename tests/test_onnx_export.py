@@ -26,7 +26,7 @@ from crosscheck.export.session import ExportError, ExportOptions, ExportResult, 
 from crosscheck.metrics import rel_l2
 
 FLOAT32_GATE = 1e-5  # README: the float32 gate never tighter than 1e-5; resnet18 rounds at ~1e-6
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 FAKE_WORKER = r'''
 import json, sys
@@ -315,7 +315,7 @@ def test_run_onnx_adds_every_export_to_the_matrix_model_after_model(tmp_path):
 # onnxscript < 0.5.7 fused ResNet conv+BN wrongly (README): the torch exporter refuses it.
 OLD_ONNXSCRIPT_WORKER = ("import importlib.metadata as metadata; real = metadata.version; "
                          "metadata.version = lambda name: '0.5.6' if name == 'onnxscript' else real(name); "
-                         "from crosscheck.worker import serve; serve('torch')")
+                         "from crosscheck.worker.server import serve; serve('torch')")
 
 
 @pytest.mark.parametrize("version, refused", [("0.5.6", True), ("0.4.20", True), ("0.5.7", False),

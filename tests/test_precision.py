@@ -19,7 +19,7 @@ from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.metrics import float32_gate, rel_l2
 from crosscheck.run.session import MatrixRun, RunConfig
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 from paddle_impl import adapter as paddle_adapter
 
 FLOAT64_GATE = 1e-9
@@ -92,7 +92,7 @@ def test_paddle_adapter_cancels_the_float32_epsilon_in_float64_and_reads_weights
 # A torch worker whose models all carry keras' BN epsilon: the translation slip float32 cannot see.
 EPSILON_SLIP = ("import pytorch_impl.resnet as r; from torch import nn; "
                 "r._batch_norm = lambda layer: nn.BatchNorm2d(layer.out_channels, eps=1.001e-5); "
-                "from crosscheck.worker import serve; serve('torch')")
+                "from crosscheck.worker.server import serve; serve('torch')")
 
 
 def test_a_bn_epsilon_slip_fails_the_float64_proof_although_float32_cannot_see_it():

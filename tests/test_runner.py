@@ -13,19 +13,19 @@ from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
 from crosscheck.run.session import MatrixRun, RunConfig, first_divergence
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 READY = json.dumps({"ok": True, "result": {"ready": "fake"}})
 KILLED_ON_FIRST_REQUEST = f"import os, signal, sys; print({READY!r}, flush=True); sys.stdin.readline(); " \
     "sys.stderr.write('simulated worker death\\n'); sys.stderr.flush(); os.kill(os.getpid(), signal.SIGKILL)"
 HANGS_ON_FIRST_REQUEST = f"import sys, time; print({READY!r}, flush=True); sys.stdin.readline(); time.sleep(600)"
-TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
+TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker.server import serve; serve('torch')"
 
 
 # A real worker whose forward op dies (SIGKILL), hangs or raises on one model, after serving every other request.
 FAILS_ON_MODEL = """
 import os, signal, sys, time
-import crosscheck.worker as worker
+import crosscheck.worker.server as worker
 real_forward = worker.OPS["forward"]
 def forward(state, request):
     if request["model_id"] == sys.argv[2]:
@@ -248,8 +248,8 @@ def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
 
 
 def test_release_frees_every_built_copy_of_that_model_and_only_those():
-    from crosscheck.worker_ops import op_release
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.ops import op_release
+    from crosscheck.worker.state import Worker
 
     worker = Worker("torch")
     for model_id, dtype in [("resnet18_cifar", "float32"), ("resnet18_cifar", "float64"), ("resnet34_cifar", "float32")]:

@@ -21,8 +21,9 @@ from crosscheck.cli import main
 from crosscheck import training_conventions as conventions
 from crosscheck.train_step import session
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
-from crosscheck.worker import OPS, Worker
-from crosscheck.workers import _jsonable
+from crosscheck.worker.server import OPS
+from crosscheck.worker.state import Worker
+from crosscheck.worker.client import _jsonable
 from keras_impl import train as keras_train
 from paddle_impl import train as paddle_train
 from pytorch_impl import train as torch_train

@@ -22,7 +22,7 @@ from safetensors.numpy import load_file
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
-from crosscheck.workers import WorkerError, WorkerPool
+from crosscheck.worker.client import WorkerError, WorkerPool
 
 # Longest suffix first: ".weights.h5" before ".h5".
 FORMATS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Worker ops for `crosscheck convert`: read and write framework checkpoint files, arrays via files.
 
-They run inside a framework worker (crosscheck.worker), where the framework's formats module
+They run inside a framework worker (crosscheck/worker/server.py), where the framework's formats module
 (`crosscheck.checkpoints.<framework>_formats`) may import the framework. Keras `.weights.h5` files
 are order-based, so reading one needs the model it fits.
 """
@@ -20,7 +20,7 @@ from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, TOP
 from crosscheck.checkpoints.identify import CANONICAL
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
 def _formats_module(worker: Worker) -> Any:

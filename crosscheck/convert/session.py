@@ -34,7 +34,7 @@ from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
 from crosscheck.training_conventions import bn_momentum_note
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerPool
 
 Progress = Callable[[str], None]
 

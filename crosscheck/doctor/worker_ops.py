@@ -1,6 +1,6 @@
 """Worker-side op of `crosscheck doctor`: report what this worker's framework build can do.
 
-Runs inside a framework worker (crosscheck/worker.py finds its OPS) before any `configure`,
+Runs inside a framework worker (crosscheck/worker/server.py finds its OPS) before any `configure`,
 so the TF32 switches read are the framework's own defaults. The framework is imported lazily
 here; the worker has already imported it through its adapter.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
 def cudnn_version_text(number: int) -> str:

@@ -32,7 +32,7 @@ from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools
 from crosscheck.metrics import FLOAT32_MIN_RTOL, Agreement, agreement, float32_gate, rel_l2
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
 
 MIN_OPSET = 17
 INPUT_LAYOUTS = ("nchw", "nhwc")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from crosscheck.checkpoints import canonical, reader
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerPool
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from crosscheck.checkpoints import canonical, reader
 from crosscheck.metrics import rel_l2
 from crosscheck.predict import images as image_pipeline
 from crosscheck.predict.categories import IMAGENET_CLASSES, imagenet_categories
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerPool
 
 TOP = 5
 Progress = Callable[[str], None]

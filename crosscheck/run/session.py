@@ -32,7 +32,7 @@ from crosscheck import spec as specs
 from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
                                 agreement, float32_gate, rel_l2)
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
 

@@ -28,7 +28,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.metrics import FLOAT64_RTOL, rel_l2
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
 
 # Compared in this order, which is also the order of cause and effect in one step.
 QUANTITIES = ("loss", "gradients", "parameters", "running_mean", "running_var")

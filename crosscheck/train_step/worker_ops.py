@@ -1,6 +1,6 @@
 """Worker-side op of `crosscheck train-step`: train a fresh model in this framework, save results canonically.
 
-Runs inside a framework worker (crosscheck/worker.py finds its OPS). The framework's training code is its
+Runs inside a framework worker (crosscheck/worker/server.py finds its OPS). The framework's training code is its
 impl package's `train` module, imported lazily, in the worker's process only.
 """
 
@@ -16,7 +16,7 @@ from crosscheck.adapter import IMPL_PACKAGES
 from crosscheck.checkpoints import canonical
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
 def to_canonical(spec: specs.ModelSpec, native: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from crosscheck.files import check_outputs, write_json
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
-from crosscheck.workers import WorkerCrashed, WorkerError
+from crosscheck.worker.client import WorkerCrashed, WorkerError
 
 EXIT_MISMATCH = 1
 CANDIDATE_ERROR = "CandidateError: "

@@ -24,7 +24,7 @@ from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
 
 LAYOUTS = {"torch": "nchw", "paddle": "nchw", "keras": "nhwc"}
 CANDIDATE, SOURCE = "candidate", "source"
