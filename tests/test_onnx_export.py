@@ -215,11 +215,9 @@ def test_a_broken_native_float32_does_not_loosen_the_gate_and_is_named(tmp_path,
     """The native float32 run is off by 1e-3 (TF32 left on, say), the file is right: the gate is anchored on the
     onnxruntime run (1e-5, where the native model's own error would have made it 4e-3), the file passes and is
     written, and the report names the native float32 run as the precision problem."""
-    import crosscheck.export.session as session
-
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
-    monkeypatch.setattr(session, "FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, command=[sys.executable, str(script), "native32_broken"], timeout=timeout))
     output = tmp_path / "out.onnx"
     assert main(["export", "--model", "resnet18", "--framework", "torch", "-o", str(output)]) == 0
@@ -334,9 +332,7 @@ def test_onnxscript_before_0_5_7_is_refused(monkeypatch, version, refused):
 
 
 def test_export_with_an_old_onnxscript_in_the_worker_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    import crosscheck.export.session as session
-
-    monkeypatch.setattr(session, "FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, command=[sys.executable, "-c", OLD_ONNXSCRIPT_WORKER], timeout=timeout))
     assert main(["export", "--model", "resnet18", "--framework", "torch", "-o", str(tmp_path / "m.onnx")]) == 2
     error = error_text(capsys)

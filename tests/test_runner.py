@@ -173,7 +173,7 @@ def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_resu
                                    timeout=timeout)
         return _HangsOnForward(framework, "resnet34", short=3)
 
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", worker)
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", worker)
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18,resnet34", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
     report = json.loads(path.read_text())
@@ -208,7 +208,7 @@ def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, 
     """The torch worker builds every BN with keras' epsilon (tests/test_precision.py's slip); `crosscheck run` exits 1."""
     from test_precision import EPSILON_SLIP
 
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, [sys.executable, "-c", EPSILON_SLIP] if framework == "torch" else None, timeout=timeout))
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18", "--frameworks", "torch,paddle", "--json", str(path)]) == 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,11 +31,10 @@ from crosscheck import spec as specs
 from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
                                 agreement, float32_gate, rel_l2)
-from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, WorkerFactory, worker_session
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
 
-WorkerFactory = Callable[[str], FrameworkWorker]
 Progress = Callable[[str, str], None]  # (framework, what just finished)
 
 
@@ -190,22 +188,18 @@ class MatrixRun:
         config.validate()
         self.config = config
         self.progress = progress or (lambda framework, what: None)
-        self.worker_factory = worker_factory or (lambda fw: FrameworkWorker(fw, timeout=config.timeout))
+        self.worker_factory = worker_factory
         self.report = RunReport(config)
-        self.workers: dict[str, FrameworkWorker] = {}
         self.results = {model_id: ModelResult(model_id) for model_id in config.models}
         self.digests: dict[str, str] = {}  # model id -> sha256 of its canonical weights, for ONNX metadata
 
     def run(self) -> RunReport:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-") as tmp:
-            self.tmp = Path(tmp)
-            try:
-                self._stage("start workers + weights", self._start_workers_and_make_weights)
-                for model_id in self.config.models:
-                    self._run_model(model_id)
-            finally:
-                for worker in self.workers.values():
-                    worker.close()
+        with worker_session("run", self.config.timeout, self.config.device, self.config.allow_tf32,
+                            self.worker_factory) as session:
+            self.tmp, self.pool = session.tmp, session.pool
+            self._stage("start workers + weights", self._start_workers_and_make_weights)
+            for model_id in self.config.models:
+                self._run_model(model_id)
         self.report.results = list(self.results.values())
         return self.report
 
@@ -227,18 +221,16 @@ class MatrixRun:
 
     def _start_workers_and_make_weights(self) -> None:
         """Start every worker, make the weights while they import their frameworks, then configure them."""
-        for framework in self.config.frameworks:
-            self.workers[framework] = self.worker_factory(framework)
+        self.pool.launch(self.config.frameworks)
         started = time.perf_counter()
         self._make_weights()
         self.report.overlapped_seconds["weights (while workers import)"] = round(time.perf_counter() - started, 3)
 
         def configure(framework: str) -> None:
-            reply = self.workers[framework].request("configure", device=self.config.device,
-                                                    allow_tf32=self.config.allow_tf32)
-            self.report.settings[framework] = reply["result"]["settings"]
-            if self.workers[framework].import_seconds is not None:
-                self.report.overlapped_seconds[f"import {framework}"] = round(self.workers[framework].import_seconds, 3)
+            self.report.settings[framework] = self.pool.configure(framework)["settings"]
+            worker = self.pool.workers[framework]
+            if worker.import_seconds is not None:
+                self.report.overlapped_seconds[f"import {framework}"] = round(worker.import_seconds, 3)
             self.progress(framework, "ready")
 
         self._each_framework(configure)
@@ -256,24 +248,24 @@ class MatrixRun:
 
     def _load(self, framework: str, model_id: str) -> None:
         for dtype in specs.PRECISIONS:
-            self.workers[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
+            self.pool[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
         self.progress(framework, f"loaded {model_id}")
 
     def _forward(self, framework: str, model_id: str) -> None:
         for dtype in specs.PRECISIONS:
-            self.workers[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
+            self.pool[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
                                             dtype=dtype, output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
 
     def _release(self, framework: str, model_id: str) -> None:
-        self.workers[framework].request("release", model_id=model_id)
+        self.pool[framework].request("release", model_id=model_id)
 
     def _onnx(self, framework: str, model_id: str) -> None:
         """Export the loaded model with the framework's exporter, then run the export in onnxruntime here."""
         name = participant(framework)
         path = self.tmp / f"{name}-{model_id}.onnx"
         try:
-            export_in_worker(self.workers[framework], specs.get(model_id), self.digests[model_id], path,
+            export_in_worker(self.pool[framework], specs.get(model_id), self.digests[model_id], path,
                              DEFAULT_OPSET, "nchw")
             logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path(model_id)))
             np.save(self.output_path(name, model_id, "float32"), logits)
@@ -320,7 +312,7 @@ class MatrixRun:
         live = [p for p in self.config.participants
                 if p not in result.errors and self.output_path(p, model_id, "float32").exists()]
         float32 = {p: np.load(self.output_path(p, model_id, "float32")) for p in live}
-        float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
+        float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.pool.workers}
         # each float32 output against its own framework's float64 truth (an export against its source's)
         result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
         result.float32_gate = self.config.float32_gate(list(result.float32_distance.values()))
@@ -345,7 +337,7 @@ class MatrixRun:
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
-        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
+        self.pool[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
                                         output=path, dtype="float64")
         with np.load(path) as archive:
             return dict(archive)

@@ -15,7 +15,6 @@ the first canonical key that diverge and, where the numbers fit one, the convent
 from __future__ import annotations
 
 import itertools
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.metrics import FLOAT64_RTOL, rel_l2
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
-from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerFactory, worker_session
 
 # Compared in this order, which is also the order of cause and effect in one step.
 QUANTITIES = ("loss", "gradients", "parameters", "running_mean", "running_var")
@@ -157,31 +156,31 @@ def pool_scale_error(config: TrainConfig) -> float:
 
 
 def train_step(config: TrainConfig, progress: Progress | None = None,
-               worker_factory: Callable[[str], FrameworkWorker] | None = None) -> TrainReport:
+               worker_factory: WorkerFactory | None = None) -> TrainReport:
     """Train in every framework (each in its own worker, concurrently) and compare every pair."""
     config.validate()
     say = progress or (lambda message: None)
-    factory = worker_factory or (lambda fw: FrameworkWorker(fw, timeout=config.timeout))
     hyper = config.hyper.snap()
     report = TrainReport(config, hyper, {fw: hyper.native(fw, config.spec.bn_eps) for fw in config.frameworks})
     spec = config.spec
-    with tempfile.TemporaryDirectory(prefix="crosscheck-train-") as tmp:
-        files = _inputs(config, Path(tmp))
+    with worker_session("train", config.timeout, device="cpu", factory=worker_factory) as session:
+        files = _inputs(config, session.tmp)
         raw: dict[str, dict[str, Results]] = {}
 
         def run(framework: str) -> None:
             try:
-                with factory(framework) as worker:
-                    worker.request("configure", device="cpu", allow_tf32=False)
-                    raw[framework] = {}
-                    for dtype in specs.PRECISIONS:
-                        output = Path(tmp) / f"{framework}-{dtype}.npz"
-                        worker.request("train_step", model_id=spec.model_id, dtype=dtype, steps=config.steps,
-                                       hyper=report.native_hyper[framework], output=output, **files)
-                        raw[framework][dtype] = _split(output)
-                        say(f"{framework}: trained {spec.model_id} in {dtype}")
+                worker = session.pool[framework]
+                raw[framework] = {}
+                for dtype in specs.PRECISIONS:
+                    output = session.tmp / f"{framework}-{dtype}.npz"
+                    worker.request("train_step", model_id=spec.model_id, dtype=dtype, steps=config.steps,
+                                   hyper=report.native_hyper[framework], output=output, **files)
+                    raw[framework][dtype] = _split(output)
+                    say(f"{framework}: trained {spec.model_id} in {dtype}")
             except WorkerError as error:
                 report.errors[framework] = f"{error}\n{error.detail}".strip()
+            finally:
+                session.pool.close([framework])  # a framework done frees its memory for the others still training
 
         with ThreadPoolExecutor(max_workers=len(config.frameworks)) as threads:
             list(threads.map(run, config.frameworks))
