@@ -39,7 +39,7 @@ def test_float32_gate_is_four_times_the_smallest_rounding_never_below_1e_5():
 
 
 def _plain(model_id: str) -> tuple[specs.ModelSpec, dict[str, np.ndarray], np.ndarray]:
-    return specs.get(model_id), calibration.calibrated_weights(model_id, kind="plain"), calibration.sample_input(2)
+    return specs.get(model_id), calibration.default_init_weights(model_id), calibration.sample_input(2)
 
 
 def _torchvision_float64(model_id: str, native: dict[str, np.ndarray], eps: float | None = None) -> torch.nn.Module:
@@ -143,7 +143,7 @@ def test_every_id_passes_on_plain_weights_with_float64_figures_in_the_json(tmp_p
 ])
 def test_plain_init_follows_the_reference_library(model_id, reference_std):
     """'plain' is torchvision's own init: kaiming-normal fan-out convs (std sqrt(2 / (256 * 9)) here), BN 1/0."""
-    weights = calibration.calibrated_weights(model_id, kind="plain")
+    weights = calibration.default_init_weights(model_id)
     ours = weights["conv4_block1_2_conv.weight"].std()
     assert ours == pytest.approx(reference_std(), rel=0.02) and ours == pytest.approx(np.sqrt(2 / (256 * 9)), rel=0.02)
     np.testing.assert_array_equal(weights["conv4_block1_2_bn.weight"], np.ones(256, np.float32))
@@ -151,7 +151,7 @@ def test_plain_init_follows_the_reference_library(model_id, reference_std):
 
 
 def test_plain_init_of_the_keras_ids_is_keras_default_glorot_uniform_with_zero_biases():
-    weights = calibration.calibrated_weights("resnet50_v1", kind="plain")
+    weights = calibration.default_init_weights("resnet50_v1")
     kernel = weights["conv4_block1_2_conv.weight"]  # 3x3, 256 -> 256: glorot limit sqrt(6 / (2 * 256 * 9))
     limit = np.sqrt(6 / (2 * 256 * 9))
     assert np.abs(kernel).max() <= limit and kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)

@@ -239,7 +239,7 @@ class MatrixRun:
         for model_id in self.config.models:
             np.save(self.input_path(model_id), calibration.sample_input(self.config.batch, self.config.seed,
                                                                         specs.get(model_id).input_size))
-            arrays = calibration.calibrated_weights(model_id, self.config.seed, kind=self.config.weights)
+            arrays = calibration.weights_of_kind(self.config.weights, model_id, self.config.seed)
             if self.config.onnx:
                 self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
             canonical.save(self.weights_path(model_id), model_id, arrays,
