@@ -59,11 +59,6 @@ CONVENTIONS: dict[str, Convention] = {
         float32_attributes="Momentum momentum and L2 coefficient, BN momentum and epsilon"),
 }
 
-# The BN momentum each model family's reference builds with, in torch's convention (weight of the new batch):
-# torchvision and paddle.vision 0.1 (paddle's 0.9), keras.applications Keras' default 0.99, i.e. 0.01.
-FAMILY_BN_MOMENTUM = {"torchvision": 0.1, "keras_v1": 0.01, "keras_v2": 0.01}
-
-
 def torch_bn_momentum(framework: str, native_momentum: float) -> float:
     """A framework's BN momentum argument in torch's convention (the weight of the new batch)."""
     return native_momentum if specs.check_framework(framework) == "torch" else 1.0 - native_momentum
