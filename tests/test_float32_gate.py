@@ -194,4 +194,4 @@ def test_a_function_difference_is_localised_by_the_fakes_blocks():
     config = RunConfig(models=[MODEL], frameworks=["torch", "keras"])
     report = MatrixRun(config, worker_factory=fakes({"torch": {"function": 1e-6}})).run()
     [pair] = report.results[0].pairs
-    assert not pair.float64_passed and pair.first_divergence == "logits" and pair.first_divergence_error is None
+    assert not pair.float64_passed and pair.diverging_block == "logits" and pair.block_capture_error is None

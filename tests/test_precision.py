@@ -106,7 +106,7 @@ def test_a_bn_epsilon_slip_fails_the_float64_proof_although_float32_cannot_see_i
     assert not report.passed and not pair.passed
     assert pair.float32_passed and pair.float32.rel_l2 < FLOAT32_MINIMUM  # hidden in float32 rounding
     assert not pair.float64_passed and pair.float64.rel_l2 > 100 * FLOAT64_GATE  # measured 2.4e-7
-    assert pair.first_divergence == "stem"  # conv1_bn is the first BatchNorm
+    assert pair.diverging_block == "stem"  # conv1_bn is the first BatchNorm
 
 
 def test_plain_weights_pass_end_to_end_for_the_models_the_default_run_has(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
-from crosscheck.run.session import MatrixRun, RunConfig, first_divergence
+from crosscheck.run.session import MatrixRun, RunConfig, first_diverging_block
 from crosscheck.worker.client import FrameworkWorker
 
 READY = json.dumps({"ok": True, "result": {"ready": "fake"}})
@@ -125,12 +125,12 @@ def test_bad_input_is_a_clear_error_with_exit_2(argv, message, capsys):
     assert message in " ".join(capsys.readouterr().err.split())
 
 
-def test_first_divergence_names_the_first_block_over_the_gate():
+def test_first_diverging_block_names_the_first_block_over_the_gate():
     rng = np.random.default_rng(0)
     reference = {name: rng.standard_normal(8) for name in ("stem", "conv2_block1", "conv2_block2", "logits")}
     candidate = dict(reference, conv2_block2=reference["conv2_block2"] * 1.01, logits=reference["logits"] + 1)
-    assert first_divergence(reference, candidate, 1e-5) == "conv2_block2"
-    assert first_divergence(reference, reference, 1e-5) is None
+    assert first_diverging_block(reference, candidate, 1e-5) == "conv2_block2"
+    assert first_diverging_block(reference, reference, 1e-5) is None
 
 
 def test_canonical_file_round_trip_and_bad_files(tmp_path):

@@ -100,8 +100,8 @@ class PairResult:
     float32: Agreement
     float64_passed: bool
     float32_passed: bool
-    first_divergence: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
-    first_divergence_error: str | None = None  # why the blocks could not be captured, when that failed
+    diverging_block: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
+    block_capture_error: str | None = None  # why the blocks could not be captured, when that failed
 
     @property
     def passed(self) -> bool:
@@ -323,17 +323,17 @@ class MatrixRun:
                               exact is None or exact.passes(self.config.float64_rtol),
                               rounded.passes(np.inf if result.float32_gate is None else result.float32_gate))
             if not pair.float64_passed:
-                pair.first_divergence, pair.first_divergence_error = self._first_divergence(model_id, a, b)
+                pair.diverging_block, pair.block_capture_error = self._locate_divergence(model_id, a, b)
             result.pairs.append(pair)
 
-    def _first_divergence(self, model_id: str, a: str, b: str) -> tuple[str | None, str | None]:
+    def _locate_divergence(self, model_id: str, a: str, b: str) -> tuple[str | None, str | None]:
         """Localise a failing pair: (the first block, in forward order, whose float64 output differs beyond the gate,
         None), or (None, the error) when a worker could not capture its blocks."""
         try:
             blocks = {fw: self._block_outputs(fw, model_id) for fw in (a, b)}
         except WorkerError as error:
             return None, str(error)
-        return first_divergence(blocks[a], blocks[b], self.config.float64_rtol), None
+        return first_diverging_block(blocks[a], blocks[b], self.config.float64_rtol), None
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
@@ -353,7 +353,8 @@ class MatrixRun:
         return self.tmp / f"{framework}-{model_id}-{dtype}.npy"
 
 
-def first_divergence(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], rtol: float) -> str | None:
+def first_diverging_block(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                          rtol: float) -> str | None:
     """Name of the first shared capture point whose relative L2 error exceeds `rtol`."""
     for name, expected in reference.items():
         if name in candidate and (expected.shape != candidate[name].shape or rel_l2(candidate[name], expected) > rtol):
@@ -365,8 +366,8 @@ def _pair_dict(pair: PairResult) -> dict[str, Any]:
     """A pair's JSON: float64 figures (None for an ONNX side) and float32 figures, each with its verdict."""
     exact = pair.float64.as_dict() if pair.float64 else {}
     return {
-        "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.first_divergence,
-        "first_divergence_error": pair.first_divergence_error,
+        "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.diverging_block,
+        "first_divergence_error": pair.block_capture_error,
         "float64_passed": pair.float64_passed, "float32_passed": pair.float32_passed,
         **{f"float64_{name}": exact.get(name) for name in ("max_abs", "rel_l2", "cosine", "top1")},
         **{f"float32_{name}": value for name, value in pair.float32.as_dict().items()},

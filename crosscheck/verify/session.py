@@ -150,7 +150,7 @@ class Counterfactual:
         return all(p.passes(self.rtol) for p in self.points)
 
     def as_dict(self) -> dict[str, Any]:
-        divergence = numeric.first_divergence(self.points, self.rtol)
+        divergence = numeric.first_failing_point(self.points, self.rtol)
         return {"finding": self.mutation.code, "mutation": self.mutation.describe, "explains": self.explains,
                 "max_rel_l2": max(p.rel_l2 for p in self.points), "output_rel_l2": self.points[-1].rel_l2,
                 "first_divergence": divergence.name if divergence else None}
@@ -174,7 +174,7 @@ class VerifyReport:
 
     @property
     def divergence(self) -> Point | None:
-        return numeric.first_divergence(self.points, self.config.rtol)
+        return numeric.first_failing_point(self.points, self.config.rtol)
 
     @property
     def passed(self) -> bool:
