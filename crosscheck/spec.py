@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping
 
 import numpy as np
 
@@ -480,11 +480,15 @@ def to_native(spec: ModelSpec, canonical: Mapping[str, np.ndarray], framework: s
     return native
 
 
-def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:
-    """{native key: array} -> canonical arrays (float32, float64 kept); missing keys and wrong shapes raise, naming each."""
+def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: str,
+                params: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """{native key: array} -> canonical arrays (float32, float64 kept) of every parameter, or of the canonical
+    `params` only (e.g. the trainable weight and bias); missing keys and wrong shapes raise, naming each."""
     canonical, problems = {}, []
     for layer in spec.layers:
         for param, shape in layer.shapes.items():
+            if params is not None and param not in params:
+                continue
             key = layer.native_key(param, framework)
             if key not in native:
                 problems.append(f"missing {key}")
