@@ -13,7 +13,7 @@ from crosscheck.adapter import INSTALL_EXTRA
 from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe
 
-# torch's dynamo exporter fused ResNet conv+BN wrongly before onnxscript 0.5.7; the same bound as
+# the first onnxscript whose fusion of ResNet conv+BN (torch's dynamo exporter) is right; the same bound as
 # pytorch_impl.onnx_export.MIN_ONNXSCRIPT, which cannot be imported here without importing torch.
 MIN_ONNXSCRIPT = (0, 5, 7)
 PADDLE_GPU_INDEX = "https://www.paddlepaddle.org.cn/packages/stable/cu126/"

@@ -6,10 +6,10 @@ of every parameter, the parameters after the last update and the BN running mean
 variance in torch's unbiased convention: `conventions.unbiased_running_var`; the raw figure is reported
 too). Float32 is reported, as each framework's distance from its own float64 truth and as pair distances,
 and not gated: in training mode a ReLU or max-pool decision on a value within float32 rounding of zero
-flips the gradient's path (measured: one flipped ReLU in layer4.1 moves torch's float32 resnet18 gradients
-2.4e-2 from their float64 truth at 64x64), so float32 distances are not rounding-sized and a gate scaled
-to rounding (`metrics.float32_gate`) would fail correct ports at random. When a pair fails, the report names the first quantity and
-the first canonical key that diverge and, where the numbers fit one, the convention behind it.
+flips the gradient's path (one flipped ReLU moves a whole gradient far from its float64 truth; docs/train-step.md),
+so float32 distances are not rounding-sized and a gate scaled to rounding (`metrics.float32_gate`) would fail
+correct ports at random. When a pair fails, the report names the first quantity and the first canonical key
+that diverge and, where the numbers fit one, the convention behind it.
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ class TrainReport:
 def default_image_size(spec: specs.ModelSpec) -> int:
     """The id's input size, raised until the final feature map has a power-of-two area (224 -> 256, 32 stays 32).
 
-    Paddle 3.3.1's AdaptiveAvgPool2D backward scales by a float32 1/area even in float64: at 7x7 every backbone
-    gradient is off by 2.0e-8 (tests/test_train_step.py pins it), which a power-of-two area makes exact.
+    Paddle's AdaptiveAvgPool2D backward scales by a float32 1/area even in float64: at 7x7 every backbone
+    gradient is off by float32's rounding of 1/49 (tests/test_train_step.py pins it; docs/train-step.md), which a
+    power-of-two area makes exact.
     """
     final = spec.input_size // spec.reduction
     return spec.reduction * 2 ** int(np.ceil(np.log2(final)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-DEFAULT_TIMEOUT = 900.0  # seconds for one request; a deep Keras model builds in ~1 min on 2 cores
+DEFAULT_TIMEOUT = 900.0  # seconds for one request: room for the deepest Keras model's build on a small, busy CPU machine
 STDERR_TAIL_LINES = 15
 # TensorFlow's C++ INFO logs (its CUDA probe and CPU-feature notes, printed on every CPU machine before
 # its logging is set up, whatever TF_CPP_MIN_LOG_LEVEL says) never explain a crash: kept out of its report.
