@@ -17,7 +17,7 @@ import numpy as np
 # the same model's float32 rounding (52- vs 23-bit mantissas), so the gate sits far above every floor and far
 # below the smallest translation bug (a BN epsilon off in its fourth digit). Paddle's float32 BatchNorm
 # epsilon would show above the floor; its adapter cancels it in float64 (paddle_impl.adapter.epsilon_correction).
-# docs/gates.md has the measured floors and bugs.
+# docs/gates.md has the measurements behind it.
 FLOAT64_RTOL = 1e-9
 # Float32 gate: FLOAT32_ROUNDING_FACTOR times the smallest float32-vs-float64 distance among the runs of the
 # model, never tighter than FLOAT32_MIN_RTOL. Anchored on the smallest, a run with a float32 defect cannot
