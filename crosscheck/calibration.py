@@ -32,15 +32,17 @@ CALIBRATION_POSITIONS = 4
 WEIGHT_KINDS = ("calibrated", "plain")
 
 
-def calibrated_weights(model_id: str, seed: int = 0, num_classes: int | None = None) -> dict[str, np.ndarray]:
-    """Canonical float32 weights of the ``calibrated`` kind for `model_id` (num_classes None: the id's default),
-    identical for identical arguments."""
+def calibrated_weights(model_id: str | specs.Variant, seed: int = 0,
+                       num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Canonical float32 weights of the ``calibrated`` kind for a model id or Variant (num_classes None: the id's
+    default), identical for identical arguments."""
     return _calibrated(specs.get(model_id, num_classes), np.random.default_rng(seed), _random_init)
 
 
-def default_init_weights(model_id: str, seed: int = 0, num_classes: int | None = None) -> dict[str, np.ndarray]:
-    """Canonical float32 weights of the ``plain`` kind, the family's own default initialisation, for `model_id`,
-    identical for identical arguments."""
+def default_init_weights(model_id: str | specs.Variant, seed: int = 0,
+                         num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Canonical float32 weights of the ``plain`` kind, the family's own default initialisation, for a model id or
+    Variant, identical for identical arguments."""
     return _calibrated(specs.get(model_id, num_classes), np.random.default_rng(seed), _default_init)
 
 
@@ -150,11 +152,7 @@ class _CalibratingForward:
         return _relu(out) if block.relu_after_add else out
 
     def conv(self, x: np.ndarray, layer: LayerSpec) -> np.ndarray:
-        w = self.weights[layer.canonical_key("weight")]
-        p, s, k = layer.padding, layer.stride, layer.kernel_size
-        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]  # N, C, Ho, Wo, k, k
-        y = np.tensordot(windows, w, axes=((1, 4, 5), (1, 2, 3))).transpose(0, 3, 1, 2)
+        y = conv2d(x, self.weights[layer.canonical_key("weight")], layer.stride, layer.padding, layer.groups)
         if layer.bias:
             y = y + self.weights[layer.canonical_key("bias")][None, :, None, None]
         return np.ascontiguousarray(y, dtype=np.float32)
@@ -166,6 +164,18 @@ class _CalibratingForward:
         gamma, beta = self.weights[layer.canonical_key("weight")], self.weights[layer.canonical_key("bias")]
         scale = gamma / np.sqrt(var + layer.eps)
         return (x - mean[None, :, None, None]) * scale[None, :, None, None] + beta[None, :, None, None]
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int, groups: int = 1) -> np.ndarray:
+    """NCHW convolution with an OIHW `weight` and symmetric zero padding; with `groups`, output slice g sees only
+    input slice g (weight's I is the input channels of one group)."""
+    k = weight.shape[2]
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]  # N, C, Ho, Wo, k, k
+    inputs, outputs = x.shape[1] // groups, weight.shape[0] // groups
+    per_group = [np.tensordot(windows[:, g * inputs:(g + 1) * inputs], weight[g * outputs:(g + 1) * outputs],
+                              axes=((1, 4, 5), (1, 2, 3))) for g in range(groups)]  # each N, Ho, Wo, O/groups
+    return np.concatenate(per_group, axis=3).transpose(0, 3, 1, 2)
 
 
 def _relu(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,14 @@ Canonical interchange format
 * Canonical layout is the ONNX/PyTorch one: conv weights ``[out, in, kh, kw]``, dense weights
   ``[out, in]``, everything else 1-D ``[C]``; dtype float32 (float64 where a checkpoint holds float64).
 
-Stems
------
+Variants
+--------
+Each id is a ``Variant`` in ``VARIANTS``: its family (whose conventions, ``CONVENTIONS``: epsilon, biases,
+where strides and projections go), block kind (basic, bottleneck, pre-activation bottleneck) with
+``groups`` and ``width_per_group`` (torchvision's ResNeXt / Wide ResNet parameters), depths, stem kind
+(``STEMS``), the shortcut of a block that changes shape, and its default head. ``get`` turns a Variant
+into blocks and layers; ``get`` of a Variant not in the registry builds it the same way.
+
 The ImageNet ids (torchvision, paddle.vision, keras.applications) have a 7x7/2 stem conv and a 3x3/2
 max-pool and take 224x224 images. The ``*_cifar`` ids are the CIFAR ResNets of the training blogs
 (kuangliu/pytorch-cifar and its ports): a 3x3/1 stem conv (padding 1, no bias) + BN + ReLU with no
@@ -26,7 +32,7 @@ spec records (``LayerSpec.output_shape``, ``BlockSpec.input_size``) is at the id
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Collection, Literal, Mapping
 
@@ -42,9 +48,12 @@ NO_HEAD = 0  # num_classes of a headless model: pooled features, no `predictions
 STAGE_WIDTHS = (64, 128, 256, 512)
 
 LayerKind = Literal["conv", "bn", "dense"]
+Family = Literal["torchvision", "keras_v1", "keras_v2"]
 BlockKind = Literal["basic", "bottleneck", "preact_bottleneck"]
-ShortcutKind = Literal["projection", "identity", "maxpool"]
-StemKind = Literal["imagenet", "cifar"]
+# "projection": 1x1 strided conv (+ BN); "avgpool_projection": ResNet-D's 2x2 average pool, then a 1x1 stride-1
+# conv + BN; "maxpool": keras V2's MaxPooling2D(1, stride) on a strided block without projection; "identity".
+ShortcutKind = Literal["projection", "avgpool_projection", "identity", "maxpool"]
+StemKind = Literal["imagenet", "cifar", "deep"]
 
 CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
     "conv": ("weight", "bias"),
@@ -99,6 +108,7 @@ class LayerSpec:
     bias: bool = False
     eps: float = 0.0  # BN epsilon
     output_shape: tuple[int, ...] = ()  # (C, H, W) or (classes,) at the model's input_size
+    groups: int = 1  # grouped conv: each of `groups` slices of the output sees its own slice of the input
 
     def native_name(self, framework: str) -> str:
         """The layer's name in `framework`: a module path (torch, paddle) or a layer name (keras)."""
@@ -125,6 +135,7 @@ class BlockSpec:
     in_channels: int
     width: int  # channels of the inner convs
     out_channels: int
+    groups: int  # groups of the 3x3 conv of a bottleneck (ResNeXt's cardinality)
     stride: int
     stride_on: Literal["conv1", "conv2"]  # which conv of the block carries the stride
     shortcut: ShortcutKind
@@ -142,11 +153,13 @@ class ModelSpec:
     """Everything that defines one model id: the reference it equals, flags, blocks and layers."""
 
     model_id: str
-    family: Literal["torchvision", "keras_v1", "keras_v2"]
+    family: Family
     description: str
     references: Mapping[str, str]  # framework -> reference constructor it must equal
     block_kind: BlockKind
     depths: tuple[int, ...]
+    groups: int  # of every bottleneck's 3x3 conv
+    width_per_group: int  # torchvision's base_width: a bottleneck is int(planes * width_per_group / 64) * groups wide
     stride_on: Literal["conv1", "conv2"]
     stride_block: Literal["first", "last"]
     bn_eps: float
@@ -156,6 +169,7 @@ class ModelSpec:
     stem_bn: bool  # False for V2: the stem conv feeds the pool directly
     stem_pool_padding: Literal["neg_inf", "zero"] | None  # None: no stem max-pool (CIFAR stem)
     post_norm: bool  # V2: post_bn + post_relu before pooling
+    same_padding: bool  # keras.applications v1 writes its stride-1 3x3 block convs as padding="same"
     default_head: Literal["logits", "softmax"]
     num_classes: int
     blocks: tuple[BlockSpec, ...]
@@ -211,74 +225,148 @@ class ModelSpec:
 
 
 # --------------------------------------------------------------------------------------------
-# Model ids
+# Model ids as data: a Variant per id (its kwargs, as torchvision's builders and timm's model_args), the stems,
+# and each family's conventions; `_build` turns them into blocks and layers without branching on names.
 
 
 @dataclass(frozen=True)
-class _Stem:
-    """A stem kind: the default input it is made for, its conv, and whether a 3x3/2 max-pool follows."""
+class Stem:
+    """A stem kind: its convs in order (each followed by BN + ReLU, the last one's only where the family's stem has
+    it), whether a 3x3/2 max-pool follows, and the default input it is made for."""
 
+    description: str
     input_size: int
-    kernel: int
-    stride: int
+    convs: tuple[tuple[int, int, int], ...]  # (kernel, stride, out_channels)
     max_pool: bool
 
 
-STEMS: dict[str, _Stem] = {
-    "imagenet": _Stem(input_size=IMAGENET_INPUT_SIZE, kernel=7, stride=2, max_pool=True),
-    "cifar": _Stem(input_size=CIFAR_INPUT_SIZE, kernel=3, stride=1, max_pool=False),
+STEMS: dict[str, Stem] = {
+    "imagenet": Stem("the ImageNet stem (7x7/2 conv + 3x3/2 max-pool)", IMAGENET_INPUT_SIZE, ((7, 2, 64),), True),
+    "cifar": Stem("the CIFAR stem (3x3/1 conv, no max-pool)", CIFAR_INPUT_SIZE, ((3, 1, 64),), False),
+    "deep": Stem("the deep stem (3x3/2, 3x3, 3x3 convs + 3x3/2 max-pool; ResNet-C/D, timm's resnet50d)",
+                 IMAGENET_INPUT_SIZE, ((3, 2, 32), (3, 1, 32), (3, 1, 64)), True),
 }
 
 
 @dataclass(frozen=True)
-class _Variant:
-    family: Literal["torchvision", "keras_v1", "keras_v2"]
-    block_kind: BlockKind
+class Conventions:
+    """What a family's reference does alike in all its ids: epsilon, biases, where strides and projections go."""
+
+    bn_eps: float
+    conv_bias: tuple[str, ...]  # block conv roles with a bias: "conv0" (projection shortcut), "conv1".."conv3"
+    stem_bias: bool
+    stem_bn: bool  # False: the stem conv feeds the pool directly (pre-activation)
+    stem_pool_padding: Literal["neg_inf", "zero"]
+    bottleneck_stride_on: Literal["conv1", "conv2"]  # basic blocks always stride their first conv
+    stride_block: Literal["first", "last"]  # first block of conv3..conv5, or last block of conv2..conv4
+    projection: Literal["on_change", "first_block"]  # when the stride or width changes (torch), or on block1 (keras)
+    relu_after_add: bool
+    post_norm: bool  # a final BN + ReLU before the pool (pre-activation)
+    same_padding: bool  # stride-1 3x3 block convs written as padding="same" (keras.applications v1)
+    default_head: Literal["logits", "softmax"]
+
+
+CONVENTIONS: dict[str, Conventions] = {
+    "torchvision": Conventions(
+        bn_eps=1e-5, conv_bias=(), stem_bias=False, stem_bn=True, stem_pool_padding="neg_inf",
+        bottleneck_stride_on="conv2", stride_block="first", projection="on_change", relu_after_add=True,
+        post_norm=False, same_padding=False, default_head="logits"),
+    "keras_v1": Conventions(
+        bn_eps=1.001e-5, conv_bias=("conv0", "conv1", "conv2", "conv3"), stem_bias=True, stem_bn=True,
+        stem_pool_padding="neg_inf", bottleneck_stride_on="conv1", stride_block="first", projection="first_block",
+        relu_after_add=True, post_norm=False, same_padding=True, default_head="softmax"),
+    "keras_v2": Conventions(
+        bn_eps=1.001e-5, conv_bias=("conv0", "conv3"), stem_bias=True, stem_bn=False, stem_pool_padding="zero",
+        bottleneck_stride_on="conv2", stride_block="last", projection="first_block", relu_after_add=False,
+        post_norm=True, same_padding=False, default_head="softmax"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model id as data; `get(variant)` builds its ModelSpec, so a new id is one more entry in VARIANTS."""
+
+    model_id: str
+    family: Family  # whose conventions it follows
+    block: BlockKind
     depths: tuple[int, ...]
-    references: Mapping[str, str]
+    references: Mapping[str, str]  # framework -> reference constructor it must equal
     description: str
     stem: StemKind = "imagenet"
+    groups: int = 1  # of each bottleneck's 3x3 conv (ResNeXt's cardinality)
+    width_per_group: int = 64  # torchvision's base_width (Wide ResNet: 128)
+    downsample: Literal["projection", "avgpool_projection"] = "projection"  # the shortcut where one is needed
+    attention: None = None  # a per-block attention module (squeeze-excitation, ...): no id has one
     num_classes: int = 1000  # the default head size
 
 
-def _tv(depths: tuple[int, ...], block: BlockKind, name: str) -> _Variant:
-    refs = {"torch": f"torchvision.models.{name}", "paddle": f"paddle.vision.models.{name}"}
+# The kinds the three builders (pytorch_impl, keras_impl, paddle_impl) build; the others are described above
+# for the variants to come and are refused by `check_built`.
+BUILT_STEMS: tuple[str, ...] = ("imagenet", "cifar")
+BUILT_SHORTCUTS: tuple[str, ...] = ("projection", "identity", "maxpool")
+
+
+def check_built(spec: ModelSpec) -> ModelSpec:
+    """`spec` when the builders build every kind it uses; NotImplementedError naming the first kind they don't."""
+    if spec.stem not in BUILT_STEMS:
+        raise NotImplementedError(f"{spec.model_id}: {STEMS[spec.stem].description} is not built yet "
+                                  f"(built stems: {', '.join(BUILT_STEMS)})")
+    for block in spec.blocks:
+        if block.shortcut not in BUILT_SHORTCUTS:
+            raise NotImplementedError(f"{spec.model_id}: the {block.shortcut!r} shortcut of {block.name} is not built "
+                                      f"yet (built shortcuts: {', '.join(BUILT_SHORTCUTS)})")
+    return spec
+
+
+def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
+    """Channels of a bottleneck's inner convs: torchvision's `int(planes * (base_width / 64.0)) * groups`."""
+    return int(planes * (width_per_group / 64.0)) * groups
+
+
+def _tv(model_id: str, depths: tuple[int, ...], block: BlockKind, **shape: Any) -> Variant:
+    refs = {"torch": f"torchvision.models.{model_id}", "paddle": f"paddle.vision.models.{model_id}"}
     kind = "basic blocks" if block == "basic" else "bottleneck v1.5, stride on the 3x3"
-    return _Variant("torchvision", block, depths, refs, f"torchvision/paddle.vision {name}: {kind}")
+    description = f"torchvision/paddle.vision {model_id}: {kind}"
+    return Variant(model_id, "torchvision", block, depths, refs, description, **shape)
 
 
-def _cifar(depths: tuple[int, ...], block: BlockKind, name: str) -> _Variant:
-    """The CIFAR ResNet of the training blogs: torchvision's `name` behind a 3x3/1 stem without max-pool."""
-    description = f"CIFAR {name}: torchvision's {name} stages behind a 3x3/1 stem conv, no max-pool; 32x32, 10 classes"
-    return _Variant("torchvision", block, depths, {}, description, stem="cifar", num_classes=10)
+def _cifar(torchvision_id: str) -> Variant:
+    """The CIFAR ResNet of the training blogs: torchvision's id behind a 3x3/1 stem without max-pool."""
+    imagenet = VARIANTS[torchvision_id]
+    description = (f"CIFAR {torchvision_id}: torchvision's {torchvision_id} stages behind a 3x3/1 stem conv, "
+                   "no max-pool; 32x32, 10 classes")
+    return replace(imagenet, model_id=f"{torchvision_id}_cifar", references={}, description=description,
+                   stem="cifar", num_classes=10)
 
 
-def _keras(family: Literal["keras_v1", "keras_v2"], depths: tuple[int, ...], name: str) -> _Variant:
+def _keras(model_id: str, family: Literal["keras_v1", "keras_v2"], depths: tuple[int, ...], name: str) -> Variant:
     block: BlockKind = "bottleneck" if family == "keras_v1" else "preact_bottleneck"
     what = "original v1, stride on the first 1x1" if family == "keras_v1" else "pre-activation"
-    return _Variant(family, block, depths, {"keras": f"keras.applications.{name}"}, f"keras.applications {name}: {what}")
+    return Variant(model_id, family, block, depths, {"keras": f"keras.applications.{name}"},
+                   f"keras.applications {name}: {what}")
 
 
-_VARIANTS: dict[str, _Variant] = {
-    "resnet18": _tv((2, 2, 2, 2), "basic", "resnet18"),
-    "resnet34": _tv((3, 4, 6, 3), "basic", "resnet34"),
-    "resnet50": _tv((3, 4, 6, 3), "bottleneck", "resnet50"),
-    "resnet101": _tv((3, 4, 23, 3), "bottleneck", "resnet101"),
-    "resnet152": _tv((3, 8, 36, 3), "bottleneck", "resnet152"),
-    "resnet50_v1": _keras("keras_v1", (3, 4, 6, 3), "ResNet50"),
-    "resnet101_v1": _keras("keras_v1", (3, 4, 23, 3), "ResNet101"),
-    "resnet152_v1": _keras("keras_v1", (3, 8, 36, 3), "ResNet152"),
-    "resnet50v2": _keras("keras_v2", (3, 4, 6, 3), "ResNet50V2"),
-    "resnet101v2": _keras("keras_v2", (3, 4, 23, 3), "ResNet101V2"),
-    "resnet152v2": _keras("keras_v2", (3, 8, 36, 3), "ResNet152V2"),
-    "resnet18_cifar": _cifar((2, 2, 2, 2), "basic", "resnet18"),
-    "resnet34_cifar": _cifar((3, 4, 6, 3), "basic", "resnet34"),
-    "resnet50_cifar": _cifar((3, 4, 6, 3), "bottleneck", "resnet50"),
-    "resnet101_cifar": _cifar((3, 4, 23, 3), "bottleneck", "resnet101"),
-    "resnet152_cifar": _cifar((3, 8, 36, 3), "bottleneck", "resnet152"),
-}
+def _registry(*variants: Variant) -> dict[str, Variant]:
+    return {variant.model_id: variant for variant in variants}
 
-MODEL_IDS: tuple[str, ...] = tuple(_VARIANTS)
+
+VARIANTS: dict[str, Variant] = _registry(
+    _tv("resnet18", (2, 2, 2, 2), "basic"),
+    _tv("resnet34", (3, 4, 6, 3), "basic"),
+    _tv("resnet50", (3, 4, 6, 3), "bottleneck"),
+    _tv("resnet101", (3, 4, 23, 3), "bottleneck"),
+    _tv("resnet152", (3, 8, 36, 3), "bottleneck"),
+    _keras("resnet50_v1", "keras_v1", (3, 4, 6, 3), "ResNet50"),
+    _keras("resnet101_v1", "keras_v1", (3, 4, 23, 3), "ResNet101"),
+    _keras("resnet152_v1", "keras_v1", (3, 8, 36, 3), "ResNet152"),
+    _keras("resnet50v2", "keras_v2", (3, 4, 6, 3), "ResNet50V2"),
+    _keras("resnet101v2", "keras_v2", (3, 4, 23, 3), "ResNet101V2"),
+    _keras("resnet152v2", "keras_v2", (3, 8, 36, 3), "ResNet152V2"),
+)
+VARIANTS.update(_registry(*(_cifar(model_id) for model_id in ("resnet18", "resnet34", "resnet50", "resnet101",
+                                                                "resnet152"))))
+
+MODEL_IDS: tuple[str, ...] = tuple(VARIANTS)
 
 
 def check_framework(framework: str) -> str:
@@ -294,117 +382,115 @@ def check_precision(dtype: str) -> str:
     return dtype
 
 
-def get(model_id: str, num_classes: int | None = None) -> ModelSpec:
-    """The spec of `model_id` with `num_classes` outputs (None: the id's default, 1000 or 10 for the CIFAR ids;
-    NO_HEAD: headless); unknown ids and num_classes < 0 raise ValueError with the valid choices."""
-    if model_id not in _VARIANTS:
-        raise UnknownModelError(f"unknown model id {model_id!r}; valid ids: {', '.join(MODEL_IDS)}")
+def get(model: str | Variant, num_classes: int | None = None) -> ModelSpec:
+    """The spec of a model id (or of a Variant not in VARIANTS) with `num_classes` outputs (None: the id's default,
+    1000 or 10 for the CIFAR ids; NO_HEAD: headless); unknown ids and num_classes < 0 raise ValueError with the
+    valid choices."""
+    if isinstance(model, str) and model not in VARIANTS:
+        raise UnknownModelError(f"unknown model id {model!r}; valid ids: {', '.join(MODEL_IDS)}")
+    variant = VARIANTS[model] if isinstance(model, str) else model
     if num_classes is None:
-        num_classes = _VARIANTS[model_id].num_classes
+        num_classes = variant.num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < NO_HEAD:
         raise ValueError(f"num_classes must be an integer >= 1, or {NO_HEAD} for no head, got {num_classes!r}")
-    return _build(model_id, num_classes)
+    return _registered(model, num_classes) if isinstance(model, str) else _build(variant, num_classes)
 
 
 @cache
-def _build(model_id: str, num_classes: int) -> ModelSpec:
-    variant = _VARIANTS[model_id]
-    family = variant.family
-    keras_family = family != "torchvision"
-    eps = 1.001e-5 if keras_family else 1e-5
-    stem_bias = keras_family
-    stem = STEMS[variant.stem]
-    builder = _LayerBuilder(eps)
+def _registered(model_id: str, num_classes: int) -> ModelSpec:
+    return _build(VARIANTS[model_id], num_classes)
 
-    size = stem.input_size // stem.stride
-    builder.conv("conv1_conv", "stem", "conv1", 3, 64, stem.kernel, stem.stride, stem.kernel // 2, stem_bias,
-                 (64, size, size))
-    if family != "keras_v2":
-        builder.bn("conv1_bn", "stem", "bn1", 64, (64, size, size))
-    if stem.max_pool:
-        size //= 2  # 3x3/2
+
+def _build(variant: Variant, num_classes: int) -> ModelSpec:
+    conventions = CONVENTIONS[variant.family]
+    stem = STEMS[variant.stem]
+    builder = _LayerBuilder(conventions.bn_eps)
+    size = builder.stem(stem, conventions)
 
     blocks = []
-    in_channels = 64
-    for stage, (depth, width) in enumerate(zip(variant.depths, STAGE_WIDTHS)):
-        block = _make_blocks(variant, stage, depth, width, in_channels, size)
+    in_channels = stem.convs[-1][2]
+    for stage, (depth, planes) in enumerate(zip(variant.depths, STAGE_WIDTHS)):
+        block = _make_blocks(variant, conventions, stage, depth, planes, in_channels, size)
         blocks.extend(block)
         for spec in block:
             builder.block(spec)
         in_channels = block[-1].out_channels
         size = block[-1].output_size
 
-    if family == "keras_v2":
+    if conventions.post_norm:
         builder.bn("post_bn", "post", "post_bn", in_channels, (in_channels, size, size))
     if num_classes != NO_HEAD:
         builder.dense("predictions", "head", "fc", in_channels, num_classes)
 
     return ModelSpec(
-        model_id=model_id,
-        family=family,
+        model_id=variant.model_id,
+        family=variant.family,
         description=variant.description,
         references=variant.references,
-        block_kind=variant.block_kind,
+        block_kind=variant.block,
         depths=variant.depths,
-        stride_on="conv1" if family == "keras_v1" or variant.block_kind == "basic" else "conv2",
-        stride_block="last" if family == "keras_v2" else "first",
-        bn_eps=eps,
+        groups=variant.groups,
+        width_per_group=variant.width_per_group,
+        stride_on=_stride_on(variant.block, conventions),
+        stride_block=conventions.stride_block,
+        bn_eps=conventions.bn_eps,
         stem=variant.stem,
         input_size=stem.input_size,
-        stem_bias=stem_bias,
-        stem_bn=family != "keras_v2",
-        stem_pool_padding=None if not stem.max_pool else "zero" if family == "keras_v2" else "neg_inf",
-        post_norm=family == "keras_v2",
-        default_head="softmax" if keras_family else "logits",
+        stem_bias=conventions.stem_bias,
+        stem_bn=conventions.stem_bn,
+        stem_pool_padding=conventions.stem_pool_padding if stem.max_pool else None,
+        post_norm=conventions.post_norm,
+        same_padding=conventions.same_padding,
+        default_head=conventions.default_head,
         num_classes=num_classes,
         blocks=tuple(blocks),
         layers=tuple(builder.layers),
     )
 
 
-def _make_blocks(variant: _Variant, stage: int, depth: int, width: int, in_channels: int, size: int) -> list[BlockSpec]:
-    """The blocks of one stage (stage 0 is keras' conv2 / torch's layer1)."""
-    family, kind = variant.family, variant.block_kind
-    expansion = 1 if kind == "basic" else 4
-    out_channels = width * expansion
-    if family == "keras_v2":
-        stage_stride = 2 if stage < 3 else 1  # stride in the LAST block of conv2..conv4
-        strided_block = depth - 1
+def _stride_on(block: BlockKind, conventions: Conventions) -> Literal["conv1", "conv2"]:
+    """Which conv of a strided block carries the stride: a basic block's first, a bottleneck's as its family does."""
+    return "conv1" if block == "basic" else conventions.bottleneck_stride_on
+
+
+def _make_blocks(variant: Variant, conventions: Conventions, stage: int, depth: int, planes: int, in_channels: int,
+                 size: int) -> list[BlockSpec]:
+    """The blocks of one stage (stage 0 is keras' conv2 / torch's layer1); `planes` is torchvision's."""
+    if variant.block == "basic":
+        if (variant.groups, variant.width_per_group) != (1, 64):  # as torchvision's BasicBlock
+            raise ValueError(f"{variant.model_id}: basic blocks have groups=1 and width_per_group=64, got "
+                             f"groups={variant.groups}, width_per_group={variant.width_per_group}")
+        width, out_channels = planes, planes
     else:
-        stage_stride = 1 if stage == 0 else 2  # stride in the FIRST block of conv3..conv5
-        strided_block = 0
-    bias_roles = {
-        "torchvision": (),
-        "keras_v1": ("conv0", "conv1", "conv2", "conv3"),
-        "keras_v2": ("conv0", "conv3"),
-    }[family]
+        width, out_channels = bottleneck_width(planes, variant.groups, variant.width_per_group), planes * 4
+    last_stage = len(variant.depths) - 1
+    if conventions.stride_block == "last":
+        stage_stride, strided_block = (2 if stage < last_stage else 1), depth - 1
+    else:
+        stage_stride, strided_block = (1 if stage == 0 else 2), 0
 
     blocks = []
     for index in range(depth):
         stride = stage_stride if index == strided_block else 1
-        if family == "torchvision":
+        if conventions.projection == "on_change":
             projection = stride != 1 or in_channels != out_channels
         else:
-            projection = index == 0  # keras: conv_shortcut=True only on block1
-        if projection:
-            shortcut: ShortcutKind = "projection"
-        elif stride > 1:
-            shortcut = "maxpool"  # keras V2: MaxPooling2D(1, strides=stride)
-        else:
-            shortcut = "identity"
+            projection = index == 0
+        shortcut: ShortcutKind = variant.downsample if projection else "maxpool" if stride > 1 else "identity"
         blocks.append(
             BlockSpec(
                 name=f"conv{stage + 2}_block{index + 1}",
                 module_path=f"layer{stage + 1}.{index}",
-                kind=kind,
+                kind=variant.block,
                 in_channels=in_channels,
                 width=width,
                 out_channels=out_channels,
+                groups=variant.groups,
                 stride=stride,
-                stride_on="conv1" if family == "keras_v1" or kind == "basic" else "conv2",
+                stride_on=_stride_on(variant.block, conventions),
                 shortcut=shortcut,
-                conv_bias={role: role in bias_roles for role in ("conv0", "conv1", "conv2", "conv3")},
-                relu_after_add=family != "keras_v2",
+                conv_bias={role: role in conventions.conv_bias for role in ("conv0", "conv1", "conv2", "conv3")},
+                relu_after_add=conventions.relu_after_add,
                 input_size=size,
             )
         )
@@ -421,10 +507,10 @@ class _LayerBuilder:
         self.layers: list[LayerSpec] = []
 
     def conv(self, name: str, block: str, path: str, cin: int, cout: int, k: int, stride: int, pad: int,
-             bias: bool, output_shape: tuple[int, ...]) -> None:
-        shapes = {"weight": (cout, cin, k, k), **({"bias": (cout,)} if bias else {})}
+             bias: bool, output_shape: tuple[int, ...], groups: int = 1) -> None:
+        shapes = {"weight": (cout, cin // groups, k, k), **({"bias": (cout,)} if bias else {})}
         self.layers.append(LayerSpec(name, "conv", block, shapes, path, cin, cout, k, stride, pad, bias,
-                                     output_shape=output_shape))
+                                     output_shape=output_shape, groups=groups))
 
     def bn(self, name: str, block: str, path: str, channels: int, output_shape: tuple[int, ...]) -> None:
         shapes = {p: (channels,) for p in CANONICAL_PARAMS["bn"]}
@@ -436,26 +522,48 @@ class _LayerBuilder:
         self.layers.append(LayerSpec(name, "dense", block, shapes, path, cin, cout, bias=True,
                                      output_shape=(cout,)))
 
+    def stem(self, stem: Stem, conventions: Conventions) -> int:
+        """The stem's layers; returns the spatial size after it. One conv is `conv1` + `bn1` (torchvision); several
+        are timm's deep stem, `conv1.0`, `conv1.1` (BN), `conv1.3`, ... with the last BN still `bn1`."""
+        size, cin = stem.input_size, 3
+        deep = len(stem.convs) > 1
+        for index, (kernel, stride, cout) in enumerate(stem.convs):
+            size //= stride
+            last = index == len(stem.convs) - 1
+            name, path = (f"conv1_{index + 1}", f"conv1.{3 * index}") if deep else ("conv1", "conv1")
+            self.conv(f"{name}_conv", "stem", path, cin, cout, kernel, stride, kernel // 2, conventions.stem_bias,
+                      (cout, size, size))
+            if not last:
+                self.bn(f"{name}_bn", "stem", f"conv1.{3 * index + 1}", cout, (cout, size, size))
+            elif conventions.stem_bn:
+                self.bn("conv1_bn", "stem", "bn1", cout, (cout, size, size))
+            cin = cout
+        return size // 2 if stem.max_pool else size  # 3x3/2
+
     def block(self, b: BlockSpec) -> None:
         """A block's layers: shortcut first (keras creates it first), then the main branch."""
         out, n, path = b.output_size, b.name, b.module_path
         if b.kind == "preact_bottleneck":
             self.bn(f"{n}_preact_bn", n, f"{path}.preact_bn", b.in_channels, (b.in_channels, b.input_size, b.input_size))
-        if b.shortcut == "projection":
-            self.conv(f"{n}_0_conv", n, f"{path}.downsample.0", b.in_channels, b.out_channels, 1, b.stride, 0,
+        if b.shortcut in ("projection", "avgpool_projection"):
+            pooled = b.shortcut == "avgpool_projection"  # timm: downsample.0 is the pool, the conv strides 1
+            conv_path, bn_path = (f"{path}.downsample.1", f"{path}.downsample.2") if pooled else \
+                (f"{path}.downsample.0", f"{path}.downsample.1")
+            self.conv(f"{n}_0_conv", n, conv_path, b.in_channels, b.out_channels, 1, 1 if pooled else b.stride, 0,
                       b.conv_bias["conv0"], (b.out_channels, out, out))
             if b.kind != "preact_bottleneck":
-                self.bn(f"{n}_0_bn", n, f"{path}.downsample.1", b.out_channels, (b.out_channels, out, out))
+                self.bn(f"{n}_0_bn", n, bn_path, b.out_channels, (b.out_channels, out, out))
         if b.kind == "basic":
-            convs = [(b.in_channels, b.out_channels, 3, b.stride), (b.out_channels, b.out_channels, 3, 1)]
+            convs = [(b.in_channels, b.out_channels, 3, b.stride, 1), (b.out_channels, b.out_channels, 3, 1, 1)]
         else:
             s1, s2 = (b.stride, 1) if b.stride_on == "conv1" else (1, b.stride)
-            convs = [(b.in_channels, b.width, 1, s1), (b.width, b.width, 3, s2), (b.width, b.out_channels, 1, 1)]
+            convs = [(b.in_channels, b.width, 1, s1, 1), (b.width, b.width, 3, s2, b.groups),
+                     (b.width, b.out_channels, 1, 1, 1)]
         size = b.input_size
-        for role, (cin, cout, k, stride) in enumerate(convs, start=1):
+        for role, (cin, cout, k, stride, groups) in enumerate(convs, start=1):
             size //= stride
             self.conv(f"{n}_{role}_conv", n, f"{path}.conv{role}", cin, cout, k, stride, k // 2,
-                      b.conv_bias[f"conv{role}"], (cout, size, size))
+                      b.conv_bias[f"conv{role}"], (cout, size, size), groups)
             if not (b.kind == "preact_bottleneck" and role == 3):  # V2: no BN after the last conv
                 self.bn(f"{n}_{role}_bn", n, f"{path}.bn{role}", cout, (cout, size, size))
 

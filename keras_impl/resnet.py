@@ -48,6 +48,7 @@ def build(
     classes=None is the id's default (1000, 10 for the CIFAR ids)."""
     # a ModelSpec is built as given: crosscheck verify builds mutated specs as counterfactuals
     spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes if include_top else specs.NO_HEAD)
+    specs.check_built(spec)
     _check_weights(weights)
     if classifier_activation is FROM_SPEC:
         classifier_activation = "softmax" if spec.default_head == "softmax" else None
@@ -129,10 +130,8 @@ def _residual_block(x: Any, block: BlockSpec, spec: ModelSpec) -> Any:
         shortcut = x
 
     roles = [role for role in ("1", "2", "3") if f"{role}_conv" in named]
-    # keras.applications' v1 3x3 conv uses padding="same", which is symmetric at its stride 1.
-    same_padding = spec.family == "keras_v1"
-    for role in roles:
-        branch = _conv(branch, named[f"{role}_conv"], same_padding)
+    for role in roles:  # keras.applications v1 writes its 3x3 convs as padding="same", symmetric at stride 1
+        branch = _conv(branch, named[f"{role}_conv"], spec.same_padding)
         if f"{role}_bn" in named:
             branch = _batch_norm(branch, named[f"{role}_bn"])
         if role != roles[-1]:
@@ -145,7 +144,7 @@ def _residual_block(x: Any, block: BlockSpec, spec: ModelSpec) -> Any:
 
 
 def _conv(x: Any, layer: LayerSpec, same_padding: bool = False) -> Any:
-    """The spec's conv; padding is an explicit symmetric ZeroPadding2D, because TF's "same" pads
+    """The spec's conv (groups included); padding is an explicit symmetric ZeroPadding2D, because TF's "same" pads
     only bottom/right at stride 2. `same_padding` reproduces keras.applications' stride-1 "same" convs."""
     same = same_padding and layer.padding > 0 and layer.stride == 1
     if layer.padding and not same:
@@ -156,6 +155,7 @@ def _conv(x: Any, layer: LayerSpec, same_padding: bool = False) -> Any:
         layer.kernel_size,
         strides=layer.stride,
         padding="same" if same else "valid",
+        groups=layer.groups,
         use_bias=layer.bias,
         name=layer.name,
     )(x)
@@ -203,16 +203,35 @@ def _constructor(model_id: str, function_name: str, default_name: str) -> Callab
     return constructor
 
 
-ResNet18 = _constructor("resnet18", "ResNet18", "resnet18")
-ResNet34 = _constructor("resnet34", "ResNet34", "resnet34")
-ResNet50 = _constructor("resnet50_v1", "ResNet50", "resnet50")
-ResNet101 = _constructor("resnet101_v1", "ResNet101", "resnet101")
-ResNet152 = _constructor("resnet152_v1", "ResNet152", "resnet152")
-ResNet50V2 = _constructor("resnet50v2", "ResNet50V2", "resnet50v2")
-ResNet101V2 = _constructor("resnet101v2", "ResNet101V2", "resnet101v2")
-ResNet152V2 = _constructor("resnet152v2", "ResNet152V2", "resnet152v2")
-ResNet18CIFAR = _constructor("resnet18_cifar", "ResNet18CIFAR", "resnet18_cifar")
-ResNet34CIFAR = _constructor("resnet34_cifar", "ResNet34CIFAR", "resnet34_cifar")
-ResNet50CIFAR = _constructor("resnet50_cifar", "ResNet50CIFAR", "resnet50_cifar")
-ResNet101CIFAR = _constructor("resnet101_cifar", "ResNet101CIFAR", "resnet101_cifar")
-ResNet152CIFAR = _constructor("resnet152_cifar", "ResNet152CIFAR", "resnet152_cifar")
+# The names keras.applications gives its ResNets (ResNet50, ResNet50V2, ...), each the constructor of the id
+# that rebuilds it.
+APPLICATIONS: dict[str, str] = {
+    variant.references["keras"].rsplit(".", 1)[1]: model_id
+    for model_id, variant in specs.VARIANTS.items() if "keras" in variant.references
+}
+
+
+# How keras names a family in a constructor: resnet18 -> ResNet18, resnext50_32x4d -> ResNeXt50_32x4d,
+# resnet18_cifar -> ResNet18CIFAR.
+_SPELLINGS = {"resnext": "ResNeXt", "resnet": "ResNet", "_cifar": "CIFAR"}
+
+
+def _constructor_name(model_id: str) -> tuple[str, str] | None:
+    """(constructor name, default model name) of an id: keras.applications' own where the id rebuilds one (ResNet50
+    is resnet50_v1, model name "resnet50"), else ResNet18, ResNet18CIFAR, ...; None where keras.applications gives
+    that name to another id (torchvision's resnet50 is `build("resnet50")`)."""
+    for name, application_id in APPLICATIONS.items():
+        if application_id == model_id:
+            return name, name.lower()
+    name = model_id
+    for part, spelling in _SPELLINGS.items():
+        name = name.replace(part, spelling)
+    return None if name in APPLICATIONS else (name, model_id)
+
+
+# A keras.applications-style constructor per spec id, in spec order: a new id needs no code here.
+CONSTRUCTORS: dict[str, Callable[..., keras.Model]] = {
+    names[0]: _constructor(model_id, *names)
+    for model_id in specs.MODEL_IDS if (names := _constructor_name(model_id)) is not None
+}
+globals().update(CONSTRUCTORS)

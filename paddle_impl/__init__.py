@@ -15,6 +15,7 @@ if "tensorflow" in sys.modules and "paddle" not in sys.modules:
 
 from paddle_impl.preprocess import preprocess_input  # noqa: E402
 from paddle_impl.resnet import (  # noqa: E402  (after the import-order guard above)
+    CONSTRUCTORS,
     BasicBlock,
     BottleneckBlock,
     PreActBottleneckBlock,
@@ -22,18 +23,10 @@ from paddle_impl.resnet import (  # noqa: E402  (after the import-order guard ab
     build,
     load,
     load_state_dict,
-    resnet18,
-    resnet18_cifar,
-    resnet34,
-    resnet34_cifar,
-    resnet50,
-    resnet50_cifar,
-    resnet101,
-    resnet101_cifar,
-    resnet152,
-    resnet152_cifar,
     state_dict_problems,
 )
+
+globals().update(CONSTRUCTORS)  # a named constructor per spec id: paddle_impl.resnet50(), .resnet18_cifar(), ...
 
 __all__ = [
     "BasicBlock",
@@ -44,15 +37,6 @@ __all__ = [
     "load",
     "load_state_dict",
     "preprocess_input",
-    "resnet18",
-    "resnet18_cifar",
-    "resnet34",
-    "resnet34_cifar",
-    "resnet50",
-    "resnet50_cifar",
-    "resnet101",
-    "resnet101_cifar",
-    "resnet152",
-    "resnet152_cifar",
     "state_dict_problems",
+    *CONSTRUCTORS,
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import paddle
 import paddle.nn.functional as F
@@ -21,9 +21,9 @@ from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
 
 
 def _conv(layer: LayerSpec) -> nn.Conv2D:
-    """A Conv2D exactly as the spec's layer: kernel, stride, symmetric zero padding and bias."""
+    """A Conv2D exactly as the spec's layer: kernel, stride, symmetric zero padding, groups and bias."""
     return nn.Conv2D(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                     padding=layer.padding, bias_attr=None if layer.bias else False)
+                     padding=layer.padding, groups=layer.groups, bias_attr=None if layer.bias else False)
 
 
 def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2D:
@@ -66,7 +66,8 @@ class BasicBlock(nn.Layer):
 
 
 class BottleneckBlock(nn.Layer):
-    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1)."""
+    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1) and
+    gives the 3x3 its groups (ResNeXt) and the inner width."""
 
     def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
         super().__init__()
@@ -171,6 +172,7 @@ class ResNet(nn.Layer):
             spec = model_id
         else:
             spec = specs.get(model_id, None if num_classes is None else max(num_classes, specs.NO_HEAD))
+        specs.check_built(spec)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes if num_classes is None else num_classes
         self.with_pool = with_pool
@@ -223,54 +225,23 @@ def build(model_id: str | ModelSpec, num_classes: int | None = None, with_pool: 
     return ResNet(model_id, num_classes, with_pool, default_softmax if softmax is None else softmax)
 
 
-def resnet18(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
-    """paddle.vision.models.resnet18 (same state_dict), built from the spec."""
-    return build("resnet18", num_classes, with_pool)
+def _constructor(model_id: str) -> Callable[..., ResNet]:
+    """The named constructor of one spec id, as paddle.vision's `resnet50(num_classes=..., with_pool=...)`."""
+    spec = specs.get(model_id)
+
+    def constructor(num_classes: int = spec.num_classes, with_pool: bool = True,
+                    softmax: bool | None = None) -> ResNet:
+        return build(model_id, num_classes, with_pool, softmax)
+
+    constructor.__name__ = constructor.__qualname__ = model_id
+    constructor.__doc__ = (f"{spec.description}; built from the spec with paddle.vision's sublayer names "
+                           "(softmax=None: the id's default head).")
+    return constructor
 
 
-def resnet34(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
-    """paddle.vision.models.resnet34 (same state_dict), built from the spec."""
-    return build("resnet34", num_classes, with_pool)
-
-
-def resnet50(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
-    """paddle.vision.models.resnet50 (same state_dict), built from the spec."""
-    return build("resnet50", num_classes, with_pool)
-
-
-def resnet101(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
-    """paddle.vision.models.resnet101 (same state_dict), built from the spec."""
-    return build("resnet101", num_classes, with_pool)
-
-
-def resnet152(num_classes: int = 1000, with_pool: bool = True) -> ResNet:
-    """paddle.vision.models.resnet152 (same state_dict), built from the spec."""
-    return build("resnet152", num_classes, with_pool)
-
-
-def resnet18_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
-    """The CIFAR ResNet18: paddle.vision's resnet18 with a 3x3/1 stem and no max-pool, for 32x32 images."""
-    return build("resnet18_cifar", num_classes, with_pool)
-
-
-def resnet34_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
-    """The CIFAR ResNet34: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet34_cifar", num_classes, with_pool)
-
-
-def resnet50_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
-    """The CIFAR ResNet50 (bottleneck stride on the 3x3): 3x3/1 stem, no max-pool, 32x32 input."""
-    return build("resnet50_cifar", num_classes, with_pool)
-
-
-def resnet101_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
-    """The CIFAR ResNet101: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet101_cifar", num_classes, with_pool)
-
-
-def resnet152_cifar(num_classes: int = 10, with_pool: bool = True) -> ResNet:
-    """The CIFAR ResNet152: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet152_cifar", num_classes, with_pool)
+# One constructor per spec id (`resnet18`, `resnet50_v1`, `resnet18_cifar`, ...): a new id needs no code here.
+CONSTRUCTORS: dict[str, Callable[..., ResNet]] = {model_id: _constructor(model_id) for model_id in specs.MODEL_IDS}
+globals().update(CONSTRUCTORS)
 
 
 def state_dict_problems(model: nn.Layer, state_dict: Mapping[str, Any]) -> list[str]:

@@ -1,7 +1,12 @@
-"""The crosscheck ResNet family in PyTorch, built from `crosscheck.spec` (torchvision-compatible state_dicts)."""
+"""The crosscheck ResNet family in PyTorch, built from `crosscheck.spec` (torchvision-compatible state_dicts).
+
+Every spec id has a named constructor here (`pytorch_impl.resnet50()`, `pytorch_impl.resnet18_cifar()`, ...),
+generated from `crosscheck.spec.MODEL_IDS`.
+"""
 
 from pytorch_impl.preprocess import preprocess_input
 from pytorch_impl.resnet import (
+    CONSTRUCTORS,
     BasicBlock,
     Bottleneck,
     PreActBottleneck,
@@ -9,24 +14,10 @@ from pytorch_impl.resnet import (
     build,
     load,
     load_state_dict,
-    resnet18,
-    resnet18_cifar,
-    resnet34,
-    resnet34_cifar,
-    resnet50,
-    resnet50_cifar,
-    resnet50_v1,
-    resnet50v2,
-    resnet101,
-    resnet101_cifar,
-    resnet101_v1,
-    resnet101v2,
-    resnet152,
-    resnet152_cifar,
-    resnet152_v1,
-    resnet152v2,
     state_dict_problems,
 )
+
+globals().update(CONSTRUCTORS)
 
 __all__ = [
     "BasicBlock",
@@ -37,21 +28,6 @@ __all__ = [
     "load",
     "load_state_dict",
     "preprocess_input",
-    "resnet18",
-    "resnet18_cifar",
-    "resnet34",
-    "resnet34_cifar",
-    "resnet50",
-    "resnet50_cifar",
-    "resnet50_v1",
-    "resnet50v2",
-    "resnet101",
-    "resnet101_cifar",
-    "resnet101_v1",
-    "resnet101v2",
-    "resnet152",
-    "resnet152_cifar",
-    "resnet152_v1",
-    "resnet152v2",
     "state_dict_problems",
+    *CONSTRUCTORS,
 ]

@@ -10,7 +10,7 @@ convert to ONNX.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -20,9 +20,9 @@ from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec, WeightMismatchError
 
 
 def _conv(layer: LayerSpec) -> nn.Conv2d:
-    """A Conv2d exactly as the spec's layer: kernel, stride, symmetric zero padding and bias."""
+    """A Conv2d exactly as the spec's layer: kernel, stride, symmetric zero padding, groups and bias."""
     return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                     padding=layer.padding, bias=layer.bias)
+                     padding=layer.padding, groups=layer.groups, bias=layer.bias)
 
 
 def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2d:
@@ -64,7 +64,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1)."""
+    """Post-activation 1x1-3x3-1x1 bottleneck; the spec puts the stride on conv2 (v1.5) or conv1 (keras v1) and
+    gives the 3x3 its groups (ResNeXt) and the inner width."""
 
     def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
         super().__init__()
@@ -171,6 +172,7 @@ class ResNet(nn.Module):
     def __init__(self, model_id: str | ModelSpec, num_classes: int | None = None, softmax: bool = False) -> None:
         super().__init__()
         spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
+        specs.check_built(spec)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes
         self.softmax = softmax and not spec.headless
@@ -220,84 +222,22 @@ def build(model_id: str | ModelSpec, num_classes: int | None = None, softmax: bo
     return ResNet(spec, num_classes, spec.default_head == "softmax" if softmax is None else softmax)
 
 
-def resnet18(num_classes: int = 1000) -> ResNet:
-    """torchvision.models.resnet18 (same state_dict), built from the spec."""
-    return build("resnet18", num_classes)
+def _constructor(model_id: str) -> Callable[..., ResNet]:
+    """The named constructor of one spec id, as torchvision's `resnet50(num_classes=...)`."""
+    spec = specs.get(model_id)
+
+    def constructor(num_classes: int = spec.num_classes, softmax: bool | None = None) -> ResNet:
+        return build(model_id, num_classes, softmax)
+
+    constructor.__name__ = constructor.__qualname__ = model_id
+    constructor.__doc__ = (f"{spec.description}; built from the spec with torchvision's module names "
+                           "(softmax=None: the id's default head).")
+    return constructor
 
 
-def resnet34(num_classes: int = 1000) -> ResNet:
-    """torchvision.models.resnet34 (same state_dict), built from the spec."""
-    return build("resnet34", num_classes)
-
-
-def resnet50(num_classes: int = 1000) -> ResNet:
-    """torchvision.models.resnet50 (same state_dict), built from the spec."""
-    return build("resnet50", num_classes)
-
-
-def resnet101(num_classes: int = 1000) -> ResNet:
-    """torchvision.models.resnet101 (same state_dict), built from the spec."""
-    return build("resnet101", num_classes)
-
-
-def resnet152(num_classes: int = 1000) -> ResNet:
-    """torchvision.models.resnet152 (same state_dict), built from the spec."""
-    return build("resnet152", num_classes)
-
-
-def resnet50_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet50 (original v1: stride on the first 1x1, biased convs), built from the spec."""
-    return build("resnet50_v1", num_classes, softmax)
-
-
-def resnet101_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet101, built from the spec."""
-    return build("resnet101_v1", num_classes, softmax)
-
-
-def resnet152_v1(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet152, built from the spec."""
-    return build("resnet152_v1", num_classes, softmax)
-
-
-def resnet50v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet50V2 (pre-activation, zero-padded stem pool), built from the spec."""
-    return build("resnet50v2", num_classes, softmax)
-
-
-def resnet101v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet101V2, built from the spec."""
-    return build("resnet101v2", num_classes, softmax)
-
-
-def resnet152v2(num_classes: int = 1000, softmax: bool | None = None) -> ResNet:
-    """keras.applications.ResNet152V2, built from the spec."""
-    return build("resnet152v2", num_classes, softmax)
-
-
-def resnet18_cifar(num_classes: int = 10) -> ResNet:
-    """The CIFAR ResNet18 (kuangliu/pytorch-cifar's, with torchvision's names): 3x3/1 stem, no max-pool, 32x32."""
-    return build("resnet18_cifar", num_classes)
-
-
-def resnet34_cifar(num_classes: int = 10) -> ResNet:
-    """The CIFAR ResNet34: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet34_cifar", num_classes)
-
-
-def resnet50_cifar(num_classes: int = 10) -> ResNet:
-    """The CIFAR ResNet50 (bottleneck stride on the 3x3): 3x3/1 stem, no max-pool, 32x32 input."""
-    return build("resnet50_cifar", num_classes)
-
-
-def resnet101_cifar(num_classes: int = 10) -> ResNet:
-    """The CIFAR ResNet101: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet101_cifar", num_classes)
-
-
-def resnet152_cifar(num_classes: int = 10) -> ResNet:
-    """The CIFAR ResNet152: 3x3/1 stem, no max-pool, 32x32 input, built from the spec."""
-    return build("resnet152_cifar", num_classes)
+# One constructor per spec id (`resnet18`, `resnet50_v1`, `resnet18_cifar`, ...): a new id needs no code here.
+CONSTRUCTORS: dict[str, Callable[..., ResNet]] = {model_id: _constructor(model_id) for model_id in specs.MODEL_IDS}
+globals().update(CONSTRUCTORS)
 
 
 def state_dict_problems(model: nn.Module, state_dict: Mapping[str, Any]) -> list[str]:

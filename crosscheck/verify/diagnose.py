@@ -134,10 +134,9 @@ def distance(findings: Sequence[Finding]) -> tuple[int, int]:
     return len(found), sum(len(f.places) for f in found)
 
 
-# (stem conv kernel, stride, has a max-pool) -> stem kind, and how each reads
-STEM_KINDS = {((3, 3), 1, False): "cifar", ((7, 7), 2, True): "imagenet"}
-STEM_DESCRIPTIONS = {"cifar": "the CIFAR stem (3x3/1 conv, no max-pool)",
-                     "imagenet": "the ImageNet stem (7x7/2 conv + 3x3/2 max-pool)"}
+# (stem conv kernel, stride, has a max-pool) -> the spec's one-conv stem kind
+STEM_KINDS = {((kernel, kernel), stride, stem.max_pool): kind
+              for kind, stem in specs.STEMS.items() if len(stem.convs) == 1 for kernel, stride, _ in stem.convs}
 
 
 def _compare_stem(candidate: Structure, reference: Structure, spec: ModelSpec, found: _Findings) -> None:
@@ -195,7 +194,8 @@ def _stem_kind(structure: Structure) -> str | None:
 
 def _stem_kind_explanation(candidate: Structure, kind: str, spec: ModelSpec) -> str:
     """What each stem is, and the torchvision-style model id with the candidate's stem, depths and blocks."""
-    text = f"the candidate has {STEM_DESCRIPTIONS[kind]}, {spec.model_id} has {STEM_DESCRIPTIONS[spec.stem]}"
+    stems = specs.STEMS
+    text = f"the candidate has {stems[kind].description}, {spec.model_id} has {stems[spec.stem].description}"
     basic = bool(candidate.blocks) and "3_conv" not in candidate.blocks[0].layers
     fitting = [m for m in specs.MODEL_IDS if (other := specs.get(m)).stem == kind and other.family == "torchvision"
                and other.depths == candidate.depths and (other.block_kind == "basic") == basic]
