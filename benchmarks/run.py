@@ -35,7 +35,7 @@ from crosscheck.checkpoints import canonical
 from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.export.session import ExportOptions, export
 from crosscheck.run.session import MatrixRun, RunConfig
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 HERE = Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"

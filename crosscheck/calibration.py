@@ -1,8 +1,8 @@
 """Seeded random weights for any model id, in canonical layout, with numpy only: two kinds.
 
-* ``calibrated``: He-normal kernels, random BN affine parameters around (1, 0) and random biases,
+* ``calibrated`` (`calibrated_weights`): He-normal kernels, random BN affine parameters around (1, 0) and random biases,
   so that a mapping slip in any parameter (gamma vs beta, a dropped bias) changes the output.
-* ``plain``: each family's own default initialisation, untouched: torchvision's (kaiming-normal
+* ``plain`` (`default_init_weights`): each family's own default initialisation, untouched: torchvision's (kaiming-normal
   fan-out convs, BN 1/0, torch's uniform Linear) for the torchvision-family ids, Keras' (glorot-uniform
   kernels, zero biases, BN 1/0) for the keras.applications ids. This is what a user's freshly
   initialised model looks like, and it rounds like one: nothing is scaled to make a gate hold.
@@ -15,6 +15,8 @@ is never compared against.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -23,22 +25,35 @@ from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec
 
 CALIBRATION_BATCH = 2
 # The last stage sees 4x4 positions per image (128x128 for the ImageNet stem, 32x32 for the CIFAR stem):
-# with 2x2 its BN statistics come from 8 values per channel and resnet152's logits reach ~1e3; at 4x4
+# with 2x2 its BN statistics come from 8 values per channel and the deepest ids' logits blow up; at 4x4
 # every model stays O(1).
 CALIBRATION_POSITIONS = 4
 
 WEIGHT_KINDS = ("calibrated", "plain")
 
 
-def calibrated_weights(model_id: str | specs.Variant, seed: int = 0, num_classes: int | None = None,
-                       kind: str = "calibrated") -> dict[str, np.ndarray]:
-    """Canonical float32 weights of `kind` for a model id or Variant (num_classes None: the id's default), identical
-    for identical arguments."""
-    if kind not in WEIGHT_KINDS:
-        raise ValueError(f"weight kind must be one of {', '.join(WEIGHT_KINDS)}, got {kind!r}")
-    spec = specs.get(model_id, num_classes)
-    rng = np.random.default_rng(seed)
-    init = _random_init if kind == "calibrated" else _plain_init
+def calibrated_weights(model_id: str | specs.Variant, seed: int = 0,
+                       num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Canonical float32 weights of the ``calibrated`` kind for a model id or Variant (num_classes None: the id's
+    default), identical for identical arguments."""
+    return _calibrated(specs.get(model_id, num_classes), np.random.default_rng(seed), _random_init)
+
+
+def default_init_weights(model_id: str | specs.Variant, seed: int = 0,
+                         num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Canonical float32 weights of the ``plain`` kind, the family's own default initialisation, for a model id or
+    Variant, identical for identical arguments."""
+    return _calibrated(specs.get(model_id, num_classes), np.random.default_rng(seed), _default_init)
+
+
+def weights_of_kind(kind: str, model_id: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """`calibrated_weights` or `default_init_weights` by the kind's name in WEIGHT_KINDS (`run --weights`)."""
+    makers = {"calibrated": calibrated_weights, "plain": default_init_weights}  # looked up now: tests replace them
+    return makers[kind](model_id, seed)
+
+
+def _calibrated(spec: ModelSpec, rng: np.random.Generator, init: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
+    """Every parameter from `init`, then each BN's running statistics from its input on a random batch."""
     weights = {key: init(rng, spec, spec.layer(key.rsplit(".", 1)[0]), key.rsplit(".", 1)[1], shape)
                for key, shape in spec.canonical_shapes().items()}
     size = CALIBRATION_POSITIONS * spec.reduction
@@ -77,7 +92,7 @@ def _random_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, pa
     return (rng.standard_normal(shape) * 0.1).astype(np.float32)  # biases and BN beta
 
 
-def _plain_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, param: str,
+def _default_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, param: str,
                 shape: tuple[int, ...]) -> np.ndarray:
     """The reference library's own default initialisation of one parameter (torchvision's or Keras')."""
     if layer.kind == "bn":

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.workers import DEFAULT_TIMEOUT
+from crosscheck.metrics import FLOAT64_RTOL
+from crosscheck.worker.client import DEFAULT_TIMEOUT
 
 
 def add_model(parser: argparse.ArgumentParser, meaning: str = "model id", **options: object) -> None:
@@ -44,3 +46,34 @@ def add_markdown_output(parser: argparse.ArgumentParser) -> None:
 def add_overwrite(parser: argparse.ArgumentParser, replaces: str) -> None:
     """--overwrite: without it an existing output is refused before any work; `replaces` names that output."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {replaces}")
+
+
+def add_force(parser: argparse.ArgumentParser, writes: str) -> None:
+    """--force: write the output even when the proof fails; the exit code still says it failed."""
+    parser.add_argument("--force", action="store_true", help=f"write {writes} even if verification fails (exit code stays 1)")
+
+
+def comma_list(text: str) -> list[str]:
+    """A comma-separated option's items, blanks dropped: 'torch, keras,' -> ['torch', 'keras']."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def add_frameworks(parser: argparse.ArgumentParser, help: str) -> None:
+    """--frameworks: comma-separated framework names, all of them by default (the command checks the names)."""
+    parser.add_argument("--frameworks", type=comma_list, default=list(backends.names()), help=help)
+
+
+def add_seed(parser: argparse.ArgumentParser, seeds: str) -> None:
+    """--seed: the seed of everything the command draws at random; `seeds` says what that is."""
+    parser.add_argument("--seed", type=int, default=0, help=f"seed {seeds} (default 0)")
+
+
+def add_batch(parser: argparse.ArgumentParser, help: str = "input batch size (default 2)") -> None:
+    """--batch: how many inputs the proof runs on."""
+    parser.add_argument("--batch", type=int, default=2, help=help)
+
+
+def add_float64_rtol(parser: argparse.ArgumentParser, judged: str) -> None:
+    """--float64-rtol: the float64 gate, the equivalence proof; `judged` says what it is applied to."""
+    parser.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
+                        help=f"float64 gate on relative L2 error, {judged} (default {FLOAT64_RTOL:g})")

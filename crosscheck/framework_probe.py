@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from crosscheck import backends
-from crosscheck.workers import FrameworkUnavailable, FrameworkWorker, WorkerError
+from crosscheck.worker.client import FrameworkUnavailable, FrameworkWorker, WorkerError
 
 PROBE_TIMEOUT = 300.0  # seconds to import a framework and answer the probe on a busy machine
 

@@ -1,7 +1,7 @@
 """Agreement metrics between two outputs of the same function, and the two-precision gates.
 
-Equivalence is proven in float64, where correct implementations agree to ~1e-13..1e-9 and every
-translation bug stays large; float32 is then judged by its distance from that float64 truth, with a
+Equivalence is proven in float64, where correct implementations agree to the float64 rounding floor and
+every translation bug stays large; float32 is then judged by its distance from that float64 truth, with a
 gate set by the most accurate float32 run of the same model, so a run with a float32 defect cannot
 loosen the gate that judges it. docs/gates.md has the measurements behind each number.
 """
@@ -13,12 +13,11 @@ from typing import Iterable
 
 import numpy as np
 
-# Float64 gate on relative L2. Measured floors between frameworks on CPU, plain and calibrated weights:
-# 3e-15 (resnet18) .. 6e-13 (resnet152), about 2^-29 times the same model's float32 rounding (1.3e-6 ..
-# 2.7e-4), as the 52- vs 23-bit mantissas predict: a float64 floor reaches 1e-9 only for a model whose
-# float32 rounding is ~0.5. (Paddle's float32 BatchNorm epsilon adds up to 1.6e-9; its adapter cancels it
-# in float64, see the paddle adapter's epsilon_correction.) The smallest bug measured, BN epsilon 1.001e-5
-# instead of 1e-5, moves logits by 2.4e-7 (resnet18) to 6.3e-5 (resnet152): 240x above the gate at least.
+# Float64 gate on relative L2. Correct implementations agree to the float64 rounding floor, about 2^-29 times
+# the same model's float32 rounding (52- vs 23-bit mantissas), so the gate sits far above every floor and far
+# below the smallest translation bug (a BN epsilon off in its fourth digit). Paddle's float32 BatchNorm
+# epsilon would show above the floor; its adapter cancels it in float64 (the paddle backend's adapter, epsilon_correction).
+# docs/gates.md has the measurements behind it.
 FLOAT64_RTOL = 1e-9
 # Float32 gate: FLOAT32_ROUNDING_FACTOR times the smallest float32-vs-float64 distance among the runs of the
 # model, never tighter than FLOAT32_MIN_RTOL. Anchored on the smallest, a run with a float32 defect cannot
@@ -26,7 +25,7 @@ FLOAT64_RTOL = 1e-9
 # a small factor of each other, and two of them differ by at most the sum of their distances.
 FLOAT32_MIN_RTOL = 1e-5
 FLOAT32_ROUNDING_FACTOR = 4.0
-# With TF32 convolutions (10-bit mantissa) the same networks differ by ~1e-3; see docs/gates.md.
+# With TF32 convolutions (10-bit mantissa) correct networks differ far above the float32 floor; docs/gates.md.
 TF32_RTOL = 5e-3
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from crosscheck import spec as specs
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 DEFAULT_OPSET = 18  # torch.onnx's dynamo exporter emits opset >= 18 only
 FORMAT = "crosscheck-onnx"

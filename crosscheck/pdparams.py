@@ -1,7 +1,7 @@
 """Paddle `.pdparams` state_dicts read without Paddle and without running the file's code.
 
 A `.pdparams` file is a pickle, and unpickling calls whatever callables the file names. paddle.save
-3.3.1 writes a state_dict as a dict of numpy arrays (plus a "StructuredToParameterName@@" dict of
+writes a state_dict as a dict of numpy arrays (plus a "StructuredToParameterName@@" dict of
 strings), so the only globals it needs are numpy's array reconstructor, ndarray and dtype; a nested
 dict (a training checkpoint: `{"epoch": 3, "model": state_dict, "opt": ...}`) adds OrderedDict and
 tuple, because paddle pickles each tensor in it as a `(name, ndarray)` tuple. This unpickler admits

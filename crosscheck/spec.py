@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class LayerSpec:
     kind: LayerKind
     block: str  # "stem", "conv2_block1", ..., "post", "head"
     shapes: Mapping[str, tuple[int, ...]]  # canonical param name -> canonical shape
-    torch_path: str  # torch / paddle module path, e.g. "layer1.0.conv1"
+    module_path: str  # the module path in torch and in paddle (the same), e.g. "layer1.0.conv1"
     in_channels: int = 0
     out_channels: int = 0
     kernel_size: int = 0
@@ -113,7 +113,7 @@ class LayerSpec:
     def native_name(self, framework: str) -> str:
         """The layer's name in `framework`: a module path (torch, paddle) or a layer name (keras)."""
         check_naming(framework)
-        return self.name if framework == "keras" else self.torch_path
+        return self.name if framework == "keras" else self.module_path
 
     def native_key(self, param: str, framework: str) -> str:
         """Native key of one canonical parameter, e.g. 'layer1.0.bn1._mean' or 'conv2_block1_1_bn/beta'."""
@@ -130,7 +130,7 @@ class BlockSpec:
     """One residual block: what the implementations build, layer names come from the same place."""
 
     name: str  # keras-style prefix, e.g. "conv3_block1"
-    torch_path: str  # e.g. "layer2.0"
+    module_path: str  # the module path in torch and in paddle, e.g. "layer2.0"
     kind: BlockKind
     in_channels: int
     width: int  # channels of the inner convs
@@ -481,7 +481,7 @@ def _make_blocks(variant: Variant, conventions: Conventions, stage: int, depth: 
         blocks.append(
             BlockSpec(
                 name=f"conv{stage + 2}_block{index + 1}",
-                torch_path=f"layer{stage + 1}.{index}",
+                module_path=f"layer{stage + 1}.{index}",
                 kind=variant.block,
                 in_channels=in_channels,
                 width=width,
@@ -543,7 +543,7 @@ class _LayerBuilder:
 
     def block(self, b: BlockSpec) -> None:
         """A block's layers: shortcut first (keras creates it first), then the main branch."""
-        out, n, path = b.output_size, b.name, b.torch_path
+        out, n, path = b.output_size, b.name, b.module_path
         if b.kind == "preact_bottleneck":
             self.bn(f"{n}_preact_bn", n, f"{path}.preact_bn", b.in_channels, (b.in_channels, b.input_size, b.input_size))
         if b.shortcut in ("projection", "avgpool_projection"):
@@ -589,11 +589,15 @@ def to_native(spec: ModelSpec, canonical: Mapping[str, np.ndarray], framework: s
     return native
 
 
-def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:
-    """{native key: array} -> canonical arrays (float32, float64 kept); missing keys and wrong shapes raise, naming each."""
+def from_native(spec: ModelSpec, native: Mapping[str, np.ndarray], framework: str,
+                params: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """{native key: array} -> canonical arrays (float32, float64 kept) of every parameter, or of the canonical
+    `params` only (e.g. the trainable weight and bias); missing keys and wrong shapes raise, naming each."""
     canonical, problems = {}, []
     for layer in spec.layers:
         for param, shape in layer.shapes.items():
+            if params is not None and param not in params:
+                continue
             key = layer.native_key(param, framework)
             if key not in native:
                 problems.append(f"missing {key}")

@@ -6,8 +6,8 @@ batch in the running statistics, `weight_decay` is an L2 term added to the gradi
 (coupled), SGD's velocity is `v = mu * v + g` and the step `p -= lr * v`. `native()` translates them
 into each framework's own arguments; the backends' `train` modules apply them.
 
-Measured on tiny layers against numpy (tests/test_train_step.py pins every row of `CONVENTIONS`):
-torch 2.14, Keras 3.15 on TensorFlow 2.21, Paddle 3.3.1, float64 parameters.
+Measured on tiny layers against numpy, in float64 (tests/test_train_step.py pins every row of `CONVENTIONS`;
+docs/train-step.md names the versions).
 
 Two things have no switch in any framework, so train-step handles them here, in numpy:
 * the BN running variance is updated from the unbiased batch variance in torch and from the biased one
@@ -33,11 +33,6 @@ from crosscheck.backends.record import Convention
 
 # Each framework's conventions, from its backend record (crosscheck/backends/<name>/__init__.py).
 CONVENTIONS: dict[str, Convention] = {name: backend.training for name, backend in backends.records().items()}
-
-# The BN momentum each model family's reference builds with, in torch's convention (weight of the new batch):
-# torchvision and paddle.vision 0.1 (paddle's 0.9), keras.applications Keras' default 0.99, i.e. 0.01.
-FAMILY_BN_MOMENTUM = {"torchvision": 0.1, "keras_v1": 0.01, "keras_v2": 0.01}
-
 
 def _weights_new_batch(framework: str) -> bool:
     """Whether the framework's BN momentum is the new batch's weight: torch's API says so, Keras' and Paddle's weigh

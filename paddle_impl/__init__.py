@@ -10,7 +10,7 @@ if "tensorflow" in sys.modules and "paddle" not in sys.modules:
     raise ImportError(
         "paddle_impl: TensorFlow is already imported in this process, and importing paddle after "
         "TensorFlow segfaults inside libpaddle. Import paddle (or paddle_impl) before tensorflow, or "
-        "run each framework in its own process with crosscheck's workers (crosscheck.workers.FrameworkWorker)."
+        "run each framework in its own process with crosscheck's workers (crosscheck.worker.client.FrameworkWorker)."
     )
 
 from paddle_impl.preprocess import preprocess_input  # noqa: E402

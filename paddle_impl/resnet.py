@@ -144,8 +144,8 @@ BLOCK_TYPES: dict[str, type[nn.Layer]] = {
 
 def _make_block(model_spec: specs.ModelSpec, block: BlockSpec) -> nn.Layer:
     """The block's class for its kind, given its layers keyed by path inside the block ('conv1', 'downsample.0')."""
-    prefix = f"{block.torch_path}."
-    layers = {layer.torch_path.removeprefix(prefix): layer for layer in model_spec.layers_of(block.name)}
+    prefix = f"{block.module_path}."
+    layers = {layer.module_path.removeprefix(prefix): layer for layer in model_spec.layers_of(block.name)}
     return BLOCK_TYPES[block.kind](block, layers)
 
 
@@ -185,7 +185,7 @@ class ResNet(nn.Layer):
         if self.with_max_pool:
             self.maxpool = _stem_pool(spec.stem_pool_padding)
         self.stage_names: list[str] = []
-        for name, blocks in itertools.groupby(spec.blocks, key=lambda block: block.torch_path.split(".")[0]):
+        for name, blocks in itertools.groupby(spec.blocks, key=lambda block: block.module_path.split(".")[0]):
             self.add_sublayer(name, nn.Sequential(*(_make_block(spec, block) for block in blocks)))
             self.stage_names.append(name)
         self.post_bn = _batch_norm(spec.layer("post_bn")) if spec.post_norm else None

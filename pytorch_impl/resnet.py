@@ -136,14 +136,14 @@ BLOCK_TYPES: dict[str, type[nn.Module]] = {
 
 def _make_block(spec: ModelSpec, block: BlockSpec) -> nn.Module:
     """The block's class for its kind, given its layers keyed by path inside the block ('conv1', 'downsample.0')."""
-    prefix = f"{block.torch_path}."
-    layers = {layer.torch_path.removeprefix(prefix): layer for layer in spec.layers_of(block.name)}
+    prefix = f"{block.module_path}."
+    layers = {layer.module_path.removeprefix(prefix): layer for layer in spec.layers_of(block.name)}
     return BLOCK_TYPES[block.kind](block, layers)
 
 
 def _make_layer(spec: ModelSpec, stage: str) -> nn.Sequential:
-    """One stage (`layer1`..`layer4`): the spec's blocks whose torch path starts with it, in order."""
-    return nn.Sequential(*(_make_block(spec, b) for b in spec.blocks if b.torch_path.split(".")[0] == stage))
+    """One stage (`layer1`..`layer4`): the spec's blocks whose module path starts with it, in order."""
+    return nn.Sequential(*(_make_block(spec, b) for b in spec.blocks if b.module_path.split(".")[0] == stage))
 
 
 def _stem_pool(padding: str | None) -> nn.Module:

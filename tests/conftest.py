@@ -23,7 +23,7 @@ import pytest  # noqa: E402  (after the framework imports above)
 @pytest.fixture(scope="module")
 def pool():
     """Framework workers shared by one test module's conversions (started on first use, closed at its end)."""
-    from crosscheck.workers import WorkerPool
+    from crosscheck.worker.client import WorkerPool
 
     workers = WorkerPool()
     yield workers

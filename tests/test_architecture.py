@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMAND_PACKAGES = ("convert", "export", "inspect", "predict", "doctor", "train_step", "verify", "run")
 IMPL_PACKAGES = tuple(dict.fromkeys(backend.impl_package for backend in backends.records().values()))  # no framework
 IMPL_MAY_IMPORT = ("crosscheck.spec", "crosscheck.pdparams")  # framework-free, and import nothing of crosscheck
-WORKER_SERVER = "crosscheck.worker"
+WORKER_SERVER = "crosscheck.worker.server"
 BACKENDS = "crosscheck.backends"
 
 
@@ -158,15 +158,15 @@ def test_backends_import_no_command_package(every_import):
 
 
 def test_the_worker_finds_each_packages_ops_module_and_every_op_name_once(monkeypatch):
-    """crosscheck/worker.py discovers `worker_ops` modules by convention; an op offered twice is an error."""
-    from crosscheck import worker
+    """crosscheck/worker/server.py discovers `worker_ops` modules by convention; an op offered twice is an error."""
+    from crosscheck.worker import server as worker
 
     expected = sorted(f"crosscheck.{path.parent.name}.worker_ops" for path in (ROOT / "crosscheck").glob("*/worker_ops.py"))
     assert sorted(worker.op_modules()) == expected
-    every_op = worker.Ops(worker.worker_ops.OPS, worker.op_modules()).load_all()
+    every_op = worker.Ops(worker.shared_ops.OPS, worker.op_modules()).load_all()
     assert {"load", "forward", "preprocess", "read_checkpoint", "probe", "train_step", "verify_trace"} <= set(every_op)
     clash = types.ModuleType("clashing_ops")
     clash.OPS = {"forward": every_op["load"]}
     monkeypatch.setitem(sys.modules, "clashing_ops", clash)
-    with pytest.raises(RuntimeError, match="'forward' is offered by both crosscheck.worker_ops and clashing_ops"):
-        worker.Ops(worker.worker_ops.OPS, ["clashing_ops"]).load_all()
+    with pytest.raises(RuntimeError, match="'forward' is offered by both crosscheck.worker.ops and clashing_ops"):
+        worker.Ops(worker.shared_ops.OPS, ["clashing_ops"]).load_all()

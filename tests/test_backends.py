@@ -105,7 +105,7 @@ def test_a_missing_framework_names_the_pip_extra(monkeypatch):
 
 def test_the_worker_client_starts_a_worker_with_its_records_environment(monkeypatch):
     """KERAS_BACKEND must be set before the worker imports Keras, so the client puts it in the process' environment."""
-    from crosscheck.workers import FrameworkUnavailable, FrameworkWorker
+    from crosscheck.worker.client import FrameworkUnavailable, FrameworkWorker
 
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # the caller's own setting does not leak into the keras worker
     report = "import os, json; print(json.dumps({'ok': False, 'error': 'KERAS_BACKEND=' + os.environ['KERAS_BACKEND']}))"

@@ -231,7 +231,7 @@ def test_plain_weights_cycle_through_every_framework_bit_identically(pool, image
     1.4e-5: every step is proven in float64, written, and lossless. (The deeper ids' float64 proof on plain
     weights is test_precision's run of every id: conversion has no per-depth code.)"""
     model_id = "resnet50"
-    weights = calibration.calibrated_weights(model_id, seed=5, kind="plain")
+    weights = calibration.default_init_weights(model_id, seed=5)
     start = canonical.save(tmp_path / "start.safetensors", model_id, weights)
     pth = tmp_path / "start.pth"
     reference("torch", "make", model_id, pth, images, start)  # a real torchvision checkpoint

@@ -26,10 +26,10 @@ from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe, probe_frameworks
 from crosscheck.doctor.findings import MIN_ONNXSCRIPT, diagnose
 from crosscheck.doctor.report import print_report
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 HAS_GPU = shutil.which("nvidia-smi") is not None
-TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
+TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker.server import serve; serve('torch')"
 A100 = "NVIDIA A100-SXM4-80GB"
 
 

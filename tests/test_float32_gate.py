@@ -18,7 +18,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck.cli import main
 from crosscheck.run.session import MatrixRun, RunConfig
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 FLOAT32_MINIMUM = 1e-5
 FLOAT32_FACTOR = 4
@@ -89,14 +89,14 @@ def weights_made_once(monkeypatch, weights):
 
 
 def fakes(defects: dict[str, dict]):
-    """A FrameworkWorker stand-in for crosscheck.run.session: every framework a fake, with `defects[framework]` planted."""
+    """A FrameworkWorker stand-in for crosscheck.worker.client: every framework a fake, with `defects[framework]` planted."""
     return lambda framework, timeout=900: FrameworkWorker(
         framework, [sys.executable, "-c", FAKE_FRAMEWORK, json.dumps(defects.get(framework, {}))], timeout=timeout)
 
 
 def run_cli(tmp_path, monkeypatch, capsys, frameworks: str, defects: dict[str, dict]) -> tuple[int, dict, str]:
     """`crosscheck run` on the fakes: (exit code, JSON report of the one model, terminal text unwrapped)."""
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", fakes(defects))
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", fakes(defects))
     path = tmp_path / "report.json"
     code = main(["run", "--models", MODEL, "--frameworks", frameworks, "--json", str(path)])
     [model] = json.loads(path.read_text())["models"]
@@ -155,7 +155,7 @@ def test_a_single_float32_run_is_reported_as_not_judged(tmp_path, monkeypatch, c
     judged instead of passing it by a gate made from its own distance (and the run fails on the dead worker)."""
     killed = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     real = fakes({"torch": {"scale": 1e-3}})
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", lambda framework, timeout=900: (
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout=900: (
         FrameworkWorker(framework, [sys.executable, "-c", killed]) if framework == "keras" else real(framework)))
     path = tmp_path / "report.json"
     assert main(["run", "--models", MODEL, "--frameworks", "torch,keras", "--json", str(path)]) == 1
@@ -169,7 +169,7 @@ def test_run_with_one_framework_and_no_onnx_exits_2_before_starting_a_worker(mon
     def no_worker(*args, **kwargs):
         raise AssertionError("a worker was started")
 
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", no_worker)
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", no_worker)
     assert main(["run", "--frameworks", "torch", "--models", MODEL]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "nothing to compare: one framework (torch) and no --onnx" in error
@@ -194,4 +194,4 @@ def test_a_function_difference_is_localised_by_the_fakes_blocks():
     config = RunConfig(models=[MODEL], frameworks=["torch", "keras"])
     report = MatrixRun(config, worker_factory=fakes({"torch": {"function": 1e-6}})).run()
     [pair] = report.results[0].pairs
-    assert not pair.float64_passed and pair.first_divergence == "logits" and pair.first_divergence_error is None
+    assert not pair.float64_passed and pair.diverging_block == "logits" and pair.block_capture_error is None

@@ -27,7 +27,7 @@ from crosscheck.export.session import ExportError, ExportOptions, ExportResult, 
 from crosscheck.metrics import rel_l2
 
 FLOAT32_GATE = 1e-5  # README: the float32 gate never tighter than 1e-5; resnet18 rounds at ~1e-6
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 FAKE_WORKER = r'''
 import json, sys
@@ -216,11 +216,9 @@ def test_a_broken_native_float32_does_not_loosen_the_gate_and_is_named(tmp_path,
     """The native float32 run is off by 1e-3 (TF32 left on, say), the file is right: the gate is anchored on the
     onnxruntime run (1e-5, where the native model's own error would have made it 4e-3), the file passes and is
     written, and the report names the native float32 run as the precision problem."""
-    import crosscheck.export.session as session
-
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
-    monkeypatch.setattr(session, "FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, command=[sys.executable, str(script), "native32_broken"], timeout=timeout))
     output = tmp_path / "out.onnx"
     assert main(["export", "--model", "resnet18", "--framework", "torch", "-o", str(output)]) == 0
@@ -316,7 +314,7 @@ def test_run_onnx_adds_every_export_to_the_matrix_model_after_model(tmp_path):
 # onnxscript < 0.5.7 fused ResNet conv+BN wrongly (README): the torch exporter refuses it.
 OLD_ONNXSCRIPT_WORKER = ("import importlib.metadata as metadata; real = metadata.version; "
                          "metadata.version = lambda name: '0.5.6' if name == 'onnxscript' else real(name); "
-                         "from crosscheck.worker import serve; serve('torch')")
+                         "from crosscheck.worker.server import serve; serve('torch')")
 
 
 @pytest.mark.parametrize("version, refused", [("0.5.6", True), ("0.4.20", True), ("0.5.7", False),
@@ -335,9 +333,7 @@ def test_onnxscript_before_0_5_7_is_refused(monkeypatch, version, refused):
 
 
 def test_export_with_an_old_onnxscript_in_the_worker_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    import crosscheck.export.session as session
-
-    monkeypatch.setattr(session, "FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, command=[sys.executable, "-c", OLD_ONNXSCRIPT_WORKER], timeout=timeout))
     assert main(["export", "--model", "resnet18", "--framework", "torch", "-o", str(tmp_path / "m.onnx")]) == 2
     error = error_text(capsys)

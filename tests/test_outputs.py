@@ -39,7 +39,7 @@ from crosscheck.verify.counterfactual import Mutation
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
 from crosscheck.verify.session import Alternative, Counterfactual, VerifyConfig, VerifyReport
-from crosscheck.workers import FrameworkWorker, WorkerCrashed
+from crosscheck.worker.client import FrameworkWorker, WorkerCrashed
 
 from console_width import assert_intact, assert_numbers_intact  # tests/ helpers
 from test_onnx_export import fake_workers

@@ -123,9 +123,9 @@ def test_every_id_has_the_specs_layers_and_block_sizes(model_id):
     model = adapter.build(model_id, num_classes=10)
     sublayers = dict(model.named_sublayers())
     for layer in spec.layers:
-        assert isinstance(sublayers[layer.torch_path], LAYER_TYPES[layer.kind]), layer.torch_path
+        assert isinstance(sublayers[layer.module_path], LAYER_TYPES[layer.kind]), layer.module_path
         if layer.kind == "bn":
-            assert sublayers[layer.torch_path]._epsilon == REFERENCE_EPS[spec.family], layer.torch_path
+            assert sublayers[layer.module_path]._epsilon == REFERENCE_EPS[spec.family], layer.module_path
 
     native_shapes = {layer.native_key(p, "paddle"): _permuted(shape, specs.native_permutation("paddle", layer.kind, p))
                      for layer in spec.layers for p, shape in layer.shapes.items()}

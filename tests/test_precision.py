@@ -19,7 +19,7 @@ from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.metrics import float32_gate, rel_l2
 from crosscheck.run.session import MatrixRun, RunConfig
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 from crosscheck.backends.paddle import adapter as paddle_adapter
 
 FLOAT64_GATE = 1e-9
@@ -39,7 +39,7 @@ def test_float32_gate_is_four_times_the_smallest_rounding_never_below_1e_5():
 
 
 def _plain(model_id: str) -> tuple[specs.ModelSpec, dict[str, np.ndarray], np.ndarray]:
-    return specs.get(model_id), calibration.calibrated_weights(model_id, kind="plain"), calibration.sample_input(2)
+    return specs.get(model_id), calibration.default_init_weights(model_id), calibration.sample_input(2)
 
 
 def _torchvision_float64(model_id: str, native: dict[str, np.ndarray], eps: float | None = None) -> torch.nn.Module:
@@ -92,7 +92,7 @@ def test_paddle_adapter_cancels_the_float32_epsilon_in_float64_and_reads_weights
 # A torch worker whose models all carry keras' BN epsilon: the translation slip float32 cannot see.
 EPSILON_SLIP = ("import pytorch_impl.resnet as r; from torch import nn; "
                 "r._batch_norm = lambda layer: nn.BatchNorm2d(layer.out_channels, eps=1.001e-5); "
-                "from crosscheck.worker import serve; serve('torch')")
+                "from crosscheck.worker.server import serve; serve('torch')")
 
 
 def test_a_bn_epsilon_slip_fails_the_float64_proof_although_float32_cannot_see_it():
@@ -106,7 +106,7 @@ def test_a_bn_epsilon_slip_fails_the_float64_proof_although_float32_cannot_see_i
     assert not report.passed and not pair.passed
     assert pair.float32_passed and pair.float32.rel_l2 < FLOAT32_MINIMUM  # hidden in float32 rounding
     assert not pair.float64_passed and pair.float64.rel_l2 > 100 * FLOAT64_GATE  # measured 2.4e-7
-    assert pair.first_divergence == "stem"  # conv1_bn is the first BatchNorm
+    assert pair.diverging_block == "stem"  # conv1_bn is the first BatchNorm
 
 
 def test_plain_weights_pass_end_to_end_for_the_models_the_default_run_has(tmp_path):
@@ -143,7 +143,7 @@ def test_every_id_passes_on_plain_weights_with_float64_figures_in_the_json(tmp_p
 ])
 def test_plain_init_follows_the_reference_library(model_id, reference_std):
     """'plain' is torchvision's own init: kaiming-normal fan-out convs (std sqrt(2 / (256 * 9)) here), BN 1/0."""
-    weights = calibration.calibrated_weights(model_id, kind="plain")
+    weights = calibration.default_init_weights(model_id)
     ours = weights["conv4_block1_2_conv.weight"].std()
     assert ours == pytest.approx(reference_std(), rel=0.02) and ours == pytest.approx(np.sqrt(2 / (256 * 9)), rel=0.02)
     np.testing.assert_array_equal(weights["conv4_block1_2_bn.weight"], np.ones(256, np.float32))
@@ -151,7 +151,7 @@ def test_plain_init_follows_the_reference_library(model_id, reference_std):
 
 
 def test_plain_init_of_the_keras_ids_is_keras_default_glorot_uniform_with_zero_biases():
-    weights = calibration.calibrated_weights("resnet50_v1", kind="plain")
+    weights = calibration.default_init_weights("resnet50_v1")
     kernel = weights["conv4_block1_2_conv.weight"]  # 3x3, 256 -> 256: glorot limit sqrt(6 / (2 * 256 * 9))
     limit = np.sqrt(6 / (2 * 256 * 9))
     assert np.abs(kernel).max() <= limit and kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)

@@ -59,11 +59,11 @@ def test_parameter_count_and_state_dict_keys_equal_torchvision(model_id: str) ->
 
 
 @pytest.mark.parametrize("model_id", specs.MODEL_IDS)
-def test_every_spec_layer_is_built_at_its_torch_path_as_specified(model_id: str) -> None:
+def test_every_spec_layer_is_built_at_its_module_path_as_specified(model_id: str) -> None:
     spec = specs.get(model_id)
     model = pytorch_impl.build(model_id)
     for layer in spec.layers:
-        module = model.get_submodule(layer.torch_path)
+        module = model.get_submodule(layer.module_path)
         for param, shape in layer.shapes.items():
             assert tuple(getattr(module, param).shape) == shape, (layer.name, param)
         if layer.kind == "conv":

@@ -12,20 +12,20 @@ import pytest
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
-from crosscheck.run.session import MatrixRun, RunConfig, first_divergence
-from crosscheck.workers import FrameworkWorker
+from crosscheck.run.session import MatrixRun, RunConfig, first_diverging_block
+from crosscheck.worker.client import FrameworkWorker
 
 READY = json.dumps({"ok": True, "result": {"ready": "fake"}})
 KILLED_ON_FIRST_REQUEST = f"import os, signal, sys; print({READY!r}, flush=True); sys.stdin.readline(); " \
     "sys.stderr.write('simulated worker death\\n'); sys.stderr.flush(); os.kill(os.getpid(), signal.SIGKILL)"
 HANGS_ON_FIRST_REQUEST = f"import sys, time; print({READY!r}, flush=True); sys.stdin.readline(); time.sleep(600)"
-TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker import serve; serve('torch')"
+TORCH_NOT_INSTALLED = "import sys; sys.modules['torch'] = None; from crosscheck.worker.server import serve; serve('torch')"
 
 
 # A real worker whose forward op dies (SIGKILL), hangs or raises on one model, after serving every other request.
 FAILS_ON_MODEL = """
 import os, signal, sys, time
-import crosscheck.worker as worker
+import crosscheck.worker.server as worker
 real_forward = worker.OPS["forward"]
 def forward(state, request):
     if request["model_id"] == sys.argv[2]:
@@ -125,12 +125,12 @@ def test_bad_input_is_a_clear_error_with_exit_2(argv, message, capsys):
     assert message in " ".join(capsys.readouterr().err.split())
 
 
-def test_first_divergence_names_the_first_block_over_the_gate():
+def test_first_diverging_block_names_the_first_block_over_the_gate():
     rng = np.random.default_rng(0)
     reference = {name: rng.standard_normal(8) for name in ("stem", "conv2_block1", "conv2_block2", "logits")}
     candidate = dict(reference, conv2_block2=reference["conv2_block2"] * 1.01, logits=reference["logits"] + 1)
-    assert first_divergence(reference, candidate, 1e-5) == "conv2_block2"
-    assert first_divergence(reference, reference, 1e-5) is None
+    assert first_diverging_block(reference, candidate, 1e-5) == "conv2_block2"
+    assert first_diverging_block(reference, reference, 1e-5) is None
 
 
 def test_canonical_file_round_trip_and_bad_files(tmp_path):
@@ -173,7 +173,7 @@ def test_workers_that_die_or_hang_on_the_second_model_keep_the_first_models_resu
                                    timeout=timeout)
         return _HangsOnForward(framework, "resnet34", short=3)
 
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", worker)
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", worker)
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18,resnet34", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
     report = json.loads(path.read_text())
@@ -208,7 +208,7 @@ def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, 
     """The torch worker builds every BN with keras' epsilon (tests/test_precision.py's slip); `crosscheck run` exits 1."""
     from test_precision import EPSILON_SLIP
 
-    monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
+    monkeypatch.setattr("crosscheck.worker.client.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
         framework, [sys.executable, "-c", EPSILON_SLIP] if framework == "torch" else None, timeout=timeout))
     path = tmp_path / "report.json"
     assert main(["run", "--models", "resnet18", "--frameworks", "torch,paddle", "--json", str(path)]) == 1
@@ -248,8 +248,8 @@ def test_each_model_is_released_in_every_worker_before_the_next_is_loaded():
 
 
 def test_release_frees_every_built_copy_of_that_model_and_only_those():
-    from crosscheck.worker_ops import op_release
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.ops import op_release
+    from crosscheck.worker.state import Worker
 
     worker = Worker("torch")
     for model_id, dtype in [("resnet18_cifar", "float32"), ("resnet18_cifar", "float64"), ("resnet34_cifar", "float32")]:

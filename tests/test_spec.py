@@ -19,8 +19,8 @@ def test_cifar_id_is_the_torchvision_id_behind_a_3x3_stride_1_stem_without_pool(
     assert (stem.kernel_size, stem.stride, stem.padding, stem.bias, stem.output_shape) == (3, 1, 1, False, (64, 32, 32))
     assert cifar.layer("conv1_bn").eps == 1e-5 and cifar.default_head == "logits"
     # same layers, names, channels, strides and biases as torchvision's id; only the stem kernel differs
-    assert [(l.name, l.torch_path, l.in_channels, l.out_channels, l.bias, l.eps) for l in cifar.layers] == \
-        [(l.name, l.torch_path, l.in_channels, l.out_channels, l.bias, l.eps) for l in specs.get(imagenet.model_id, 10).layers]
+    assert [(l.name, l.module_path, l.in_channels, l.out_channels, l.bias, l.eps) for l in cifar.layers] == \
+        [(l.name, l.module_path, l.in_channels, l.out_channels, l.bias, l.eps) for l in specs.get(imagenet.model_id, 10).layers]
     assert [l.stride for l in cifar.layers[1:]] == [l.stride for l in imagenet.layers[1:]]
     # 32 -> 32 (stem, conv2) -> 16 -> 8 -> 4, where torchvision's 224 gives 56 -> 28 -> 14 -> 7
     last = [[b for b in cifar.blocks if b.name.startswith(f"conv{s}_")][-1].output_size for s in (2, 3, 4, 5)]

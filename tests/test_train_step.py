@@ -22,8 +22,9 @@ from crosscheck.cli import main
 from crosscheck import training_conventions as conventions
 from crosscheck.train_step import session
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_momentum_note, unbiased_running_var
-from crosscheck.worker import OPS, Worker
-from crosscheck.workers import _jsonable
+from crosscheck.worker.server import OPS
+from crosscheck.worker.state import Worker
+from crosscheck.worker.client import _jsonable
 from crosscheck.backends.keras import train as keras_train
 from crosscheck.backends.paddle import train as paddle_train
 from crosscheck.backends.torch import train as torch_train
@@ -373,10 +374,7 @@ class InProcessWorker:
         with self.lock:
             return {"ok": True, "result": OPS[op](self.worker, _jsonable(arguments))}
 
-    def __enter__(self) -> InProcessWorker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         pass
 
 

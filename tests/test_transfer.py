@@ -8,7 +8,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
-from crosscheck.workers import FrameworkWorker
+from crosscheck.worker.client import FrameworkWorker
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """What each role module of a backend folder provides (crosscheck/backends/__init__.py: ROLES), as typed Protocols.
 
-A backend's modules implement them with plain functions; the worker resolves them once (crosscheck/worker_state.py)
+A backend's modules implement them with plain functions; the worker resolves them once (crosscheck/worker/state.py)
 and the ops use them through these types. All arrays are numpy; keys and layouts are the backend's naming's
 (crosscheck.spec.to_native / from_native do every rename and permutation). This module imports no framework.
 """

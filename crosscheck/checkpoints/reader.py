@@ -23,7 +23,7 @@ from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
-from crosscheck.workers import WorkerError, WorkerPool
+from crosscheck.worker.client import WorkerError, WorkerPool
 
 READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth"}
 KERAS_ORDER_BASED = ".weights.h5"

@@ -1,6 +1,6 @@
 """Worker ops for `crosscheck convert`: read and write framework checkpoint files, arrays via files.
 
-They run inside a framework worker (crosscheck.worker), where the backend's `checkpoints` module
+They run inside a framework worker (crosscheck/worker/server.py), where the backend's `checkpoints` module
 (crosscheck/backends/<name>/checkpoints.py) may import the framework. Keras `.weights.h5` files
 are order-based, so reading one needs the model it fits.
 """
@@ -19,7 +19,7 @@ from crosscheck.checkpoints.containers import TOP
 from crosscheck.checkpoints.identify import CANONICAL
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def add_parser(commands: Any) -> None:
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
     cli_options.add_overwrite(parser, "an existing DST")
-    parser.add_argument("--force", action="store_true", help="write DST even if verification fails (exit code stays 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the verification input (default 0)")
+    cli_options.add_force(parser, "DST")
+    cli_options.add_seed(parser, "of the verification input")
     cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_convert)
 

@@ -18,7 +18,6 @@ or with `force`.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +33,7 @@ from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
 from crosscheck.training_conventions import bn_momentum_note
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerPool, worker_session
 
 Progress = Callable[[str], None]
 
@@ -86,16 +85,11 @@ def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertO
     check_writable(destination.path, options.overwrite)
     if destination.path.exists() and destination.path.resolve() == source.path.resolve():
         raise ConvertError(f"{destination.path}: is the source file; write the conversion elsewhere")
-    own_pool = pool is None
-    pool = pool or WorkerPool(options.timeout)
     try:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-convert-") as tmp:
-            return _Conversion(source, destination, options, pool, Path(tmp), say).run()
+        with worker_session("convert", options.timeout, pool=pool) as session:
+            return _Conversion(source, destination, options, session.pool, session.tmp, say).run()
     except WorkerError as error:
         raise ConvertError(str(error)) from error
-    finally:
-        if own_pool:
-            pool.close()
 
 
 def describe(found: reader.Found, given: bool) -> str:

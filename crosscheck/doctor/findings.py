@@ -14,7 +14,7 @@ from crosscheck.backends.paddle import PADDLE_GPU_INDEX
 from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe
 
-# torch's dynamo exporter fused ResNet conv+BN wrongly before onnxscript 0.5.7; the same bound as
+# the first onnxscript whose fusion of ResNet conv+BN (torch's dynamo exporter) is right; the same bound as
 # crosscheck/backends/torch/onnx_export.py's MIN_ONNXSCRIPT, which cannot be imported here without importing torch.
 MIN_ONNXSCRIPT = (0, 5, 7)
 # Pairs of distributions that write the same files: the one installed last silently replaced the other's.

@@ -1,6 +1,6 @@
 """Worker-side op of `crosscheck doctor`: report what this worker's framework build can do.
 
-Runs inside a framework worker (crosscheck/worker.py finds its OPS) before any `configure`; the probe itself is
+Runs inside a framework worker (crosscheck/worker/server.py finds its OPS) before any `configure`; the probe itself is
 the backend's `probe` module (crosscheck/backends/<name>/probe.py).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
 def op_probe(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,9 @@ def add_parser(commands: Any) -> None:
                         help="start the graph with this preprocessing, so its input takes RGB float32 in [0, 255] in "
                              "the chosen layout (default none: the model's own input); docs/preprocessing.md "
                              "has the conventions")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the calibrated weights and the verification input")
+    cli_options.add_seed(parser, "of the calibrated weights and the verification input")
     cli_options.add_overwrite(parser, "an existing output file")
-    parser.add_argument("--force", action="store_true", help="write the output even if verification fails (exit code stays 1)")
+    cli_options.add_force(parser, "the output")
     parser.add_argument("--latency", type=int, default=0, metavar="N",
                         help="also time native and onnxruntime inference at batch 1 (median of N runs)")
     cli_options.add_timeout(parser)

@@ -19,10 +19,8 @@ is asked for, so `crosscheck run` without `--onnx` works without them.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,13 +31,11 @@ from crosscheck import spec as specs
 from crosscheck.files import atomic_output, check_writable
 from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools
 from crosscheck.metrics import FLOAT32_MIN_RTOL, Agreement, agreement, float32_gate, rel_l2
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError, WorkerFactory, worker_session
 
 MIN_OPSET = 17
 INPUT_LAYOUTS = ("nchw", "nhwc")
 VERIFY_BATCH = 3
-
-WorkerFactory = Callable[[str], FrameworkWorker]
 
 
 class ExportError(ValueError):
@@ -136,15 +132,15 @@ def export(model_id: str, framework: str, output: str | Path, weights: str | Pat
     images = (calibration.sample_input(options.batch, options.seed, spec.input_size)
               if options.preprocess == specs.NO_PREPROCESSING
               else calibration.sample_rgb(options.batch, options.seed, spec.input_size))
-    with tempfile.TemporaryDirectory(prefix="crosscheck-export-") as tmp:
-        scratch = Path(tmp)
-        worker = (worker_factory or (lambda fw: FrameworkWorker(fw, timeout=options.timeout)))(framework)
+    with worker_session("export", options.timeout, device="cpu", factory=worker_factory) as session:
+        scratch = session.tmp
         try:
-            truth, native32, seconds, latency = _native_and_export(worker, spec, arrays, digest, images, scratch, options)
+            truth, native32, seconds, latency = _native_and_export(session.pool[framework], spec, arrays, digest, images,
+                                                                   scratch, options)
         except WorkerError as error:
             raise ExportError(str(error)) from error
         finally:
-            worker.close()
+            session.pool.close()  # the framework's memory is freed before onnxruntime runs the export
         distance = rel_l2(native32, truth)
         measured = measure(scratch / "export.onnx", images, truth)
         gate = export_gate(distance, measured[0][1].rel_l2, options.rtol)
@@ -166,15 +162,13 @@ def _weights(model_id: str, weights: str | Path | None, options: ExportOptions) 
     if weights is None:
         arrays = calibration.calibrated_weights(model_id, options.seed)
         return canonical.spec_for(model_id, arrays), arrays
-    pool = WorkerPool(options.timeout)  # starts a worker only for formats that need one (PyTorch, .weights.h5)
-    try:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-export-read-") as tmp:
-            found = reader.read(reader.checkpoint(weights), pool, Path(tmp), model_id, options.key, options.prefix)
+    try:  # starts a worker only for formats that need one (PyTorch, .weights.h5)
+        with worker_session("export-read", options.timeout) as session:
+            found = reader.read(reader.checkpoint(weights), session.pool, session.tmp, model_id, options.key,
+                                options.prefix)
     except reader.CheckpointError as error:
         raise ExportError(f"{error} (--weights reads {', '.join(reader.FORMATS)}; "
                           "`crosscheck inspect FILE` shows what a checkpoint holds)") from error
-    finally:
-        pool.close()
     canonical.check_finite(found.located.native, str(weights))
     return found.spec, found.arrays
 
@@ -185,7 +179,6 @@ def _native_and_export(worker: FrameworkWorker, spec: specs.ModelSpec, arrays: d
     """In the worker: load the weights, run the native model in float64 and float32 (behind the framework's own
     preprocess_input when a preprocessing is asked for; timed if asked) and export the float32 one; (float64
     logits, float32 logits, export seconds, latency)."""
-    worker.request("configure", device="cpu", allow_tf32=False)
     canonical.save(scratch / "weights.safetensors", spec.model_id, arrays)
     for dtype in specs.PRECISIONS:
         model_input = scratch / f"input-{dtype}.npy"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from crosscheck.checkpoints import canonical, reader
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, worker_session
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,9 @@ def inspect(path: str | Path, model_id: str | None = None, key: str | None = Non
             timeout: float = DEFAULT_TIMEOUT) -> Summary:
     """Read `path` as convert would (nothing in it runs) and describe it; bad input raises CheckpointError."""
     file = reader.checkpoint(path)
-    pool = WorkerPool(timeout)
-    try:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-inspect-") as tmp:
-            found = reader.read(file, pool, Path(tmp), model_id, key, prefix)
-        started = sorted(pool.workers)
-    finally:
-        pool.close()
+    with worker_session("inspect", timeout) as session:
+        found = reader.read(file, session.pool, session.tmp, model_id, key, prefix)
+        started = sorted(session.pool.workers)
     spec, native = found.spec, found.located.native
     return Summary(
         path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming,

@@ -9,7 +9,6 @@ classes, and says whether the frameworks agree (the same top-5 classes in the sa
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,7 +21,7 @@ from crosscheck.checkpoints import canonical, reader
 from crosscheck.metrics import rel_l2
 from crosscheck.predict import images as image_pipeline
 from crosscheck.predict.categories import IMAGENET_CLASSES, imagenet_categories
-from crosscheck.workers import DEFAULT_TIMEOUT, WorkerError, WorkerPool
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerPool, worker_session
 
 TOP = 5
 Progress = Callable[[str], None]
@@ -83,10 +82,9 @@ def predict(image_paths: Sequence[str | Path], weights: str | Path, options: Pre
     for path in paths:  # the cheap check first: a typo in an image name costs no checkpoint read
         if not path.is_file():
             raise PredictError(f"{path}: no such file")
-    pool = WorkerPool(options.timeout)
     try:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-predict-") as tmp:
-            spec, arrays = _read_weights(weights, pool, Path(tmp), options)
+        with worker_session("predict", options.timeout) as session:
+            spec, arrays = _read_weights(weights, session.pool, session.tmp, options)
             origin = specs.origin(spec.model_id)
             style = options.preprocess or origin.preprocessing
             try:
@@ -95,11 +93,9 @@ def predict(image_paths: Sequence[str | Path], weights: str | Path, options: Pre
                 raise PredictError(str(error)) from error
             say(f"{weights}: {spec.model_id}, num_classes={spec.num_classes}; origin {origin.name}: "
                 f"{_describe_pipeline(origin.pipeline)}, {style} preprocessing")
-            logits = _run(pool, Path(tmp), spec, arrays, batch, style, options.frameworks, say)
+            logits = _run(session.pool, session.tmp, spec, arrays, batch, style, options.frameworks, say)
     except WorkerError as error:
         raise PredictError(str(error)) from error
-    finally:
-        pool.close()
     names = imagenet_categories() if spec.num_classes == IMAGENET_CLASSES else None
     predictions = {fw: [_top(row, options.top) for row in values] for fw, values in logits.items()}
     pairs = [rel_l2(logits[a], logits[b]) for i, a in enumerate(logits) for b in list(logits)[i + 1:]]

@@ -14,32 +14,26 @@ from crosscheck import spec as specs
 from crosscheck.calibration import WEIGHT_KINDS
 from crosscheck.device_check import require_device
 from crosscheck.files import check_outputs, write_reports
-from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL
+from crosscheck.metrics import FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, TF32_RTOL
 from crosscheck.run.report import markdown, print_report
 from crosscheck.run.session import DEFAULT_MODELS, RunConfig, run
 
 EXIT_MISMATCH = 1
 
 
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def add_parser(commands: Any) -> None:
     """Register the `run` subcommand on the CLI's subparsers."""
     matrix = commands.add_parser("run", help="prove the implementations compute the same function (the main job)")
-    matrix.add_argument("--models", type=_csv, default=list(DEFAULT_MODELS),
+    matrix.add_argument("--models", type=cli_options.comma_list, default=list(DEFAULT_MODELS),
                         help=f"comma-separated model ids (default: {','.join(DEFAULT_MODELS)}; all: {','.join(specs.MODEL_IDS)})")
-    matrix.add_argument("--frameworks", type=_csv, default=list(backends.names()),
-                        help="comma-separated, two or more unless --onnx (default: torch,keras,paddle)")
-    matrix.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
-    matrix.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    cli_options.add_frameworks(matrix, "comma-separated, two or more unless --onnx (default: torch,keras,paddle)")
+    cli_options.add_batch(matrix)
+    cli_options.add_seed(matrix, "for weights and inputs")
     matrix.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto: cuda when present")
     matrix.add_argument("--weights", choices=WEIGHT_KINDS, default="calibrated",
                         help="seeded weights: calibrated (random BN affine and biases) or plain (the reference "
                              "library's default init); BN statistics from a batch in both (default calibrated)")
-    matrix.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
-                        help=f"float64 gate on relative L2 error, the equivalence proof (default {FLOAT64_RTOL:g})")
+    cli_options.add_float64_rtol(matrix, "the equivalence proof")
     matrix.add_argument("--rtol", type=float, default=None,
                         help=f"fixed float32 gate on relative L2 error (default: {FLOAT32_ROUNDING_FACTOR:g} x the "
                              f"smallest float32-vs-float64 distance among the model's runs, at least "

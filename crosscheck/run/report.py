@@ -66,11 +66,11 @@ def _outlier_line(result: ModelResult, name: str) -> str:
 
 
 def _divergence_text(pair: PairResult) -> str:
-    if pair.first_divergence_error:
-        return f"the block outputs could not be captured: {pair.first_divergence_error.splitlines()[0]}"
-    if pair.first_divergence is None:
+    if pair.block_capture_error:
+        return f"the block outputs could not be captured: {pair.block_capture_error.splitlines()[0]}"
+    if pair.diverging_block is None:
         return "no captured block differs beyond the gate"
-    return f"first diverges at {pair.first_divergence}"
+    return f"first diverges at {pair.diverging_block}"
 
 
 def _notes(result: ModelResult, gate: float) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,11 +32,10 @@ from crosscheck import spec as specs
 from crosscheck.onnx_export import DEFAULT_OPSET, export_in_worker, onnx_tools, participant
 from crosscheck.metrics import (FLOAT32_MIN_RTOL, FLOAT32_ROUNDING_FACTOR, FLOAT64_RTOL, TF32_RTOL, Agreement,
                                 agreement, float32_gate, rel_l2)
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, WorkerFactory, worker_session
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50_v1", "resnet50v2")
 
-WorkerFactory = Callable[[str], FrameworkWorker]
 Progress = Callable[[str, str], None]  # (framework, what just finished)
 
 
@@ -103,8 +101,8 @@ class PairResult:
     float32: Agreement
     float64_passed: bool
     float32_passed: bool
-    first_divergence: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
-    first_divergence_error: str | None = None  # why the blocks could not be captured, when that failed
+    diverging_block: str | None = None  # first block whose float64 error exceeds the gate, when float64 fails
+    block_capture_error: str | None = None  # why the blocks could not be captured, when that failed
 
     @property
     def passed(self) -> bool:
@@ -191,22 +189,18 @@ class MatrixRun:
         config.validate()
         self.config = config
         self.progress = progress or (lambda framework, what: None)
-        self.worker_factory = worker_factory or (lambda fw: FrameworkWorker(fw, timeout=config.timeout))
+        self.worker_factory = worker_factory
         self.report = RunReport(config)
-        self.workers: dict[str, FrameworkWorker] = {}
         self.results = {model_id: ModelResult(model_id) for model_id in config.models}
         self.digests: dict[str, str] = {}  # model id -> sha256 of its canonical weights, for ONNX metadata
 
     def run(self) -> RunReport:
-        with tempfile.TemporaryDirectory(prefix="crosscheck-") as tmp:
-            self.tmp = Path(tmp)
-            try:
-                self._stage("start workers + weights", self._start_workers_and_make_weights)
-                for model_id in self.config.models:
-                    self._run_model(model_id)
-            finally:
-                for worker in self.workers.values():
-                    worker.close()
+        with worker_session("run", self.config.timeout, self.config.device, self.config.allow_tf32,
+                            self.worker_factory) as session:
+            self.tmp, self.pool = session.tmp, session.pool
+            self._stage("start workers + weights", self._start_workers_and_make_weights)
+            for model_id in self.config.models:
+                self._run_model(model_id)
         self.report.results = list(self.results.values())
         return self.report
 
@@ -228,18 +222,16 @@ class MatrixRun:
 
     def _start_workers_and_make_weights(self) -> None:
         """Start every worker, make the weights while they import their frameworks, then configure them."""
-        for framework in self.config.frameworks:
-            self.workers[framework] = self.worker_factory(framework)
+        self.pool.launch(self.config.frameworks)
         started = time.perf_counter()
         self._make_weights()
         self.report.overlapped_seconds["weights (while workers import)"] = round(time.perf_counter() - started, 3)
 
         def configure(framework: str) -> None:
-            reply = self.workers[framework].request("configure", device=self.config.device,
-                                                    allow_tf32=self.config.allow_tf32)
-            self.report.settings[framework] = reply["result"]["settings"]
-            if self.workers[framework].import_seconds is not None:
-                self.report.overlapped_seconds[f"import {framework}"] = round(self.workers[framework].import_seconds, 3)
+            self.report.settings[framework] = self.pool.configure(framework)["settings"]
+            worker = self.pool.workers[framework]
+            if worker.import_seconds is not None:
+                self.report.overlapped_seconds[f"import {framework}"] = round(worker.import_seconds, 3)
             self.progress(framework, "ready")
 
         self._each_framework(configure)
@@ -248,7 +240,7 @@ class MatrixRun:
         for model_id in self.config.models:
             np.save(self.input_path(model_id), calibration.sample_input(self.config.batch, self.config.seed,
                                                                         specs.get(model_id).input_size))
-            arrays = calibration.calibrated_weights(model_id, self.config.seed, kind=self.config.weights)
+            arrays = calibration.weights_of_kind(self.config.weights, model_id, self.config.seed)
             if self.config.onnx:
                 self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
             canonical.save(self.weights_path(model_id), model_id, arrays,
@@ -257,24 +249,24 @@ class MatrixRun:
 
     def _load(self, framework: str, model_id: str) -> None:
         for dtype in specs.PRECISIONS:
-            self.workers[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
+            self.pool[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
         self.progress(framework, f"loaded {model_id}")
 
     def _forward(self, framework: str, model_id: str) -> None:
         for dtype in specs.PRECISIONS:
-            self.workers[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
+            self.pool[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
                                             dtype=dtype, output=self.output_path(framework, model_id, dtype))
         self.progress(framework, f"ran {model_id}")
 
     def _release(self, framework: str, model_id: str) -> None:
-        self.workers[framework].request("release", model_id=model_id)
+        self.pool[framework].request("release", model_id=model_id)
 
     def _onnx(self, framework: str, model_id: str) -> None:
         """Export the loaded model with the framework's exporter, then run the export in onnxruntime here."""
         name = participant(framework)
         path = self.tmp / f"{name}-{model_id}.onnx"
         try:
-            export_in_worker(self.workers[framework], specs.get(model_id), self.digests[model_id], path,
+            export_in_worker(self.pool[framework], specs.get(model_id), self.digests[model_id], path,
                              DEFAULT_OPSET, "nchw")
             logits = onnx_tools().run(onnx_tools().session(path), np.load(self.input_path(model_id)))
             np.save(self.output_path(name, model_id, "float32"), logits)
@@ -321,7 +313,7 @@ class MatrixRun:
         live = [p for p in self.config.participants
                 if p not in result.errors and self.output_path(p, model_id, "float32").exists()]
         float32 = {p: np.load(self.output_path(p, model_id, "float32")) for p in live}
-        float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.workers}
+        float64 = {p: np.load(self.output_path(p, model_id, "float64")) for p in live if p in self.pool.workers}
         # each float32 output against its own framework's float64 truth (an export against its source's)
         result.float32_distance = {p: rel_l2(float32[p], float64[p.removesuffix("-onnx")]) for p in live}
         result.float32_gate = self.config.float32_gate(list(result.float32_distance.values()))
@@ -332,21 +324,21 @@ class MatrixRun:
                               exact is None or exact.passes(self.config.float64_rtol),
                               rounded.passes(np.inf if result.float32_gate is None else result.float32_gate))
             if not pair.float64_passed:
-                pair.first_divergence, pair.first_divergence_error = self._first_divergence(model_id, a, b)
+                pair.diverging_block, pair.block_capture_error = self._locate_divergence(model_id, a, b)
             result.pairs.append(pair)
 
-    def _first_divergence(self, model_id: str, a: str, b: str) -> tuple[str | None, str | None]:
+    def _locate_divergence(self, model_id: str, a: str, b: str) -> tuple[str | None, str | None]:
         """Localise a failing pair: (the first block, in forward order, whose float64 output differs beyond the gate,
         None), or (None, the error) when a worker could not capture its blocks."""
         try:
             blocks = {fw: self._block_outputs(fw, model_id) for fw in (a, b)}
         except WorkerError as error:
             return None, str(error)
-        return first_divergence(blocks[a], blocks[b], self.config.float64_rtol), None
+        return first_diverging_block(blocks[a], blocks[b], self.config.float64_rtol), None
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
-        self.workers[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
+        self.pool[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
                                         output=path, dtype="float64")
         with np.load(path) as archive:
             return dict(archive)
@@ -362,7 +354,8 @@ class MatrixRun:
         return self.tmp / f"{framework}-{model_id}-{dtype}.npy"
 
 
-def first_divergence(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], rtol: float) -> str | None:
+def first_diverging_block(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                          rtol: float) -> str | None:
     """Name of the first shared capture point whose relative L2 error exceeds `rtol`."""
     for name, expected in reference.items():
         if name in candidate and (expected.shape != candidate[name].shape or rel_l2(candidate[name], expected) > rtol):
@@ -374,8 +367,8 @@ def _pair_dict(pair: PairResult) -> dict[str, Any]:
     """A pair's JSON: float64 figures (None for an ONNX side) and float32 figures, each with its verdict."""
     exact = pair.float64.as_dict() if pair.float64 else {}
     return {
-        "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.first_divergence,
-        "first_divergence_error": pair.first_divergence_error,
+        "a": pair.a, "b": pair.b, "passed": pair.passed, "first_divergence": pair.diverging_block,
+        "first_divergence_error": pair.block_capture_error,
         "float64_passed": pair.float64_passed, "float32_passed": pair.float32_passed,
         **{f"float64_{name}": exact.get(name) for name in ("max_abs", "rel_l2", "cosine", "top1")},
         **{f"float32_{name}": value for name, value in pair.float32.as_dict().items()},

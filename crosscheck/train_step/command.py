@@ -14,7 +14,6 @@ from rich.table import Table
 from crosscheck import backends
 from crosscheck import cli_options
 from crosscheck.files import check_outputs, write_reports
-from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.training_conventions import Hyperparameters
 from crosscheck.train_step.session import QUANTITIES, TrainConfig, TrainReport, train_step
 
@@ -30,8 +29,7 @@ def add_parser(commands: Any) -> None:
                     "cross-entropy on the logits, backward and SGD with momentum and weight decay. Hyperparameters "
                     "are given once, in PyTorch's convention, and translated into each framework's.")
     cli_options.add_model(parser, required=True, metavar="ID")
-    parser.add_argument("--frameworks", type=lambda text: [f.strip() for f in text.split(",") if f.strip()],
-                        default=list(backends.names()), help="comma-separated (default: torch,keras,paddle)")
+    cli_options.add_frameworks(parser, "comma-separated (default: torch,keras,paddle)")
     parser.add_argument("--steps", type=int, default=2, help="SGD steps (default 2: momentum first acts in step 2)")
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default {DEFAULTS.lr:g})")
     parser.add_argument("--momentum", type=float, default=DEFAULTS.momentum,
@@ -41,13 +39,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--bn-momentum", type=float, default=DEFAULTS.bn_momentum,
                         help=f"BN momentum in torch's meaning, the weight of the new batch; Keras/Paddle get 1 - it "
                              f"(default {DEFAULTS.bn_momentum:g})")
-    parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
+    cli_options.add_batch(parser, "batch size (default 2)")
     parser.add_argument("--image-size", type=int, help="square input size (default 256 for the ImageNet ids: Paddle's float64 global-pool "
                              "backward is exact only for a power-of-two final area; 32 for the CIFAR ids)")
     parser.add_argument("--num-classes", type=int, help="classes of the head (default: the id's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, batch and labels (default 0)")
-    parser.add_argument("--float64-rtol", type=float, default=FLOAT64_RTOL,
-                        help=f"float64 gate on relative L2 error, per quantity (default {FLOAT64_RTOL:g})")
+    cli_options.add_seed(parser, "for weights, batch and labels")
+    cli_options.add_float64_rtol(parser, "per quantity")
     cli_options.add_timeout(parser)
     cli_options.add_json_output(parser)
     cli_options.add_markdown_output(parser)

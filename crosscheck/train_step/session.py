@@ -6,16 +6,15 @@ of every parameter, the parameters after the last update and the BN running mean
 variance in torch's unbiased convention: `conventions.unbiased_running_var`; the raw figure is reported
 too). Float32 is reported, as each framework's distance from its own float64 truth and as pair distances,
 and not gated: in training mode a ReLU or max-pool decision on a value within float32 rounding of zero
-flips the gradient's path (measured: one flipped ReLU in layer4.1 moves torch's float32 resnet18 gradients
-2.4e-2 from their float64 truth at 64x64), so float32 distances are not rounding-sized and a gate scaled
-to rounding (`metrics.float32_gate`) would fail correct ports at random. When a pair fails, the report names the first quantity and
-the first canonical key that diverge and, where the numbers fit one, the convention behind it.
+flips the gradient's path (one flipped ReLU moves a whole gradient far from its float64 truth; docs/train-step.md),
+so float32 distances are not rounding-sized and a gate scaled to rounding (`metrics.float32_gate`) would fail
+correct ports at random. When a pair fails, the report names the first quantity and the first canonical key
+that diverge and, where the numbers fit one, the convention behind it.
 """
 
 from __future__ import annotations
 
 import itertools
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.metrics import FLOAT64_RTOL, rel_l2
 from crosscheck.training_conventions import CONVENTIONS, Hyperparameters, bn_counts, unbiased_running_var
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerError, WorkerFactory, worker_session
 
 # Compared in this order, which is also the order of cause and effect in one step.
 QUANTITIES = ("loss", "gradients", "parameters", "running_mean", "running_var")
@@ -144,8 +143,9 @@ class TrainReport:
 def default_image_size(spec: specs.ModelSpec) -> int:
     """The id's input size, raised until the final feature map has a power-of-two area (224 -> 256, 32 stays 32).
 
-    Paddle 3.3.1's AdaptiveAvgPool2D backward scales by a float32 1/area even in float64: at 7x7 every backbone
-    gradient is off by 2.0e-8 (tests/test_train_step.py pins it), which a power-of-two area makes exact.
+    Paddle's AdaptiveAvgPool2D backward scales by a float32 1/area even in float64: at 7x7 every backbone
+    gradient is off by float32's rounding of 1/49 (tests/test_train_step.py pins it; docs/train-step.md), which a
+    power-of-two area makes exact.
     """
     final = spec.input_size // spec.reduction
     return spec.reduction * 2 ** int(np.ceil(np.log2(final)))
@@ -158,31 +158,31 @@ def pool_scale_error(config: TrainConfig) -> float:
 
 
 def train_step(config: TrainConfig, progress: Progress | None = None,
-               worker_factory: Callable[[str], FrameworkWorker] | None = None) -> TrainReport:
+               worker_factory: WorkerFactory | None = None) -> TrainReport:
     """Train in every framework (each in its own worker, concurrently) and compare every pair."""
     config.validate()
     say = progress or (lambda message: None)
-    factory = worker_factory or (lambda fw: FrameworkWorker(fw, timeout=config.timeout))
     hyper = config.hyper.snap()
     report = TrainReport(config, hyper, {fw: hyper.native(fw, config.spec.bn_eps) for fw in config.frameworks})
     spec = config.spec
-    with tempfile.TemporaryDirectory(prefix="crosscheck-train-") as tmp:
-        files = _inputs(config, Path(tmp))
+    with worker_session("train", config.timeout, device="cpu", factory=worker_factory) as session:
+        files = _inputs(config, session.tmp)
         raw: dict[str, dict[str, Results]] = {}
 
         def run(framework: str) -> None:
             try:
-                with factory(framework) as worker:
-                    worker.request("configure", device="cpu", allow_tf32=False)
-                    raw[framework] = {}
-                    for dtype in specs.PRECISIONS:
-                        output = Path(tmp) / f"{framework}-{dtype}.npz"
-                        worker.request("train_step", model_id=spec.model_id, dtype=dtype, steps=config.steps,
-                                       hyper=report.native_hyper[framework], output=output, **files)
-                        raw[framework][dtype] = _split(output)
-                        say(f"{framework}: trained {spec.model_id} in {dtype}")
+                worker = session.pool[framework]
+                raw[framework] = {}
+                for dtype in specs.PRECISIONS:
+                    output = session.tmp / f"{framework}-{dtype}.npz"
+                    worker.request("train_step", model_id=spec.model_id, dtype=dtype, steps=config.steps,
+                                   hyper=report.native_hyper[framework], output=output, **files)
+                    raw[framework][dtype] = _split(output)
+                    say(f"{framework}: trained {spec.model_id} in {dtype}")
             except WorkerError as error:
                 report.errors[framework] = f"{error}\n{error.detail}".strip()
+            finally:
+                session.pool.close([framework])  # a framework done frees its memory for the others still training
 
         with ThreadPoolExecutor(max_workers=len(config.frameworks)) as threads:
             list(threads.map(run, config.frameworks))

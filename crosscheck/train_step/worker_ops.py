@@ -1,6 +1,6 @@
 """Worker-side op of `crosscheck train-step`: train a fresh model in this framework, save results canonically.
 
-Runs inside a framework worker (crosscheck/worker.py finds its OPS). The framework's training code is its
+Runs inside a framework worker (crosscheck/worker/server.py finds its OPS). The framework's training code is its
 backend's `train` module (crosscheck/backends/<name>/), imported by the worker on first use.
 """
 
@@ -12,23 +12,25 @@ import numpy as np
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
+from crosscheck.train_step.session import STATISTICS
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 
-def to_canonical(spec: specs.ModelSpec, native: Mapping[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:
-    """{native key: array} -> {canonical key: array} for the keys present, in canonical layout, dtype kept
-    (gradients are permuted exactly as their weights are)."""
-    arrays = {}
-    for layer in spec.layers:
-        for param in layer.shapes:
-            key = layer.native_key(param, framework)
-            if key in native:
-                perm = specs.native_permutation(framework, layer.kind, param)
-                array = np.asarray(native[key])
-                arrays[layer.canonical_key(param)] = np.ascontiguousarray(array.transpose(np.argsort(perm)) if perm else array)
-    return arrays
+TRAINABLE = ("weight", "bias")  # the canonical params that have gradients
+
+
+def canonical_results(spec: specs.ModelSpec, naming: str, losses: list[float], gradients: Mapping[str, np.ndarray],
+                      first: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One training run's native results as the canonical arrays train-step compares: 'loss', 'grad/KEY' (every
+    trainable parameter), 'first/KEY' (every BN statistic) and 'after/KEY' (everything); a missing or mis-shaped
+    key raises, naming it (spec.from_native)."""
+    results = {"loss": np.asarray(losses, np.float64)}
+    results |= {f"grad/{key}": a for key, a in specs.from_native(spec, gradients, naming, TRAINABLE).items()}
+    results |= {f"first/{key}": a for key, a in specs.from_native(spec, first, naming, STATISTICS).items()}
+    results |= {f"after/{key}": a for key, a in specs.from_native(spec, state, naming).items()}
+    return results
 
 
 def op_train_step(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +43,7 @@ def op_train_step(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     losses, gradients, first, state = worker.trainer.train(model, spec, specs.to_native(spec, arrays, worker.naming),
                                                            np.load(request["input"]), np.load(request["labels"]),
                                                            request["hyper"], int(request["steps"]))
-    results = {"loss": np.asarray(losses, np.float64)}
-    results |= {f"grad/{key}": a for key, a in to_canonical(spec, gradients, worker.naming).items()}
-    results |= {f"first/{key}": a for key, a in to_canonical(spec, first, worker.naming).items()}
-    results |= {f"after/{key}": a for key, a in to_canonical(spec, state, worker.naming).items()}
-    np.savez(request["output"], **results)
+    np.savez(request["output"], **canonical_results(spec, worker.naming, losses, gradients, first, state))
     return {"losses": losses}
 
 

@@ -19,7 +19,7 @@ from crosscheck.files import check_outputs, write_json
 from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify.report import print_report, save_plot
 from crosscheck.verify.session import Target, VerifyConfig, VerifyUsageError, verify
-from crosscheck.workers import WorkerCrashed, WorkerError
+from crosscheck.worker.client import WorkerCrashed, WorkerError
 
 EXIT_MISMATCH = 1
 CANDIDATE_ERROR = "CandidateError: "
@@ -41,8 +41,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--input-shape", metavar="SHAPE",
                         help="one input image: C,H,W for torch/paddle, H,W,C for keras (default: the model id's size, "
                              "3,224,224 or 3,32,32 for the CIFAR ids)")
-    parser.add_argument("--batch", type=int, default=2, help="input batch size (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    cli_options.add_batch(parser)
+    cli_options.add_seed(parser, "for weights and inputs")
     parser.add_argument("--rtol", type=float, default=FLOAT64_RTOL,
                         help=f"gate on relative L2 error, both models run in float64 (default {FLOAT64_RTOL:g})")
     parser.add_argument("--no-alternatives", action="store_true", help="on a mismatch, do not try the other model ids")

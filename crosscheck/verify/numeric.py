@@ -107,7 +107,8 @@ def compare_points(candidate: Structure, reference: Structure, cand_arrays: Mapp
     return points
 
 
-def first_divergence(points: list[Point], rtol: float) -> Point | None:
+def first_failing_point(points: list[Point], rtol: float) -> Point | None:
+    """The first point of the aligned trace, in forward order, whose error exceeds `rtol`."""
     return next((p for p in points if not p.passes(rtol)), None)
 
 

@@ -90,7 +90,7 @@ def _print_verdict(report: VerifyReport, console: Console) -> None:
                           f"{_number(max(p.rel_l2 for p in test.points))}): this one change explains the whole "
                           f"mismatch[/yellow]", highlight=False)
         else:
-            rest = numeric.first_divergence(test.points, report.config.rtol)
+            rest = numeric.first_failing_point(test.points, report.config.rtol)
             console.print(f"{what} still diverges at {rest.name} (rel L2 {_number(rest.rel_l2)}): more than this "
                           f"one change differs", highlight=False)
     for code, why in report.no_counterfactual.items():

@@ -7,9 +7,7 @@ back as plain records and arrays as .npz files in a temporary directory.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +23,7 @@ from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
-from crosscheck.workers import DEFAULT_TIMEOUT, FrameworkWorker, WorkerCrashed, WorkerError
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, worker_session
 
 CANDIDATE, SOURCE = "candidate", "source"
 AGAINST_NO_COUNTERFACTUAL = ("checked --against a source, which is not a model id's spec: there is no reference to "
@@ -152,7 +150,7 @@ class Counterfactual:
         return all(p.passes(self.rtol) for p in self.points)
 
     def as_dict(self) -> dict[str, Any]:
-        divergence = numeric.first_divergence(self.points, self.rtol)
+        divergence = numeric.first_failing_point(self.points, self.rtol)
         return {"finding": self.mutation.code, "mutation": self.mutation.describe, "explains": self.explains,
                 "max_rel_l2": max(p.rel_l2 for p in self.points), "output_rel_l2": self.points[-1].rel_l2,
                 "first_divergence": divergence.name if divergence else None}
@@ -176,7 +174,7 @@ class VerifyReport:
 
     @property
     def divergence(self) -> Point | None:
-        return numeric.first_divergence(self.points, self.config.rtol)
+        return numeric.first_failing_point(self.points, self.config.rtol)
 
     @property
     def passed(self) -> bool:
@@ -258,11 +256,9 @@ class Verification:
         started = time.perf_counter()
         frameworks = dict.fromkeys([self.config.framework] + ([self.config.against.framework]
                                                                if self.config.against else []))
-        with tempfile.TemporaryDirectory(prefix="crosscheck-verify-") as tmp, contextlib.ExitStack() as stack:
-            self.tmp = Path(tmp)
-            self.workers = {f: stack.enter_context(FrameworkWorker(f, timeout=self.config.timeout)) for f in frameworks}
-            for worker in self.workers.values():
-                worker.request("configure", device="cpu", allow_tf32=False)
+        with worker_session("verify", self.config.timeout, device="cpu") as session:
+            self.tmp, self.pool = session.tmp, session.pool
+            self.pool.start(frameworks)
             images = calibration.sample_input(self.config.batch, self.config.seed, self.config.image_size)
             np.save(self.input_path, images)
             np.save(self.structure_input_path, images[:1])  # structure traces need one image only
@@ -316,7 +312,7 @@ class Verification:
     def _build_and_trace(self, target: Target, handle: str, role: str = "candidate") -> graph.Structure | None:
         """Build a user's model in its worker and trace its structure; None (and the report says why) if no ResNet."""
         self.progress(f"building the {role}")
-        reply = self.workers[target.framework].request("verify_build", source=str(Path(target.source).resolve()),
+        reply = self.pool[target.framework].request("verify_build", source=str(Path(target.source).resolve()),
                                                        callable=target.name, kwargs=dict(target.kwargs), handle=handle)
         if handle == CANDIDATE:
             self.report.candidate_class = reply["result"]["class"]
@@ -352,7 +348,7 @@ class Verification:
                    mutation: counterfactual.Mutation | None = None) -> str:
         handle = f"reference:{model_id}" + (f"+{mutation.describe}" if mutation else "") + ("+w" if weights else "")
         if (framework, handle) not in self.built:
-            self.workers[framework].request("verify_reference", model_id=model_id, handle=handle,
+            self.pool[framework].request("verify_reference", model_id=model_id, handle=handle,
                                             weights=str(weights) if weights else None,
                                             mutation=mutation.name if mutation else None,
                                             value=mutation.value if mutation else None)
@@ -377,7 +373,7 @@ class Verification:
         config = self.config
         layers = source.layers()
         output = self.tmp / "source-weights.npz"
-        self.workers[config.against.framework].request("verify_read", handle=SOURCE, output=output,
+        self.pool[config.against.framework].request("verify_read", handle=SOURCE, output=output,
                                                        indices=[r["index"] for r in layers.values()])
         with np.load(output) as archive:
             own = {key: archive[key] for key in archive.files}
@@ -400,7 +396,7 @@ class Verification:
     def _assign(self, framework: str, handle: str, arrays: dict[str, np.ndarray]) -> None:
         path = self.tmp / f"{handle}-weights.npz"
         np.savez(path, **arrays)
-        self.workers[framework].request("verify_assign", handle=handle, weights=path)
+        self.pool[framework].request("verify_assign", handle=handle, weights=path)
 
     def _capture(self, framework: str, handle: str, structure: graph.Structure) -> dict[str, np.ndarray]:
         return self._trace(framework, handle, capture=[r["index"] for _, r in structure.points().values()])[1]
@@ -438,7 +434,7 @@ class Verification:
         """Trace a model held under `handle` in `framework`'s worker; records and captured arrays."""
         output = self.tmp / "trace.npz"
         images = self.input_path if capture else self.structure_input_path
-        reply = self.workers[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
+        reply = self.pool[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
                                                 capture=capture or [], output=output, handle=handle)
         with np.load(output) as archive:
             return reply["result"]["records"], dict(archive)

@@ -1,6 +1,6 @@
 """Worker-side ops of `crosscheck verify`: build a user's model from its file, trace it, load weights into it.
 
-These run inside a framework worker (crosscheck/worker.py finds its OPS). This module
+These run inside a framework worker (crosscheck/worker/server.py finds its OPS). This module
 imports no framework itself: the user's file does, and the backend's `trace` module (crosscheck/backends/<name>/)
 is imported by the worker on first use, in the worker's process only.
 """
@@ -20,7 +20,7 @@ from crosscheck import spec as specs
 from crosscheck.verify import counterfactual
 
 if TYPE_CHECKING:
-    from crosscheck.worker_state import Worker
+    from crosscheck.worker.state import Worker
 
 _candidates: dict[str, Any] = {}  # handle -> a user's model or a float64 reference, built once per worker
 _records: dict[str, list[dict]] = {}  # handle -> records of its last trace

@@ -175,7 +175,7 @@ def preprocess(images_nchw: np.ndarray, style: str) -> np.ndarray:
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
     """'stem' (the input of layer1: after the max-pool, or the CIFAR stem's ReLU), each block by its spec name,
     and 'logits', captured by forward hooks."""
-    paths = {block.torch_path: block.name for block in specs.get(model.model_id).blocks}
+    paths = {block.module_path: block.name for block in specs.get(model.model_id).blocks}
     sublayers = dict(model.named_sublayers())
     outputs: dict[str, np.ndarray] = {}
 

@@ -103,7 +103,7 @@ def preprocess(images_nchw: np.ndarray, style: str) -> np.ndarray:
 def block_outputs(model: ResNet, images_nchw: np.ndarray) -> dict[str, np.ndarray]:
     """'stem' (after the max-pool), each block by its spec name, and 'logits', captured by forward hooks."""
     spec = specs.get(model.model_id, model.num_classes)
-    paths = {"maxpool": "stem", **{block.torch_path: block.name for block in spec.blocks}}
+    paths = {"maxpool": "stem", **{block.module_path: block.name for block in spec.blocks}}
     outputs: dict[str, np.ndarray] = {}
 
     def hook_for(name: str) -> Callable[[nn.Module, tuple, torch.Tensor], None]:

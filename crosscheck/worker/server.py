@@ -1,11 +1,11 @@
-"""A framework worker process: `python -m crosscheck.worker FRAMEWORK`.
+"""The server of a framework worker process, started as `python -m crosscheck.worker FRAMEWORK`.
 
 It imports exactly one framework, keeps built models until the client releases them, and answers one JSON
 request per line on stdin with one JSON line on the original stdout. Arrays travel as files
 (.npy, .npz, .safetensors) named in the requests, never through the pipe. Whatever the framework
 prints goes to stderr, which the client keeps for crash reports.
 
-The server knows no command: it answers the shared ops of crosscheck/worker_ops.py, and a command package
+The server knows no command: it answers the shared ops of crosscheck/worker/ops.py, and a command package
 adds ops by holding a `worker_ops` module with an `OPS` mapping, imported on the first request it may answer.
 """
 
@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterator, MutableMapping
 
 import crosscheck
 from crosscheck import backends
-from crosscheck import worker_ops
-from crosscheck.worker_state import Worker
+from crosscheck.worker import ops as shared_ops
+from crosscheck.worker.state import Worker
 
 Handler = Callable[[Worker, dict[str, Any]], dict[str, Any]]
 OPS_MODULE = "worker_ops"  # the module name by which a command package offers worker ops
@@ -42,7 +42,7 @@ class Ops(MutableMapping[str, Handler]):
 
     def __init__(self, shared: dict[str, Handler], modules: list[str]) -> None:
         self.known = dict(shared)
-        self.origin = {name: worker_ops.__name__ for name in shared}
+        self.origin = {name: shared_ops.__name__ for name in shared}
         self.pending = list(modules)
 
     def __getitem__(self, name: str) -> Handler:
@@ -77,7 +77,7 @@ class Ops(MutableMapping[str, Handler]):
         return len(self.load_all())
 
 
-OPS = Ops(worker_ops.OPS, op_modules())
+OPS = Ops(shared_ops.OPS, op_modules())
 
 
 def serve(framework: str) -> None:
@@ -101,7 +101,3 @@ def serve(framework: str) -> None:
             reply = {"ok": False, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
         reply["seconds"] = time.perf_counter() - started
         protocol.write(json.dumps(reply) + "\n")
-
-
-if __name__ == "__main__":
-    serve(backends.check(sys.argv[1]))

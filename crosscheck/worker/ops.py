@@ -1,6 +1,6 @@
 """The ops every framework worker answers whatever the command: configure, load, run, preprocess, export, release.
 
-Command packages add their own ops in `crosscheck/<package>/worker_ops.py` (crosscheck/worker.py finds them);
+Command packages add their own ops in `crosscheck/<package>/worker_ops.py` (crosscheck/worker/server.py finds them);
 these are the shared ones several commands use.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
-from crosscheck.worker_state import Worker
+from crosscheck.worker.state import Worker
 
 
 def op_configure(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:

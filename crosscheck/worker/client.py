@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -10,12 +11,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from crosscheck import backends
 
-DEFAULT_TIMEOUT = 900.0  # seconds for one request; a deep Keras model builds in ~1 min on 2 cores
+DEFAULT_TIMEOUT = 900.0  # seconds for one request: room for the deepest Keras model's build on a small, busy CPU machine
 STDERR_TAIL_LINES = 15
 # TensorFlow's C++ INFO logs (its CUDA probe and CPU-feature notes, printed on every CPU machine before
 # its logging is set up, whatever TF_CPP_MIN_LOG_LEVEL says) never explain a crash: kept out of its report.
@@ -148,26 +150,67 @@ def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()}
 
 
-class WorkerPool:
-    """Framework workers started on first use, configured for CPU-exact numerics, closed together."""
+WorkerFactory = Callable[[str], FrameworkWorker]
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+
+class WorkerPool:
+    """Framework workers started on first use, each configured once for `device` (TF32 off unless allowed), closed
+    together; `factory` makes a worker (tests pass fakes)."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, device: str = "auto", allow_tf32: bool = False,
+                 factory: WorkerFactory | None = None) -> None:
         self.timeout = timeout
+        self.device = device
+        self.allow_tf32 = allow_tf32
+        self.factory = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))
         self.workers: dict[str, FrameworkWorker] = {}
 
-    def start(self, frameworks: set[str]) -> None:
+    def launch(self, frameworks: Iterable[str]) -> list[str]:
+        """Start the processes not running yet without waiting for their imports (they overlap); those started."""
+        new = [fw for fw in dict.fromkeys(frameworks) if fw not in self.workers]
+        for framework in new:
+            self.workers[framework] = self.factory(framework)
+        return new
+
+    def configure(self, framework: str) -> dict[str, Any]:
+        """Set a launched worker's device and TF32 policy; its reply (the numeric settings it runs with)."""
+        return self.workers[framework].request("configure", device=self.device, allow_tf32=self.allow_tf32)["result"]
+
+    def start(self, frameworks: Iterable[str]) -> None:
         """Start every missing worker first, then configure each: the framework imports overlap."""
-        new = [fw for fw in sorted(frameworks) if fw not in self.workers]
-        for framework in new:
-            self.workers[framework] = FrameworkWorker(framework, timeout=self.timeout)
-        for framework in new:
-            self.workers[framework].request("configure", device="auto", allow_tf32=False)
+        for framework in self.launch(sorted(frameworks)):
+            self.configure(framework)
 
     def __getitem__(self, framework: str) -> FrameworkWorker:
         self.start({framework})
         return self.workers[framework]
 
-    def close(self) -> None:
-        for worker in self.workers.values():
-            worker.close()
-        self.workers.clear()
+    def close(self, frameworks: Iterable[str] | None = None) -> None:
+        """Close the given workers (default: all); a closed framework starts afresh if asked for again."""
+        for framework in list(self.workers if frameworks is None else frameworks):
+            worker = self.workers.pop(framework, None)
+            if worker is not None:
+                worker.close()
+
+
+@dataclass(frozen=True)
+class WorkerSession:
+    """What a command runs with: its workers and a scratch directory for the arrays they exchange."""
+
+    pool: WorkerPool
+    tmp: Path
+
+
+@contextlib.contextmanager
+def worker_session(command: str, timeout: float = DEFAULT_TIMEOUT, device: str = "auto", allow_tf32: bool = False,
+                   factory: WorkerFactory | None = None, pool: WorkerPool | None = None) -> Iterator[WorkerSession]:
+    """A scratch directory `crosscheck-<command>-*` and a pool of workers configured on first use; leaving, even by
+    an error or Ctrl-C, closes the workers and removes the directory. A `pool` given by the caller stays open."""
+    own = pool is None
+    workers = pool if pool is not None else WorkerPool(timeout, device, allow_tf32, factory)
+    with tempfile.TemporaryDirectory(prefix=f"crosscheck-{command}-") as tmp:
+        try:
+            yield WorkerSession(workers, Path(tmp))
+        finally:
+            if own:
+                workers.close()

@@ -1,7 +1,7 @@
 """What a framework worker holds between requests: its backend's modules and the models built so far.
 
-Every op module (crosscheck/worker_ops.py and each command package's `worker_ops`) receives this `Worker`;
-it lives apart from the server (crosscheck/worker.py) so that the ops import it without importing the server.
+Every op module (crosscheck/worker/ops.py and each command package's `worker_ops`) receives this `Worker`;
+it lives apart from the server (crosscheck/worker/server.py) so that the ops import it without importing the server.
 """
 
 from __future__ import annotations
