@@ -1,4 +1,4 @@
-"""Each framework probed in its own worker (the worker op "probe" of crosscheck/doctor/worker_ops.py): what its build
+"""Each framework probed in its own worker (the shared worker op "probe" of crosscheck/worker/ops.py): what its build
 can do. `crosscheck doctor` reports it; `crosscheck run --device cuda` checks it before any work
 (crosscheck/device_check.py).
 """

@@ -1,7 +1,7 @@
 """What this environment holds: each framework probed in its own worker, ONNX packages, onnxruntime, GPUs.
 
 The main process imports no framework: the frameworks answer the worker op "probe"
-(crosscheck/doctor/worker_ops.py), onnxruntime answers in a subprocess of its own, and packages
+(crosscheck/worker/ops.py), onnxruntime answers in a subprocess of its own, and packages
 are read from their installed metadata.
 """
 

@@ -80,6 +80,12 @@ def op_preprocess(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def op_probe(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Versions, CUDA/cuDNN of the build, devices seen, default TF32 switches of this worker's framework: asked before
+    any `configure` (doctor, and the `--device cuda` check of the commands that run models)."""
+    return worker.prober.probe()
+
+
 OPS = {
     "configure": op_configure,
     "load": op_load,
@@ -89,4 +95,5 @@ OPS = {
     "release": op_release,
     "export_onnx": op_export_onnx,
     "preprocess": op_preprocess,
+    "probe": op_probe,
 }
