@@ -20,7 +20,7 @@ import pytest
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TORCH_FILES = r'''
 import sys, torch, torchvision

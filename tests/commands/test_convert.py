@@ -27,7 +27,7 @@ from crosscheck.metrics import rel_l2
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = (".pth", ".weights.h5", ".h5", ".pdparams", ".safetensors")
 # The reference library that makes and reads each (format, model id), where one exists.
 REFERENCES = {

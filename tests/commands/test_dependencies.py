@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
-SIMULATION = Path(__file__).resolve().parent / "install_simulation"
+ROOT = Path(__file__).resolve().parents[2]
+SIMULATION = Path(__file__).resolve().parents[1] / "install_simulation"
 SEEDED = {"pip", "setuptools"}  # what `python3.11 -m venv` installs before anything is asked for
 
 pytest.importorskip("torch")

@@ -258,7 +258,7 @@ def test_docs_gpu_install_is_the_doctors_advice_and_the_gpu_extra():
 
     from crosscheck.doctor.findings import GPU_INSTALL
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     guide = root.joinpath("docs", "doctor.md").read_text()
     extras = tomllib.loads(root.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert GPU_INSTALL["torch"] + "\n" in guide

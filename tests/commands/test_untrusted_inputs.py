@@ -22,7 +22,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E40
 from crosscheck.metrics import rel_l2  # noqa: E402
 from paddle_impl import adapter  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TORCHVISION_IDS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SLOW_IDS = ("resnet101", "resnet152")
 LAYER_TYPES = {"conv": nn.Conv2D, "bn": nn.BatchNorm2D, "dense": nn.Linear}

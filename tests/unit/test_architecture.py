@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND_PACKAGES = ("convert", "export", "inspect", "predict", "doctor", "train_step", "verify", "run")
 IMPL_PACKAGES = ("pytorch_impl", "keras_impl", "paddle_impl")
 IMPL_MAY_IMPORT = ("crosscheck.spec", "crosscheck.pdparams")  # framework-free, and import nothing of crosscheck

@@ -1,0 +1,67 @@
+"""Run every test tier, each in its own pytest process, and print one summary line per tier.
+
+    python tests/tiers.py              # the default tier of every folder (pyproject's addopts: -m 'not slow')
+    python tests/tiers.py -m slow      # the slow tier; any other pytest arguments pass through too
+
+A framework folder imports its framework into the pytest process, and two frameworks must not share one
+(tests/conftest.py), so the tiers run one after another in separate processes. Exits 1 if any tier failed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "commands", "torch", "keras", "paddle")
+NO_TESTS_COLLECTED = 5
+PYTEST_SUMMARY = re.compile(r"^=* ?(?P<counts>\d+ \w.*?) in \d+(\.\d+)?s\b")
+
+
+@dataclass
+class TierResult:
+    tier: str
+    exit_code: int
+    seconds: float
+    counts: str
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code in (0, NO_TESTS_COLLECTED)
+
+    def line(self) -> str:
+        verdict = "ok" if self.passed else f"FAILED (exit {self.exit_code})"
+        return f"{self.tier:<9} {self.seconds:7.1f} s  {verdict:<16} {self.counts}"
+
+
+def run_tier(tier: str, pytest_args: list[str]) -> TierResult:
+    """One tier in its own pytest process, its output streamed through, its summary counts kept."""
+    command = [sys.executable, "-m", "pytest", str(TESTS / tier), *pytest_args]
+    print(f"\n### tests/{tier}: {' '.join(command[1:])}", flush=True)
+    counts = "no summary"
+    start = time.monotonic()
+    with subprocess.Popen(command, cwd=TESTS.parent, stdout=subprocess.PIPE, text=True, bufsize=1) as process:
+        for line in process.stdout:
+            sys.stdout.write(line)
+            if match := PYTEST_SUMMARY.match(line.strip()):
+                counts = match["counts"]
+    return TierResult(tier, process.returncode, time.monotonic() - start, counts)
+
+
+def main(pytest_args: list[str]) -> int:
+    results = [run_tier(tier, pytest_args) for tier in TIERS]
+    print("\n### tiers (seconds, verdict, pytest's counts)")
+    for result in results:
+        print(result.line())
+    total = sum(result.seconds for result in results)
+    failed = [result.tier for result in results if not result.passed]
+    print(f"{'all':<9} {total:7.1f} s  {'FAILED: ' + ', '.join(failed) if failed else 'ok'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
