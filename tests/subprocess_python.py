@@ -37,11 +37,11 @@ def load_state(framework: str, path: Path) -> dict[str, np.ndarray]:
         return dict(loaded)
 
 
-def compute(code: str, **arrays: np.ndarray) -> np.ndarray:
-    """The array `result` that `code` computes from `arrays` (bound to their names) in a fresh interpreter."""
+def compute(code: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The array `result` that `code` computes from `arrays` (a dict of that name there) in a fresh interpreter."""
     with tempfile.TemporaryDirectory() as scratch:
         inputs, output = Path(scratch, "inputs.npz"), Path(scratch, "result.npy")
         np.savez(inputs, **arrays)
-        run_python(f"import sys, numpy as np\nglobals().update(np.load(sys.argv[1]))\n{code}\nnp.save(sys.argv[2], result)",
+        run_python(f"import sys, numpy as np\narrays = dict(np.load(sys.argv[1]))\n{code}\nnp.save(sys.argv[2], result)",
                    inputs, output)
         return np.load(output)

@@ -24,7 +24,7 @@ from crosscheck.doctor import command
 from crosscheck.device_check import DeviceUnavailable, require_device
 from crosscheck.doctor.environment import Environment
 from crosscheck.framework_probe import FrameworkProbe, probe_frameworks
-from crosscheck.doctor.findings import MIN_ONNXSCRIPT, diagnose
+from crosscheck.doctor.findings import diagnose
 from crosscheck.doctor.report import print_report
 from crosscheck.workers import FrameworkWorker
 from subprocess_python import run_python  # tests/ helpers

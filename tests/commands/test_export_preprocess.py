@@ -33,8 +33,8 @@ def prefix_only(path, tmp_path) -> onnxruntime.InferenceSession:
 def keras_reference(images_nhwc: np.ndarray, style: str) -> np.ndarray:
     """keras.applications' preprocess_input of `style` (its own process: this tier imports no framework)."""
     module = {"caffe": "resnet", "tf": "resnet_v2"}[style]
-    return compute(f"from keras.applications import {module}\nresult = np.asarray({module}.preprocess_input(images.copy()))",
-                   images=images_nhwc)
+    return compute(f"from keras.applications import {module}\n"
+                   f"result = np.asarray({module}.preprocess_input(arrays['images']))", {"images": images_nhwc})
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_torch_style_prefix_equals_torchvision_normalize(weights, tmp_path):
     assert export(MODEL, "paddle", out, weights, ExportOptions(preprocess="torch")).passed
     images = calibration.sample_rgb(2, seed=6, size=32)
     expected = compute("import torch\nfrom torchvision.transforms import Normalize\n"
-                       "result = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(torch.from_numpy(images) / 255.0).numpy()",
-                       images=images)
+                       "result = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))"
+                       "(torch.from_numpy(arrays['images']) / 255.0).numpy()", {"images": images})
     np.testing.assert_array_equal(prefix_only(out, tmp_path).run(None, {"images": images})[0], expected)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def test_paddle_reports_its_tf32_switches_and_cudnn_flag_as_they_stand(paddle_tf32_switches, monkeypatch):
     import paddle
