@@ -6,7 +6,7 @@ batch in the running statistics, `weight_decay` is an L2 term added to the gradi
 (coupled), SGD's velocity is `v = mu * v + g` and the step `p -= lr * v`. `native()` translates them
 into each framework's own arguments; the framework train modules (`*_impl/train.py`) apply them.
 
-Measured on tiny layers against numpy (tests/test_train_step.py pins every row of `CONVENTIONS`):
+Measured on tiny layers against numpy (tests/*/test_train_step*.py pin every row of `CONVENTIONS`):
 torch 2.14, Keras 3.15 on TensorFlow 2.21, Paddle 3.3.1, float64 parameters.
 
 Two things have no switch in any framework, so train-step handles them here, in numpy:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
-TIERS = ("unit", "commands", "torch", "keras", "paddle")
+from conftest import TESTS, TIER_FRAMEWORKS  # tests/conftest.py, beside this script
+
 NO_TESTS_COLLECTED = 5
 PYTEST_SUMMARY = re.compile(r"^=* ?(?P<counts>\d+ \w.*?) in \d+(\.\d+)?s\b")
 
@@ -53,7 +53,7 @@ def run_tier(tier: str, pytest_args: list[str]) -> TierResult:
 
 
 def main(pytest_args: list[str]) -> int:
-    results = [run_tier(tier, pytest_args) for tier in TIERS]
+    results = [run_tier(tier, pytest_args) for tier in TIER_FRAMEWORKS]
     print("\n### tiers (seconds, verdict, pytest's counts)")
     for result in results:
         print(result.line())
