@@ -9,6 +9,7 @@ A framework folder imports its framework into the pytest process, and two framew
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,9 +53,15 @@ def run_tier(tier: str, pytest_args: list[str]) -> TierResult:
     return TierResult(tier, process.returncode, time.monotonic() - start, counts)
 
 
+def load() -> str:
+    """The machine's 1/5/15-minute load averages: the conditions the times were measured under."""
+    return " ".join(f"{average:.2f}" for average in os.getloadavg())
+
+
 def main(pytest_args: list[str]) -> int:
+    load_before = load()
     results = [run_tier(tier, pytest_args) for tier in TIER_FRAMEWORKS]
-    print("\n### tiers (seconds, verdict, pytest's counts)")
+    print(f"\n### tiers (seconds, verdict, pytest's counts); load average {load_before} before, {load()} after")
     for result in results:
         print(result.line())
     total = sum(result.seconds for result in results)
