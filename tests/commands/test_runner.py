@@ -205,7 +205,7 @@ def test_an_impossible_float64_gate_fails_the_run_with_exit_code_1(tmp_path, cap
 
 
 def test_a_planted_bn_epsilon_slip_fails_the_cli_run_with_exit_code_1(tmp_path, monkeypatch):
-    """The torch worker builds every BN with keras' epsilon (test_precision.py's slip, beside this file); `crosscheck run` exits 1."""
+    """The torch worker builds every BN with keras' epsilon (test_precision.py's slip); `crosscheck run` exits 1."""
     from test_precision import EPSILON_SLIP
 
     monkeypatch.setattr("crosscheck.run.session.FrameworkWorker", lambda framework, timeout: FrameworkWorker(
