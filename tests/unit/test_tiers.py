@@ -38,9 +38,10 @@ def fake_import(module: str) -> str:
     return f"import sys, types\nsys.modules[{module!r}] = types.ModuleType({module!r})\n"
 
 
-def test_every_folder_with_tests_is_a_tier_the_runner_runs():
+def test_every_test_file_is_in_a_tier_the_runner_runs():
     folders = {path.parent.name for path in TESTS.glob("*/test_*.py")}
     assert folders == set(conftest.TIER_FRAMEWORKS)
+    assert [path.name for path in TESTS.glob("test_*.py")] == []  # beside the tier folders, no tier would run it
 
 
 def test_two_framework_folders_in_one_session_are_refused_naming_the_runner(suite):
