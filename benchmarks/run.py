@@ -496,6 +496,16 @@ def splice(document_text: str, tables: Sequence[Table], command: str, commit: st
     return "\n### ".join(sections)
 
 
+RECORDED_HEADING = "\n## Recorded by hand"
+
+
+def split_recorded(report: str) -> tuple[str, str]:
+    """BENCHMARKS.md as (what this script measured, the hand-recorded section at its end), so that re-measuring
+    keeps the figures the docs moved there until a script measures them."""
+    measured, heading, recorded = report.partition(RECORDED_HEADING)
+    return measured, heading + recorded
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier numbers, ~half the time)")
@@ -520,10 +530,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         table.print()
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     output = Path(args.output)
-    if set(args.only) == set(SECTIONS) or not output.exists():
-        output.write_text(document(tables, command, time.perf_counter() - started, load_before))
+    measured, recorded = split_recorded(output.read_text() if output.exists() else "")
+    if set(args.only) == set(SECTIONS) or not measured:
+        output.write_text(document(tables, command, time.perf_counter() - started, load_before) + recorded)
     else:
-        output.write_text(splice(output.read_text(), tables, command, _commit()))
+        output.write_text(splice(measured, tables, command, _commit()) + recorded)
     console.log(f"wrote {args.output}")
 
 
