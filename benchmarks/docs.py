@@ -35,7 +35,7 @@ TRAIN_STEP_QUANTITIES = {"loss": "loss", "gradients": "gradients", "parameters":
 MEASURED_LOOKING = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-\d+|\s?(?:s|ms|min|GB|MB|GiB|MiB)\b|[×x](?![\w×]))")
 # The test tiers' time budgets in docs/contributing.md: targets, not measurements, allowed only as spelled there.
 TIME_BUDGETS = ("≤ 10 min", "≤ 30 min", "≤ 45 min")
-# A fenced example whose printed lines tests/test_docs.py checks against what the command prints today.
+# A fenced example whose printed lines tests/unit/test_docs.py checks against what the command prints today.
 CHECKED_EXAMPLE = re.compile(r"^```text\n\$ crosscheck verify .*?^```", re.M | re.S)
 
 Results = dict[str, Any]

@@ -6,7 +6,7 @@ batch in the running statistics, `weight_decay` is an L2 term added to the gradi
 (coupled), SGD's velocity is `v = mu * v + g` and the step `p -= lr * v`. `native()` translates them
 into each framework's own arguments; the backends' `train` modules apply them.
 
-Measured on tiny layers against numpy, in float64 (tests/test_train_step.py pins every row of `CONVENTIONS`;
+Measured on tiny layers against numpy, in float64 (tests/*/test_train_step*.py pin every row of `CONVENTIONS`;
 docs/train-step.md names the versions).
 
 Two things have no switch in any framework, so train-step handles them here, in numpy:

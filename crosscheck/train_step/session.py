@@ -144,7 +144,7 @@ def default_image_size(spec: specs.ModelSpec) -> int:
     """The id's input size, raised until the final feature map has a power-of-two area (224 -> 256, 32 stays 32).
 
     Paddle's AdaptiveAvgPool2D backward scales by a float32 1/area even in float64: at 7x7 every backbone
-    gradient is off by float32's rounding of 1/49 (tests/test_train_step.py pins it; docs/train-step.md), which a
+    gradient is off by float32's rounding of 1/49 (tests/paddle/test_train_step_paddle.py pins it; docs/train-step.md), which a
     power-of-two area makes exact.
     """
     final = spec.input_size // spec.reduction

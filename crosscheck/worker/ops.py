@@ -74,7 +74,7 @@ def op_export_onnx(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 def op_preprocess(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """`input` (NCHW RGB in [0, 255]) through the impl's preprocess_input(`style`) to `output`, in the input's dtype:
     predict feeds each framework its input through it, export --preprocess gets its reference input from it
-    (tests/test_preprocess.py holds each impl to keras.applications, torchvision, paddle.vision)."""
+    (tests/*/test_preprocess*.py hold each impl to keras.applications, torchvision, paddle.vision)."""
     images = np.load(request["input"])
     np.save(request["output"], np.asarray(worker.adapter.preprocess(images, request["style"]), images.dtype))
     return {}

@@ -3,7 +3,7 @@
 Written in that repository's style and with its names (`shortcut`, `linear`, `F.avg_pool2d(out, 4)`),
 independently of this project's implementations: a 3x3/1 stem conv with no max-pool, torchvision's
 stages with the bottleneck stride on the 3x3, and a head that pools the 4x4 map of a 32x32 input.
-Test candidate for `crosscheck verify`, and the independent model tests/test_pytorch_impl.py checks
+Test candidate for `crosscheck verify`, and the independent model tests/torch/test_pytorch_impl.py checks
 the `*_cifar` ids against.
 """
 

@@ -19,8 +19,9 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
+from subprocess_python import load_state, run_python  # tests/ helpers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TORCH_FILES = r'''
 import sys, torch, torchvision
@@ -106,16 +107,11 @@ def paddle_files(tmp_path_factory) -> Path:
 
 def torch_state(path: Path) -> dict[str, np.ndarray]:
     """A flat state_dict as torch loads it, BN counters left out (they are not weights)."""
-    import torch
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    return {k: v for k, v in load_state("torch", path).items() if not k.endswith("num_batches_tracked")}
 
 
 def paddle_state(path: Path) -> dict[str, np.ndarray]:
-    import paddle
-
-    return {k: np.asarray(v) for k, v in paddle.load(str(path)).items() if k != "StructuredToParameterName@@"}
+    return {k: v for k, v in load_state("paddle", path).items() if k != "StructuredToParameterName@@"}
 
 
 def assert_same_state(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
@@ -370,21 +366,28 @@ def test_ignored_arrays_anywhere_in_the_file_are_listed_and_only_head_shaped_pai
     assert warning.startswith("classifier/weight [512, 7] + classifier/bias [7] look like a 7-class classifier head")
 
 
+# A keras_impl backbone and a Dense in a keras.Sequential, saved both ways into argv[1]; prints the backbone's name.
+KERAS_SEQUENTIAL = """
+import sys, keras
+from pathlib import Path
+from keras_impl import resnet
+backbone = resnet.build("resnet18_cifar", include_top=False, pooling="avg", input_shape=(32, 32, 3))
+model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10, name="head")])
+model.save(Path(sys.argv[1], "seq.keras"))
+model.save_weights(Path(sys.argv[1], "seq.weights.h5"))
+print(backbone.name)
+"""
+
+
 def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp_path, capsys):
     """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the head is a separate layer. Saved
     as an order-based .weights.h5 the nested model cannot be told from the Dense beside it: refused, saying so."""
-    keras = pytest.importorskip("keras")
-    from keras_impl import resnet
-
-    backbone = resnet.build("resnet18_cifar", include_top=False, pooling="avg", input_shape=(32, 32, 3))
-    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.Dense(10, name="head")])
-    model.save(tmp_path / "seq.keras")
-    model.save_weights(tmp_path / "seq.weights.h5")
+    backbone_name = run_python(KERAS_SEQUENTIAL, tmp_path).strip()
     assert main(["inspect", str(tmp_path / "seq.weights.h5")]) == 2
     error = " ".join(capsys.readouterr().err.split())
     assert f"{tmp_path / 'seq.weights.h5'}: holds a model nested in another (layers/functional)" in error, error
     summary = inspect_json(capsys, str(tmp_path / "seq.keras"))
-    assert summary["num_classes"] == 0 and summary["container"] == backbone.name
+    assert summary["num_classes"] == 0 and summary["container"] == backbone_name
     assert summary["ignored_arrays"] == [{"name": "head/kernel", "shape": [512, 10]}, {"name": "head/bias", "shape": [10]}]
     [warning] = summary["warnings"]
     assert warning.startswith("head/kernel [512, 10] + head/bias [10] look like a 10-class classifier head")

@@ -24,10 +24,11 @@ from crosscheck.cli import main
 from crosscheck.convert import command, session
 from crosscheck.convert.session import CANONICAL_READING, ConvertOptions, convert
 from crosscheck.metrics import rel_l2
+from subprocess_python import load_state, run_python  # tests/ helpers
 
 FLOAT64_GATE = 1e-9  # README: the float64 gate every conversion is proven by
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = (".pth", ".weights.h5", ".h5", ".pdparams", ".safetensors")
 # The reference library that makes and reads each (format, model id), where one exists.
 REFERENCES = {
@@ -276,15 +277,15 @@ CIFAR = "resnet18_cifar"
 @pytest.fixture(scope="module")
 def cifar_files(tmp_path_factory) -> dict[str, Path]:
     """A CIFAR ResNet18 as a flat .pdparams and as a Lightning .ckpt (under "state_dict", keys prefixed "model.")."""
-    import torch
-
     directory = tmp_path_factory.mktemp("cifar")
     weights = calibration.calibrated_weights(CIFAR, seed=2)
     # positive stem BN means: swapped with the variances they still make a finite model, so only the proof can tell
     weights["conv1_bn.running_mean"] = np.abs(weights["conv1_bn.running_mean"]) + np.float32(0.5)
     native = specs.to_native(specs.get(CIFAR), weights, "torch")
-    torch.save({"epoch": 3, "state_dict": {f"model.{k}": torch.from_numpy(v) for k, v in native.items()}},
-               directory / "cifar.ckpt")
+    np.savez(directory / "native.npz", **native)
+    run_python("import sys, numpy as np, torch; arrays = np.load(sys.argv[1]); torch.save({'epoch': 3, 'state_dict': "
+               "{f'model.{k}': torch.from_numpy(arrays[k]) for k in arrays.files}}, sys.argv[2])",
+               directory / "native.npz", directory / "cifar.ckpt")
     return {".pdparams": write_pdparams(directory / "cifar.pdparams", specs.to_native(specs.get(CIFAR), weights, "paddle")),
             ".ckpt": directory / "cifar.ckpt"}
 
@@ -324,15 +325,12 @@ def test_a_reader_that_mislabels_same_shape_tensors_fails_the_proof(cifar_files,
 
 def test_a_write_that_perturbs_one_tensor_is_caught_in_the_written_file(cifar_files, pool, monkeypatch, tmp_path, capsys):
     """The in-memory arrays stay right and only the written file is wrong: the proof must read the file."""
-    import torch
-
     write = session._Conversion.write
 
     def perturbing_write(self, path, spec, arrays):
         write(self, path, spec, arrays)
-        state = torch.load(path, weights_only=True)
-        state["layer1.0.conv1.weight"] += 1e-3
-        torch.save(state, path)
+        run_python("import sys, torch; state = torch.load(sys.argv[1], weights_only=True); "
+                   "state['layer1.0.conv1.weight'] += 1e-3; torch.save(state, sys.argv[1])", path)
 
     monkeypatch.setattr(session._Conversion, "write", perturbing_write)
     cli_with(pool, monkeypatch)
@@ -357,11 +355,9 @@ def test_the_report_says_how_each_side_of_the_proof_read_its_file(cifar_files, p
 
 def test_a_resnet_nested_in_a_keras_archive_is_proven_from_crosschecks_reading_and_says_so(pool, tmp_path):
     """Keras loads a .keras archive only into the model it was saved from, here a Sequential around the ResNet."""
-    import keras
-    from crosscheck.backends.keras import adapter as keras_adapter
-
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras_adapter.build(CIFAR, specs.NO_HEAD), keras.layers.Dense(10)])
-    model.save(tmp_path / "nested.keras")
+    run_python("import sys, keras; from crosscheck import spec; from crosscheck.backends.keras import adapter; keras.Sequential(["
+               "keras.Input((32, 32, 3)), adapter.build(sys.argv[1], spec.NO_HEAD), keras.layers.Dense(10)]).save(sys.argv[2])",
+               CIFAR, tmp_path / "nested.keras")
     result = convert(tmp_path / "nested.keras", tmp_path / "out.pth", pool=pool)
     assert result.passed and result.source_reading.startswith("crosscheck's reading of the file (Keras loads")
     assert result.destination_reading.startswith("torch.load(weights_only=True)")
@@ -384,12 +380,10 @@ def test_a_float64_checkpoint_converts_without_rounding(pool, tmp_path, capsys, 
     if dst_suffix != ".pth":  # Keras' order-based file: read it back as a torch checkpoint
         assert convert(dst, tmp_path / "back.pth", pool=pool).passed
         dst = tmp_path / "back.pth"
-    import torch
-
-    state = torch.load(dst, weights_only=True)
+    state = load_state("torch", dst)
     for key, expected in specs.to_native(spec, wide, "torch").items():
-        assert state[key].dtype == torch.float64, key
-        np.testing.assert_array_equal(state[key].numpy(), expected, err_msg=key)
+        assert state[key].dtype == np.float64, key
+        np.testing.assert_array_equal(state[key], expected, err_msg=key)
 
 
 # ------------------------------------------------------------------------------------------------

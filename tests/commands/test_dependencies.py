@@ -9,6 +9,7 @@ from pyproject.toml and the installed packages' own metadata.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,12 +21,14 @@ import numpy as np
 import pytest
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
-SIMULATION = Path(__file__).resolve().parent / "install_simulation"
+from subprocess_python import run_python  # tests/ helpers
+
+ROOT = Path(__file__).resolve().parents[2]
+SIMULATION = Path(__file__).resolve().parents[1] / "install_simulation"
 SEEDED = {"pip", "setuptools"}  # what `python3.11 -m venv` installs before anything is asked for
 
-pytest.importorskip("torch")
-pytest.importorskip("paddle")
+pytestmark = pytest.mark.skipif(not all(importlib.util.find_spec(name) for name in ("torch", "paddle")),
+                                reason="needs torch and paddle")
 
 
 def _normalized(name: str) -> str:
@@ -95,11 +98,8 @@ def test_torch_and_paddle_alone_run_the_matrix_and_name_the_keras_extra(tmp_path
                          cwd=tmp_path, extras={"torch", "paddle"})
     assert matrix.returncode == 0, matrix.stdout + matrix.stderr
 
-    import torch
-
-    import pytorch_impl
-
-    torch.save(pytorch_impl.build("resnet18_cifar").state_dict(), tmp_path / "cifar.pth")
+    run_python("import sys, torch, pytorch_impl; torch.save(pytorch_impl.build('resnet18_cifar').state_dict(), sys.argv[1])",
+               tmp_path / "cifar.pth")
     convert = _crosscheck("convert", "cifar.pth", "cifar.weights.h5", cwd=tmp_path, extras={"torch", "paddle"})
     assert convert.returncode == 2, convert.stdout + convert.stderr
     assert "pip install 'crosscheck[keras]'" in convert.stdout + convert.stderr

@@ -44,7 +44,7 @@ from crosscheck.worker.client import FrameworkWorker, WorkerCrashed
 from console_width import assert_intact, assert_numbers_intact  # tests/ helpers
 from test_onnx_export import fake_workers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "tests" / "candidates" / "blog_resnet_torch.py"
 AGREEMENT = Agreement(max_abs=3.0123e-6, rel_l2=1.2345e-6, cosine=0.99999999871, top1=1.0)
 

@@ -20,7 +20,7 @@ from crosscheck import spec as specs
 from crosscheck.cli import main
 from crosscheck.verify import counterfactual, diagnose, graph
 
-CANDIDATES = Path(__file__).parent / "candidates"
+CANDIDATES = Path(__file__).parents[1] / "candidates"
 TORCH = f"{CANDIDATES / 'blog_resnet_torch.py'}:BlogResNet"
 KERAS = f"{CANDIDATES / 'paper_resnetv2_keras.py'}:resnet50v2"
 PADDLE = f"{CANDIDATES / 'blog_resnet18_paddle.py'}"

@@ -24,8 +24,9 @@ from crosscheck import spec as specs  # noqa: E402
 from crosscheck.calibration import calibrated_weights, sample_input  # noqa: E402
 from crosscheck.metrics import rel_l2  # noqa: E402
 from crosscheck.backends.paddle import adapter  # noqa: E402
+from subprocess_python import compute  # noqa: E402  (tests/ helpers)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TORCHVISION_IDS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SLOW_IDS = ("resnet101", "resnet152")
 LAYER_TYPES = {"conv": nn.Conv2D, "bn": nn.BatchNorm2D, "dense": nn.Linear}
@@ -86,24 +87,31 @@ def test_outputs_equal_paddle_vision_on_calibrated_weights(model_id):
     np.testing.assert_array_equal(_run(ours, images.astype(np.float64)), _run(reference, images.astype(np.float64)))
 
 
+# keras.applications' CONSTRUCTOR in float64 with MODEL_ID's calibrated weights: its logits of arrays["images"] (NCHW).
+KERAS_APPLICATIONS_FLOAT64 = """
+import keras
+from crosscheck import spec as specs
+from crosscheck.calibration import calibrated_weights
+keras.config.set_dtype_policy("float64")
+reference = getattr(keras.applications, CONSTRUCTOR)(weights=None, classifier_activation=None)
+spec = specs.get(MODEL_ID)
+native = specs.to_native(spec, calibrated_weights(MODEL_ID), "keras")
+for layer in spec.layers:
+    reference.get_layer(layer.name).set_weights([native[layer.native_key(p, "keras")] for p in layer.shapes])
+result = np.asarray(reference(arrays["images"].transpose(0, 2, 3, 1), training=False))
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("model_id", "constructor"), [("resnet50_v1", "ResNet50"), ("resnet50v2", "ResNet50V2")])
 def test_keras_family_outputs_equal_keras_applications(model_id, constructor):
-    """The keras-family ids against keras.applications itself, both in float64 (TensorFlow after paddle: safe)."""
-    keras = pytest.importorskip("keras")
+    """The keras-family ids against keras.applications itself (in a process of its own), both in float64."""
     spec, canonical = specs.get(model_id), calibrated_weights(model_id)
-    keras.config.set_dtype_policy("float64")
-    try:
-        reference = getattr(keras.applications, constructor)(weights=None, classifier_activation=None)
-    finally:
-        keras.config.set_dtype_policy("float32")
-    keras_native = specs.to_native(spec, canonical, "keras")
-    for layer in spec.layers:
-        reference.get_layer(layer.name).set_weights([keras_native[layer.native_key(p, "keras")] for p in layer.shapes])
     ours = adapter.build(model_id, dtype="float64")
     adapter.set_native(ours, spec, specs.to_native(spec, canonical, "paddle"))
     images = sample_input(2).astype(np.float64)
-    expected = np.asarray(reference(images.transpose(0, 2, 3, 1), training=False))
+    expected = compute(f"MODEL_ID, CONSTRUCTOR = {model_id!r}, {constructor!r}\n{KERAS_APPLICATIONS_FLOAT64}",
+                       {"images": images})
     # the README's float64 gate; measured ~1e-13
     assert rel_l2(adapter.forward(ours, images), expected) <= 1e-9
 

@@ -1,7 +1,7 @@
 """`crosscheck predict`: images prepared as each origin's reference pipeline does, and the same top-5 everywhere.
 
-Expected values come from the reference libraries: torchvision's Resize(256) + CenterCrop(224) and
-paddle.vision's, keras.utils.load_img(target_size=(224, 224)); torchvision's class names; and, for the
+Expected values come from the reference libraries: torchvision's Resize(256) + CenterCrop(224) (paddle.vision's
+and keras.utils.load_img in tests/paddle and tests/keras); torchvision's class names; and, for the
 predictions, torchvision's whole pipeline (transforms + torchvision.models.resnet18) run in this process.
 """
 
@@ -16,51 +16,19 @@ from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical
 from crosscheck.cli import main
-from crosscheck.predict import images as pipeline_images
 from crosscheck.predict.categories import imagenet_categories
 from crosscheck.predict.session import PredictOptions, predict
+from predict_photos import photos, prepared  # noqa: F401  (tests/ helpers; photos is a fixture)
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 from torchvision import transforms  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    """Synthetic 'photos' in the shapes real ones come in: portrait PNG, landscape JPEG, a grayscale JPEG."""
-    directory = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    smooth = lambda h, w: (np.kron(rng.random((h // 10 + 1, w // 10 + 1, 3)), np.ones((10, 10, 1)))[:h, :w] * 255)
-    paths = [directory / "portrait.png", directory / "landscape.jpg", directory / "gray.jpg"]
-    Image.fromarray(smooth(301, 259).astype(np.uint8)).save(paths[0])
-    Image.fromarray(smooth(203, 333).astype(np.uint8)).save(paths[1])
-    Image.fromarray(smooth(240, 240)[..., 0].astype(np.uint8), mode="L").save(paths[2])
-    return paths
-
-
-def prepared(path, origin: str) -> np.ndarray:
-    return np.asarray(pipeline_images.apply(pipeline_images.decode(path), specs.ORIGINS[origin].pipeline))
-
-
 def test_torchvision_pipeline_equals_resize_and_center_crop(photos):
     reference = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
     for path in photos:
         np.testing.assert_array_equal(prepared(path, "torchvision"), np.asarray(reference(Image.open(path).convert("RGB"))))
-
-
-def test_paddle_vision_pipeline_is_the_same(photos):
-    from paddle.vision import transforms as paddle_transforms
-
-    reference = paddle_transforms.Compose([paddle_transforms.Resize(256), paddle_transforms.CenterCrop(224)])
-    for path in photos:
-        np.testing.assert_array_equal(prepared(path, "torchvision"), np.asarray(reference(Image.open(path).convert("RGB"))))
-
-
-def test_keras_pipeline_equals_load_img(photos):
-    keras = pytest.importorskip("keras")
-    for path in photos:
-        reference = keras.utils.img_to_array(keras.utils.load_img(path, target_size=(224, 224)))
-        np.testing.assert_array_equal(prepared(path, "keras_v1"), reference)
 
 
 def test_class_names_are_torchvisions():
@@ -130,26 +98,6 @@ def test_cifar_ids_use_the_cifar_convention_and_print_indices(tmp_path, photos):
     result = predict(photos[:1], weights, PredictOptions(frameworks=("torch",)))
     assert result.preprocess == "cifar" and result.names is None
     assert result.label(3) == "3" and len(result.predictions["torch"][0].classes) == 5
-
-
-@pytest.mark.slow
-def test_keras_applications_resnet50_weights_predict_as_keras_does(tmp_path, photos):
-    """keras.applications.ResNet50's weights (calibrated, saved by Keras): predict's top-5 in every framework equals
-    keras.utils.load_img + keras.applications.resnet.preprocess_input + keras.applications.ResNet50."""
-    keras = pytest.importorskip("keras")
-    from keras.applications import resnet
-    from crosscheck.backends.keras import adapter
-
-    spec = specs.get("resnet50_v1")
-    model = keras.applications.ResNet50(weights=None, classifier_activation=None)  # logits: softmax saturates
-    adapter.set_native(model, spec, specs.to_native(spec, calibration.calibrated_weights("resnet50_v1"), "keras"))
-    model.save_weights(tmp_path / "resnet50.weights.h5")
-    result = predict(photos, tmp_path / "resnet50.weights.h5")
-    assert result.preprocess == "caffe" and result.agree
-    batch = np.stack([keras.utils.img_to_array(keras.utils.load_img(p, target_size=(224, 224))) for p in photos])
-    expected = np.argsort(-np.asarray(model(resnet.preprocess_input(batch), training=False)), axis=1)[:, :5].tolist()
-    for framework, predictions in result.predictions.items():
-        assert [list(p.classes) for p in predictions] == expected, framework
 
 
 def test_headless_checkpoint_is_refused(tmp_path, photos, capsys):

@@ -180,7 +180,7 @@ def test_torch_export_with_dynamic_batch_matches_eager(model_id: str) -> None:
 
 
 def _kuangliu() -> ModuleType:
-    path = Path(__file__).parent / "candidates" / "kuangliu_cifar_resnet.py"
+    path = Path(__file__).parents[1] / "candidates" / "kuangliu_cifar_resnet.py"
     loader = importlib.util.spec_from_file_location("kuangliu_cifar_resnet", path)
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)

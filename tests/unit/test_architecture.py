@@ -17,7 +17,7 @@ import pytest
 
 from crosscheck import backends
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND_PACKAGES = ("convert", "export", "inspect", "predict", "doctor", "train_step", "verify", "run")
 IMPL_PACKAGES = tuple(dict.fromkeys(backend.impl_package for backend in backends.records().values()))  # no framework
 IMPL_MAY_IMPORT = ("crosscheck.spec", "crosscheck.pdparams")  # framework-free, and import nothing of crosscheck

@@ -13,7 +13,7 @@ import pytest
 
 def _benchmark_script():
     """benchmarks/run.py, loaded by path: benchmarks/ is a folder of scripts, not a package."""
-    spec = importlib.util.spec_from_file_location("benchmarks_run", Path(__file__).parents[1] / "benchmarks" / "run.py")
+    spec = importlib.util.spec_from_file_location("benchmarks_run", Path(__file__).parents[2] / "benchmarks" / "run.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up while being created
     spec.loader.exec_module(module)
