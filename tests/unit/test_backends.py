@@ -22,7 +22,7 @@ from crosscheck import spec as specs
 from crosscheck.backends import protocols
 from crosscheck.checkpoints import reader
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "paddle", "jax")
 ROLE_PROTOCOLS = {"adapter": protocols.Adapter, "trace": protocols.Tracer, "train": protocols.Trainer,
                   "onnx_export": protocols.OnnxExporter, "probe": protocols.Probe, "checkpoints": protocols.Checkpoints}
