@@ -96,10 +96,7 @@ class InProcessWorker:
         with self.lock:
             return {"ok": True, "result": OPS[op](self.worker, _jsonable(arguments))}
 
-    def __enter__(self) -> InProcessWorker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         pass
 
 

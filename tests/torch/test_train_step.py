@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from crosscheck import backends
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.cli import main
