@@ -55,7 +55,6 @@ def test_a_bn_epsilon_slip_fails_the_float64_proof_although_float32_cannot_see_i
     assert pair.diverging_block == "stem"  # conv1_bn is the first BatchNorm
 
 
-@pytest.mark.slow
 def test_plain_weights_pass_end_to_end_for_the_models_the_default_run_has(tmp_path):
     """Untuned weights: torchvision's / Keras' own init, BN statistics from a batch (resnet50's float32 rounding
     is 1.4e-5, above the old fixed 1e-5 gate): the float64 proof holds and float32 is judged by its own rounding."""
