@@ -7,6 +7,7 @@ only its own framework), all styles of one ecosystem in one process.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from subprocess_python import compute
 
@@ -48,3 +49,15 @@ def torchvision_references(images_nhwc: np.ndarray) -> dict[str, np.ndarray]:
 def reference_nchw(style: str, normalize: dict[str, np.ndarray], keras: dict[str, np.ndarray]) -> np.ndarray:
     """The ecosystem's own result for `style`: the framework's Normalize for its styles, else keras.applications."""
     return normalize[style] if style in normalize else keras[style].transpose(0, 3, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def images_nhwc() -> np.ndarray:
+    """The test images, one set per test module (a fixture the framework tiers' preprocess tests import)."""
+    return images()
+
+
+@pytest.fixture(scope="module")
+def keras_applications(images_nhwc: np.ndarray) -> dict[str, np.ndarray]:
+    """keras.applications' preprocess_input of every mode, of `images_nhwc`, computed once per test module."""
+    return keras_references(images_nhwc)

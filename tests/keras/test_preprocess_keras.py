@@ -8,18 +8,8 @@ import numpy as np
 import pytest
 
 import keras_impl.preprocess
-from preprocess_references import KERAS_MODES, images, keras_references, torchvision_references  # tests/ helpers
-
-
-@pytest.fixture(scope="module")
-def images_nhwc() -> np.ndarray:
-    return images()
-
-
-@pytest.fixture(scope="module")
-def keras_applications(images_nhwc) -> dict[str, np.ndarray]:
-    """keras.applications' preprocess_input of every mode, of `images_nhwc`."""
-    return keras_references(images_nhwc)
+from preprocess_references import KERAS_MODES, torchvision_references  # tests/ helpers
+from preprocess_references import images_nhwc, keras_applications  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("style", KERAS_MODES)

@@ -11,18 +11,8 @@ from paddle.vision.transforms import functional as paddle_transforms
 
 import paddle_impl.preprocess
 from crosscheck import spec as specs
-from preprocess_references import NORMALIZE, images, keras_references, reference_nchw  # tests/ helpers
-
-
-@pytest.fixture(scope="module")
-def images_nhwc() -> np.ndarray:
-    return images()
-
-
-@pytest.fixture(scope="module")
-def keras_applications(images_nhwc) -> dict[str, np.ndarray]:
-    """keras.applications' preprocess_input of every mode, of `images_nhwc`."""
-    return keras_references(images_nhwc)
+from preprocess_references import NORMALIZE, reference_nchw  # tests/ helpers
+from preprocess_references import images_nhwc, keras_applications  # noqa: F401  (fixtures)
 
 
 def paddle_reference(images_nhwc: np.ndarray, style: str) -> np.ndarray:
