@@ -42,7 +42,7 @@ def add_parser(commands: Any) -> None:
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    options = PredictOptions(frameworks=backends.names() if args.framework == ALL else (args.framework,),
+    options = PredictOptions(frameworks=backends.default_names() if args.framework == ALL else (args.framework,),
                              model_id=args.model, key=args.key, prefix=args.prefix, top=args.top,
                              preprocess=None if args.preprocess == ORIGIN else args.preprocess, timeout=args.timeout)
     result = predict(args.images, args.weights, options,
