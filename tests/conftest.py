@@ -22,6 +22,8 @@ TIER_FRAMEWORKS: dict[str, frozenset[str]] = {
     "commands": frozenset(),
     "torch": frozenset({"torch"}),
     "keras": frozenset({"keras", "tensorflow"}),
+    "keras_jax": frozenset({"keras", "jax"}),  # Keras on JAX and on torch: the environment set by the tier's conftest
+    "keras_torch": frozenset({"keras", "torch", "jax"}),  # Keras imports jax itself when installed (orbax callback)
     "paddle": frozenset({"paddle"}),
 }
 FRAMEWORK_TIERS = tuple(tier for tier, frameworks in TIER_FRAMEWORKS.items() if frameworks)
