@@ -48,7 +48,7 @@ TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
 PRECISION_MODELS = ("resnet50", "resnet50v2")
 PRECISION_BATCH = 2  # crosscheck run's default batch
-FRAMEWORKS = backends.names()
+FRAMEWORKS = backends.default_names()
 PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "paddlepaddle", "onnx", "onnxruntime", "onnxscript",
             "tf2onnx", "paddle2onnx", "numpy", "safetensors")
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+pytest.importorskip(os.environ["KERAS_BACKEND"])  # the engine (jax, torch) is an extra of its own
 keras = pytest.importorskip("keras")
 
 from crosscheck import backends  # noqa: E402
