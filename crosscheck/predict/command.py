@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
                     "the top classes and whether the frameworks agree (exit 1 if not, 2 for bad input).")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow decodes)")
     parser.add_argument("--weights", required=True, metavar="FILE", help="any checkpoint convert reads")
-    parser.add_argument("--framework", choices=(*backends.names(), ALL), default=ALL, help="which to run (default all)")
+    parser.add_argument("--framework", choices=(*backends.names(), ALL), default=ALL, help="which to run (default all: the default participants; name keras_jax or keras_torch to run one of them)")
     cli_options.add_model(parser, "model id (default: inferred from the checkpoint); ids")
     cli_options.add_checkpoint_location(parser)
     parser.add_argument("--preprocess", choices=(ORIGIN, *specs.PREPROCESS_CHOICES), default=ORIGIN,
