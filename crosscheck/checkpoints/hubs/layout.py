@@ -46,4 +46,5 @@ class HubLayout:
     config_name: str = ""  # that file's name
     weights_names: tuple[str, ...] = ()  # the weights file names of a hub directory, preferred first
     loader: str = ""  # the library's own loader of its files, as the report names it
-    not_installed: str = ""  # why the proof cannot use the library's loader here ("" when it can)
+    runtime: str = ""  # the module whose `outputs` runs a file with the library's own loader (in `base`'s worker)
+    not_installed: str = ""  # why the proof cannot use the library's loader here (no runtime)

@@ -159,4 +159,5 @@ LAYOUT = HubLayout(
     config_name=CONFIG,
     weights_names=WEIGHTS,
     loader="transformers from_pretrained",
+    runtime="crosscheck.checkpoints.hubs.transformers_runtime",
 )
