@@ -76,7 +76,9 @@ def config_for(naming: str, weights: Path) -> HubConfig | None:
     if layout is None or layout.read_config is None:
         return None
     path = weights.parent / layout.config_name
-    return layout.read_config(path) if path.is_file() else HubConfig(None)
+    if path.is_file():
+        return layout.read_config(path)
+    return HubConfig(None, notes=(f"no {layout.config_name} beside {weights.name}: {layout.without_config}",))
 
 
 LAYOUTS: dict[str, HubLayout] = {layout.name: layout for layout in (transformers.LAYOUT, *paddleclas.LAYOUTS)}

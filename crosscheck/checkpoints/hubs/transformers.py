@@ -157,6 +157,8 @@ LAYOUT = HubLayout(
     normalise=normalise,
     read_config=read_config,
     config_name=CONFIG,
+    without_config="read with transformers' default downsample_in_bottleneck=false (stride on the 3x3); a model "
+                   "configured with true has the same shapes but is not this id",
     weights_names=WEIGHTS,
     loader="transformers from_pretrained",
     runtime="crosscheck.checkpoints.hubs.transformers_runtime",
