@@ -118,6 +118,7 @@ def refused(capsys, *argv: str) -> str:
 # transformers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, model_id, head", [("hf18", "resnet18", 5), ("hf18-base", "resnet18", 0),
                                                   ("hf50", "resnet50", 7)])
 def test_inspect_names_transformers_and_the_id(hf, capsys, name, model_id, head):
@@ -126,12 +127,14 @@ def test_inspect_names_transformers_and_the_id(hf, capsys, name, model_id, head)
     assert "Hugging Face transformers" in summary["library"] and summary["ignored_count"] == 0
 
 
+@pytest.mark.slow
 def test_the_weights_file_alone_is_read_saying_what_it_assumed(hf, capsys):
     summary = inspect_json(capsys, hf / "alone" / "weights.safetensors")
     assert (summary["naming"], summary["model_id"], summary["num_classes"]) == ("transformers", "resnet18", 5)
     assert any("no config.json" in warning and "downsample_in_bottleneck" in warning for warning in summary["warnings"])
 
 
+@pytest.mark.slow
 def test_transformers_to_keras_and_back_loads_in_transformers_with_equal_float64_logits(hf, pool, tmp_path):
     keras_file, back = tmp_path / "hf18.weights.h5", tmp_path / "back"
     assert convert(hf / "hf18", keras_file, pool=pool).passed
@@ -144,6 +147,7 @@ def test_transformers_to_keras_and_back_loads_in_transformers_with_equal_float64
     assert_same_arrays(weights_of(back), weights_of(hf / "hf18"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, kind, suffix", [("hf18", "classifier", ".pth"), ("hf18-base", "base", ".pdparams"),
                                                 ("hf50", "classifier", ".pdparams")])
 def test_transformers_goes_to_torch_and_paddle_and_back_bit_identically_keeping_its_labels(hf, pool, tmp_path, name,
@@ -159,6 +163,7 @@ def test_transformers_goes_to_torch_and_paddle_and_back_bit_identically_keeping_
     np.testing.assert_array_equal(converted, original)
 
 
+@pytest.mark.slow
 def test_a_transformers_directory_keeps_its_class_names_through_a_direct_copy(hf, tmp_path):
     back = tmp_path / "copy"
     assert main(["convert", str(hf / "hf18"), str(back), "--to", "transformers"]) == 0
@@ -166,6 +171,7 @@ def test_a_transformers_directory_keeps_its_class_names_through_a_direct_copy(hf
     assert [labels[str(index)] for index in range(5)] == LABELS
 
 
+@pytest.mark.slow
 def test_an_existing_transformers_directory_is_the_target_without_to(hf, tmp_path, capsys):
     destination = tmp_path / "existing"
     shutil.copytree(hf / "hf18", destination)
@@ -174,6 +180,7 @@ def test_an_existing_transformers_directory_is_the_target_without_to(hf, tmp_pat
     assert_same_arrays(weights_of(destination), weights_of(hf / "hf18"))
 
 
+@pytest.mark.slow
 def test_a_stride_on_the_first_1x1_is_refused_naming_the_config(hf, tmp_path, capsys):
     message = refused(capsys, "convert", str(hf / "caffe"), str(tmp_path / "out.pth"))
     assert "config.json" in message and "downsample_in_bottleneck" in message and "resnet50" in message
@@ -185,16 +192,17 @@ def canonical_file(directory: Path, model_id: str) -> Path:
 
 
 @pytest.mark.parametrize("argv, says", [
-    (lambda d, src: [src, str(d / "out"), "--to", "transformers"], "resnet50_v1 is not"),
+    (lambda d, src: [src, str(d / "out"), "--to", "transformers"], "resnet18_cifar is not"),
     (lambda d, src: [src, str(d / "out")], "--to "),
     (lambda d, src: [src, str(d / "out.pth"), "--to", "paddleclas"], "writes a .pdparams file"),
 ])
 def test_what_transformers_or_paddleclas_cannot_hold_or_name_is_one_line_and_no_output(tmp_path, capsys, argv, says):
-    source = str(canonical_file(tmp_path, "resnet50_v1"))
+    source = str(canonical_file(tmp_path, "resnet18_cifar"))
     assert says in refused(capsys, "convert", *argv(tmp_path, source))
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["resnet50_v1.safetensors"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["resnet18_cifar.safetensors"]
 
 
+@pytest.mark.slow
 def test_predict_prints_the_class_names_of_id2label(hf, tmp_path, capsys):
     from PIL import Image
 
@@ -287,6 +295,7 @@ def paddle_arrays(path: Path) -> dict[str, np.ndarray]:
     return {k: v for k, v in load_state("paddle", path).items() if k != "StructuredToParameterName@@"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, layout", [("clas.pdparams", "paddleclas"), ("legacy.pdparams", "paddleclas-legacy")])
 def test_paddleclas_files_are_paddle_visions_resnet50_bit_for_bit(clas, pool, tmp_path, capsys, name, layout):
     summary = inspect_json(capsys, clas / name)
@@ -297,6 +306,7 @@ def test_paddleclas_files_are_paddle_visions_resnet50_bit_for_bit(clas, pool, tm
     assert_same_arrays(paddle_arrays(tmp_path / "vision.pdparams"), paddle_arrays(clas / "vision.pdparams"))
 
 
+@pytest.mark.slow
 def test_paddleclas_goes_to_keras_and_back_to_its_own_keys_bit_identically(clas, pool, tmp_path):
     keras_file, back = tmp_path / "clas.weights.h5", tmp_path / "back.pdparams"
     assert convert(clas / "legacy.pdparams", keras_file, pool=pool).passed
@@ -304,6 +314,7 @@ def test_paddleclas_goes_to_keras_and_back_to_its_own_keys_bit_identically(clas,
     assert_same_arrays(paddle_arrays(back), paddle_arrays(clas / "clas.pdparams"))
 
 
+@pytest.mark.slow
 def test_paddleclas_resnet18s_first_stage_projection_fits_no_id(clas, tmp_path, capsys):
     message = refused(capsys, "convert", str(clas / "first-short.pdparams"), str(tmp_path / "out.pth"))
     assert "fits no known model id" in message and "unexpected blocks.0.short.conv.weight" in message
