@@ -39,13 +39,10 @@ class HubLayout:
     library: str  # e.g. "Hugging Face transformers (ResNetForImageClassification / ResNetModel)"
     base: str  # one of spec.NAMINGS
     key: KeyFunction
-    stem_key: str  # the stem conv weight's key: anchors the prefix search
-    head_keys: tuple[str, str]  # (weight, bias) of the classifier
     normalise: Callable[[Mapping[str, np.ndarray]], Arrays] = dict  # a file's keys as the layout writes them
     read_config: Callable[[Path], HubConfig] | None = None  # a config file beside the weights, read when present
     config_name: str = ""  # that file's name
     without_config: str = ""  # what reading the weights alone assumes, said when no config file is beside them
     weights_names: tuple[str, ...] = ()  # the weights file names of a hub directory, preferred first
-    loader: str = ""  # the library's own loader of its files, as the report names it
     runtime: str = ""  # the module whose `outputs` runs a file with the library's own loader (in `base`'s worker)
     not_installed: str = ""  # why the proof cannot use the library's loader here (no runtime)

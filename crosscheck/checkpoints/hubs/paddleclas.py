@@ -101,9 +101,6 @@ LAYOUT = HubLayout(
     library="PaddleClas (ppcls legendary_models ResNet)",
     base="paddle",
     key=key,
-    stem_key="stem.0.conv.weight",
-    head_keys=("fc.weight", "fc.bias"),
-    loader="PaddleClas set_state_dict",
     not_installed=NOT_INSTALLED,
 )
 LEGACY = HubLayout(
@@ -111,9 +108,6 @@ LEGACY = HubLayout(
     library="PaddleClas, legacy static-graph parameter names (before 2.1)",
     base="paddle",
     key=legacy_key,
-    stem_key="conv1_weights",
-    head_keys=("fc_0.w_0", "fc_0.b_0"),
-    loader="PaddleClas load_dygraph_pretrain",
     not_installed=NOT_INSTALLED,
 )
 LAYOUTS = (LAYOUT, LEGACY)

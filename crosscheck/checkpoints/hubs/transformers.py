@@ -72,7 +72,7 @@ def normalise(arrays: Mapping[str, np.ndarray]) -> Arrays:
 
 def fits(spec: ModelSpec) -> str | None:
     """Why transformers' ResNet cannot hold `spec` (None: it can)."""
-    if spec.family != "torchvision" or spec.stem != "imagenet" or spec.groups != 1 or spec.width_per_group != 64:
+    if not fits_id(spec.model_id):
         return (f"transformers' ResNet is torchvision's plain ResNet (7x7/2 stem + max-pool, no conv biases, BN eps "
                 f"1e-5, stride on the 3x3, no groups): {spec.model_id} is not; it holds {', '.join(holdable())}")
     return None
@@ -84,6 +84,7 @@ def holdable() -> list[str]:
 
 
 def fits_id(model_id: str) -> bool:
+    """transformers' ResNet has torchvision's 7x7 stem, plain (ungrouped) blocks, BN eps 1e-5, stride on the 3x3."""
     spec = specs.get(model_id)
     return spec.family == "torchvision" and spec.stem == "imagenet" and spec.groups == 1 and spec.width_per_group == 64
 
@@ -152,14 +153,11 @@ LAYOUT = HubLayout(
     library="Hugging Face transformers (ResNetForImageClassification / ResNetModel)",
     base="torch",
     key=key,
-    stem_key=f"{BACKBONE}{BASE_STEM}",
-    head_keys=("classifier.1.weight", "classifier.1.bias"),
     normalise=normalise,
     read_config=read_config,
     config_name=CONFIG,
     without_config="read with transformers' default downsample_in_bottleneck=false (stride on the 3x3); a model "
                    "configured with true has the same shapes but is not this id",
     weights_names=WEIGHTS,
-    loader="transformers from_pretrained",
     runtime="crosscheck.checkpoints.hubs.transformers_runtime",
 )

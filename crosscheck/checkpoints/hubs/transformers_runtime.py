@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.numpy import load_file
 from transformers import ResNetConfig, ResNetForImageClassification, ResNetModel
 
 from crosscheck.backends.torch.checkpoints import read as read_torch
 from crosscheck.checkpoints.containers import TORCH_BN_COUNTER, own_state
 from crosscheck.checkpoints.hubs import transformers as layout
 from crosscheck.spec import ModelSpec
-from safetensors.numpy import load_file
 
 
 class HubLoadError(ValueError):
