@@ -12,7 +12,10 @@ FLOAT64_RTOL. A file no framework loads by itself (crosscheck's canonical .safet
 model nested in a .keras archive) starts from its arrays as read by crosscheck, and the report says
 so. A float64 checkpoint is converted and written in float64. The outputs are logits, or a headless
 model's pooled features. DST appears (atomically) only if the outputs pass the gate (crosscheck.gate),
-or with `force`.
+or with `force`. A model hub's layout (crosscheck/checkpoints/hubs) is read like any naming and written with
+`to` (a transformers directory, a PaddleClas .pdparams); its side of the proof is the library's own loader where
+the library is installed (transformers' from_pretrained), else crosscheck's reading of the file, and the report
+says which.
 """
 
 from __future__ import annotations
