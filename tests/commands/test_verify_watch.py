@@ -57,7 +57,10 @@ class Output:
         """Every line up to and including the first one containing `text`."""
         seen = []
         while True:
-            line = self.lines.get(timeout=WAIT)
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError(f"no line with {text!r} came; printed so far:\n{''.join(seen)}") from None
             assert line is not None, f"the process ended before printing {text!r}:\n{''.join(seen)}"
             seen.append(line)
             if text in line:
