@@ -1,4 +1,5 @@
-"""The `peers` section of the benchmark: crosscheck next to the tools people use for the same jobs, same models.
+"""The `peers` and `watch` sections of the benchmark. peers: crosscheck next to the tools people use for the same
+jobs, on the same models:
 
 - verify: a torchvision resnet50 whose only bug is BatchNorm eps 1e-3, checked by `crosscheck verify --model
   resnet50` and by PaDiff's `auto_diff` against paddle.vision's resnet50 (the torch/Paddle pair PaDiff is made
@@ -12,12 +13,16 @@ The peers are installed from PyPI into the interpreter given by `--peers-python`
 which may see the project's through a .pth file); a peer that does not import there is skipped with a note.
 CPU seconds (user + system of the process and every process it waited for) are given next to wall seconds:
 on a shared machine they move less than wall time does.
+
+watch: how long `verify --watch` takes to its first verdict and from a saved edit to the next one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -57,14 +62,14 @@ class Timed:
     stdout: str
 
 
-def timed(argv: Sequence[str], cwd: Path) -> Timed:
-    """Run `argv` to its end; a non-zero exit other than verify's 'mismatch' (1) raises with its stderr tail."""
+def timed(argv: Sequence[str], cwd: Path, accepted: tuple[int, ...] = (0,)) -> Timed:
+    """Run `argv` to its end; an exit code not `accepted` raises with its stderr tail."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):
+    if done.returncode not in accepted:
         tail = "\n".join(done.stderr.strip().splitlines()[-10:])
         raise RuntimeError(f"{' '.join(argv[:4])} exited with {done.returncode}:\n{tail}")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -122,7 +127,7 @@ def verify_rows(python: str, tmp: Path, notes: list[str]) -> list[list[str]]:
     for label, extra in (("`crosscheck verify`, cold", []), ("`crosscheck verify --no-alternatives`, cold",
                                                             ["--no-alternatives"])):
         report = tmp / f"verify{len(rows)}.json"
-        run = timed(crosscheck(*arguments, *extra, "--json", str(report)), tmp)
+        run = timed(crosscheck(*arguments, *extra, "--json", str(report)), tmp, accepted=(0, 1))  # 1: mismatch
         rows.append([label, run.wall, run.cpu, _diagnosis(json.loads(report.read_text()))])
     wall, cpu, report = warm_verify(candidate)
     rows.append(["`crosscheck verify`, warm (a second verify on the same workers)", wall, cpu, _diagnosis(report)])
@@ -206,3 +211,52 @@ def peers_table(tmp: Path, weights: str, python: str) -> tuple[str, list[str], l
         "other resnet50 ids; PaDiff runs float32 forward and backward of both models in one process."]
     return ("Peers: verify vs PaDiff, convert vs X2Paddle (resnet50, CPU)",
             ["task", "tool", "wall s", "CPU s", "wall ratio", "CPU ratio", "result"], rows, notes)
+
+
+WATCHED = f'''"""A resnet18 translation (tests/candidates/blog_resnet_torch.py) with its BatchNorm epsilon written here."""
+import sys
+
+sys.path.insert(0, {str(HERE.parent / "tests" / "candidates")!r})
+from blog_resnet_torch import BlogResNet
+
+
+def model():
+    return BlogResNet(depth=18, eps={{eps}})
+'''
+EDITS = ("1e-3", "1e-5", "1e-3", "1e-5")  # slip, fix, slip, fix: each edit changes the verdict
+
+
+def watch_table(tmp: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """`verify --watch` on a resnet18 translation: seconds to the first verdict, and from each saved edit to its
+    verdict (read from the watch's own output lines, as a user sees them)."""
+    candidate = tmp / "my_resnet18.py"
+    candidate.write_text(WATCHED.replace("{eps}", "1e-5"))
+    started = time.perf_counter()
+    process = subprocess.Popen(crosscheck("verify", f"{candidate}:model", "--framework", "torch", "--model",
+                                          "resnet18", "--watch"), cwd=tmp, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        rows = [["first verdict (workers started, references built)", f"{_next_verdict(process) - started:.1f}",
+                 "0"]]
+        for eps in EDITS:
+            saved = time.perf_counter()
+            candidate.write_text(WATCHED.replace("{eps}", eps))
+            code = _next_verdict(process, with_code=True)
+            rows.append([f"after an edit to eps={eps}", f"{code[0] - saved:.1f}", str(code[1])])
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+    return ("`verify --watch` on a resnet18 translation (torch, 224x224, CPU)", ["verdict", "seconds", "exit"], rows,
+            ["Seconds from starting `crosscheck verify my_resnet18.py:model --framework torch --model resnet18 "
+             "--watch`, then from each save of the file, to the watch's `verdict:` line (the file builds "
+             "tests/candidates/blog_resnet_torch.py's ResNet18 with the BatchNorm epsilon each edit writes)."])
+
+
+def _next_verdict(process: subprocess.Popen, with_code: bool = False) -> Any:
+    """When the watch printed its next `verdict: exit N` line (and N)."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("verdict: exit"):
+            now = time.perf_counter()
+            return (now, int(line.split()[2].rstrip(";"))) if with_code else now
+    raise RuntimeError("the watch ended before its verdict")

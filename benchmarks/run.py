@@ -474,19 +474,26 @@ def document(tables: Sequence[Table], command: str, seconds: float, load_before:
 def peers_table(bench: Bench, python: str) -> Table:
     """crosscheck next to PaDiff and X2Paddle (benchmarks/peers.py), installed in `python`'s environment."""
     console.log(f"peers with {python}")
-    title, columns, rows, notes = peers.peers_table(bench.tmp, bench.weights("resnet50"), python)
-    return Table(title, columns, rows, notes)
+    return Table(*peers.peers_table(bench.tmp, bench.weights("resnet50"), python))
+
+
+def watch_table(bench: Bench) -> Table:
+    """`verify --watch`: the first verdict, and each verdict after a saved edit (benchmarks/peers.py)."""
+    console.log("verify --watch")
+    return Table(*peers.watch_table(bench.tmp))
 
 
 SECTIONS: dict[str, Callable[..., Table]] = {"latency": latency_table, "memory": memory_table,
                                             "transfer": transfer_table, "precision": precision_table,
-                                            "onnx": onnx_table, "run": run_table, "peers": peers_table}
+                                            "onnx": onnx_table, "run": run_table, "watch": watch_table,
+                                            "peers": peers_table}
 
 
 def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str], peers_python: str) -> list[Table]:
     """The named sections, in the report's order."""
     arguments = {"latency": (bench, devices), "memory": (bench, devices), "transfer": (bench,),
-                 "precision": (bench,), "onnx": (bench,), "run": (), "peers": (bench, peers_python)}
+                 "precision": (bench,), "onnx": (bench,), "run": (), "watch": (bench,),
+                 "peers": (bench, peers_python)}
     return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
 
 
