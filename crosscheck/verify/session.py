@@ -406,16 +406,6 @@ class Verification:
         handle = self._reference(framework, model_id, weights, mutation)
         return graph.extract(self._trace(framework, handle, images=images)[0])
 
-    def _alternative_size(self, model_id: str) -> int:
-        """The input size at which `model_id`'s maps after its stem are those of the checked id at the run's size.
-
-        The structure of a reference does not depend on the input size (its head pool is global, its padding
-        explicit), so an alternative with a less reducing stem (a CIFAR id for an ImageNet one) is traced on a
-        smaller image, not at several times the checked id's work; a more reducing one keeps the run's size."""
-        size, reduction = self.config.image_size, _stem_reduction(model_id)
-        checked = _stem_reduction(str(self.config.model_id))
-        return size * reduction // checked if reduction < checked and size * reduction % checked == 0 else size
-
     def _structure_input(self, size: int) -> Path:
         """One image of `size` (the run's seed), written once."""
         path = self.structure_input_path.with_name(f"input-1-seed{self.config.seed}-{size}.npy")
@@ -502,7 +492,8 @@ class Verification:
     def _alternative(self, candidate: graph.Structure, model_id: str) -> Alternative:
         self.progress(f"trying {model_id}")
         reference = self._reference_structure(self.config.framework, model_id,
-                                              images=self._structure_input(self._alternative_size(model_id)))
+                                              images=self._structure_input(alternative_size(self.config.image_size,
+                                                                              str(self.config.model_id), model_id)))
         spec = specs.get(model_id)
         alternative = Alternative(model_id, diagnose.compare(candidate, reference, spec))
         if not diagnose.errors(alternative.findings):
@@ -524,6 +515,16 @@ class Verification:
     @property
     def structure_input_path(self) -> Path:
         return self.input_path.with_name(f"input-1-seed{self.config.seed}-{self.config.image_size}.npy")
+
+
+def alternative_size(size: int, checked_id: str, model_id: str) -> int:
+    """The input size at which `model_id`'s maps after its stem are those of `checked_id` at `size`.
+
+    The structure of a reference does not depend on the input size (its head pool is global, its padding
+    explicit), so an alternative with a less reducing stem (a CIFAR id for an ImageNet one) is traced on a
+    smaller image, not at several times the checked id's work; a more reducing one keeps the run's size."""
+    reduction, checked = _stem_reduction(model_id), _stem_reduction(checked_id)
+    return size * reduction // checked if reduction < checked and size * reduction % checked == 0 else size
 
 
 def _stem_reduction(model_id: str) -> int:
