@@ -37,6 +37,7 @@ def padiff(candidate: str, images: str) -> dict[str, Any]:
     inputs = ({"x": paddle.to_tensor(x)}, {"x": torch.as_tensor(x)})
     runs, log = [], io.StringIO()
     for _ in range(2):
+        Path("diff_log").mkdir(exist_ok=True)  # PaDiff writes its reports there and may have removed it
         began = time.perf_counter()
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             passed = auto_diff(layer, module, inputs, auto_weights=True, options={"atol": 1e-4})

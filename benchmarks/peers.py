@@ -137,7 +137,11 @@ def verify_rows(python: str, tmp: Path, notes: list[str]) -> list[list[str]]:
         return _cells(rows, None)
     images = tmp / "images.npy"
     np.save(images, calibration.sample_input(2))
-    run, result = peer_step(python, tmp, "padiff", str(candidate), str(images))
+    try:
+        run, result = peer_step(python, tmp, "padiff", str(candidate), str(images))
+    except RuntimeError as error:  # the peer's failure is a finding of the benchmark, not the end of the section
+        notes.append(f"PaDiff failed: {' '.join(str(error).split())}")
+        return _cells(rows, None)
     found = "; ".join(result["found"]) or "nothing"
     rows.append(["PaDiff `auto_diff`, cold (a fresh process)", run.wall, run.cpu,
                  f"{'passed' if result['passed'] else 'failed'}: {found}"])
@@ -180,8 +184,11 @@ def convert_rows(python: str, tmp: Path, weights: str, notes: list[str]) -> list
         notes.append(f"X2Paddle skipped: `import x2paddle` fails in {python}: {missing}")
     else:
         out = tmp / "x2paddle"
-        run, _ = peer_step(python, tmp, "x2paddle", str(pth), str(out))
-        rows.append(["X2Paddle `pytorch2paddle` (trace)", run, _fidelity(tmp, "x2paddle", out, images, truth)])
+        try:
+            run, _ = peer_step(python, tmp, "x2paddle", str(pth), str(out))
+            rows.append(["X2Paddle `pytorch2paddle` (trace)", run, _fidelity(tmp, "x2paddle", out, images, truth)])
+        except RuntimeError as error:
+            notes.append(f"X2Paddle failed: {' '.join(str(error).split())}")
     peer = rows[-1][1] if len(rows) > 1 else None
     return [[label, f"{run.wall:.1f}", f"{run.cpu:.1f}", f"{run.wall / peer.wall:.2f}" if peer else "-",
              f"{run.cpu / peer.cpu:.2f}" if peer else "-", f"{distance:.1e}"] for label, run, distance in rows]
