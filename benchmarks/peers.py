@@ -241,7 +241,8 @@ def watch_table(tmp: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
     started = time.perf_counter()
     process = subprocess.Popen(crosscheck("verify", f"{candidate}:model", "--framework", "torch", "--model",
                                           "resnet18", "--watch"), cwd=tmp, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=_ctrl_c_stops)
     try:
         rows = [["first verdict (workers started, references built)", f"{_next_verdict(process) - started:.1f}",
                  "0"]]
@@ -257,6 +258,12 @@ def watch_table(tmp: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
             ["Seconds from starting `crosscheck verify my_resnet18.py:model --framework torch --model resnet18 "
              "--watch`, then from each save of the file, to the watch's `verdict:` line (the file builds "
              "tests/candidates/blog_resnet_torch.py's ResNet18 with the BatchNorm epsilon each edit writes)."])
+
+
+def _ctrl_c_stops() -> None:
+    """In the watch's process: SIGINT raises KeyboardInterrupt even when this benchmark was started in the
+    background by a shell, which ignores SIGINT for it and so, by inheritance, for the watch."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _next_verdict(process: subprocess.Popen, with_code: bool = False) -> Any:

@@ -41,6 +41,12 @@ def write_candidate(path: Path, eps: str) -> Path:
     return path
 
 
+def ctrl_c_stops() -> None:
+    """In the watch's process: SIGINT as a terminal's Ctrl-C, even when pytest runs in the background of a shell,
+    which ignores SIGINT for it (Python then leaves SIGINT ignored, and the watch would never see it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Output:
     """The lines a process prints, read in a thread so that waiting for one can time out instead of hanging."""
 
@@ -73,7 +79,8 @@ def test_watch_verifies_each_edit_reports_a_syntax_error_and_stops_on_ctrl_c(tmp
            "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     process = subprocess.Popen([sys.executable, "-m", "crosscheck", "verify", f"{candidate}:model", "--framework",
                                 "torch", "--model", "resnet18", "--input-shape", SMALL, "--no-alternatives", "--watch"],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=ctrl_c_stops)
     try:
         output = Output(process)
         first = output.until("verdict: exit")
