@@ -186,7 +186,8 @@ def convert_rows(python: str, tmp: Path, weights: str, notes: list[str]) -> list
         out = tmp / "x2paddle"
         try:
             run, _ = peer_step(python, tmp, "x2paddle", str(pth), str(out))
-            rows.append(["X2Paddle `pytorch2paddle` (trace)", run, _fidelity(tmp, "x2paddle", out, images, truth)])
+            rows.append(["X2Paddle `pytorch2paddle` (trace)", run,
+                         _fidelity(tmp, "x2paddle", out, images, truth, python)])  # its code imports x2paddle
         except RuntimeError as error:
             notes.append(f"X2Paddle failed: {' '.join(str(error).split())}")
     peer = rows[-1][1] if len(rows) > 1 else None
@@ -194,10 +195,10 @@ def convert_rows(python: str, tmp: Path, weights: str, notes: list[str]) -> list
              f"{run.cpu / peer.cpu:.2f}" if peer else "-", f"{distance:.1e}"] for label, run, distance in rows]
 
 
-def _fidelity(tmp: Path, kind: str, path: Path, images: Path, truth: Path) -> float:
+def _fidelity(tmp: Path, kind: str, path: Path, images: Path, truth: Path, python: str = sys.executable) -> float:
     """Relative L2 distance of a converted Paddle model's float32 output from the float64 torch output."""
     output = tmp / f"output-{kind}.npy"
-    peer_step(sys.executable, tmp, "paddle-output", kind, str(path), str(images), str(output))
+    peer_step(python, tmp, "paddle-output", kind, str(path), str(images), str(output))
     return rel_l2(np.load(output).astype(np.float64), np.load(truth))
 
 

@@ -25,16 +25,23 @@ class WatchedFiles:
         self.paths = list(dict.fromkeys(Path(p) for p in paths))
         self.stamps: dict[Path, Stamp] = {}
         self.digests: dict[Path, str] = {}
+        self.moving: set[Path] = set()  # stat moved at the last look: read when it has held still
         self.changed()
 
     def changed(self) -> bool:
-        """True when any file's bytes differ from those seen at the last look."""
+        """True when any file's bytes differ from those last verified; a file is read once its stat has held still
+        for one look, so that a save written in several steps (truncate, then write) is read whole."""
         changed = False
         for path in self.paths:
             stamp = _stamp(path)
-            if stamp is None or stamp == self.stamps.get(path):
+            if stamp is None or path in self.digests and stamp == self.stamps.get(path) and path not in self.moving:
                 continue
-            self.stamps[path] = stamp
+            if stamp != self.stamps.get(path):
+                self.stamps[path] = stamp
+                if path in self.digests:
+                    self.moving.add(path)
+                    continue
+            self.moving.discard(path)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             changed |= self.digests.get(path, digest) != digest
             self.digests[path] = digest
