@@ -47,12 +47,6 @@ def test_grouped_variant_computes_the_grouped_numpy_forward(floatx):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_kinds_no_builder_builds_are_refused():
-    deep = replace(specs.VARIANTS["resnet50"], model_id="resnet50d", stem="deep")
-    with pytest.raises(NotImplementedError, match="deep stem"):
-        keras_impl.build(specs.get(deep))
-
-
 def test_constructors_are_keras_applications_names_and_one_per_other_id():
     """keras.applications' ResNet50/101/152(V2) are the ids that rebuild them; torchvision's resnet50 has no
     constructor, its name being keras.applications'; the rest are named after their id."""

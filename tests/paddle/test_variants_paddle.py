@@ -52,12 +52,6 @@ def test_grouped_variant_computes_the_grouped_numpy_forward():
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_kinds_no_builder_builds_are_refused():
-    deep = replace(specs.VARIANTS["resnet50"], model_id="resnet50d", stem="deep")
-    with pytest.raises(NotImplementedError, match="deep stem"):
-        paddle_impl.build(specs.get(deep))
-
-
 def test_every_spec_id_has_a_named_constructor():
     assert set(specs.MODEL_IDS) <= set(paddle_impl.__all__)
     model = paddle_impl.resnet18_cifar(num_classes=0, with_pool=False)
