@@ -12,6 +12,7 @@ and ignored pairs shaped like a classifier of the backbone are named in a warnin
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -25,7 +26,6 @@ from crosscheck.checkpoints import identify
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
 TORCH_BN_COUNTER = "num_batches_tracked"  # a training counter of torch BatchNorm2d, not a weight
-STEM_PARAM = ("conv1_conv", "weight")  # every model id has it: anchors the prefix search
 
 Arrays = dict[str, np.ndarray]
 
@@ -86,11 +86,17 @@ def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.n
 
 
 def prefixes(keys: Sequence[str], naming: str) -> list[str]:
-    """'' and every prefix that turns some key into the stem conv's key in `naming`, shortest first."""
-    layer = specs.get("resnet18").layer(STEM_PARAM[0])
-    anchor = layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL else layer.native_key(STEM_PARAM[1], naming)
-    found = {key[: -len(anchor)] for key in keys if key.endswith(anchor)}
+    """'' and every prefix that turns some key into a first stem conv's key in `naming`, shortest first."""
+    found = {key[: -len(anchor)] for key in keys for anchor in _stem_anchors(naming) if key.endswith(anchor)}
     return sorted(found | {""}, key=lambda prefix: (len(prefix), prefix))
+
+
+@functools.cache
+def _stem_anchors(naming: str) -> frozenset[str]:
+    """The weight key of the first stem conv of every model id (`conv1.weight`, timm's deep `conv1.0.weight`, ...)."""
+    firsts = [specs.get(model_id).layers[0] for model_id in specs.MODEL_IDS]
+    return frozenset(layer.canonical_key("weight") if naming == identify.CANONICAL else layer.native_key("weight", naming)
+                     for layer in firsts)
 
 
 def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: str | None = None,

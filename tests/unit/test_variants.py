@@ -10,6 +10,7 @@ import pytest
 
 from crosscheck import calibration
 from crosscheck import spec as specs
+from crosscheck.checkpoints import containers
 
 # id -> (family, block, depths, stem, default classes): torchvision.models / paddle.vision.models, keras.applications
 # and the CIFAR blogs' ResNets as their sources define them.
@@ -183,3 +184,12 @@ def test_a_grouped_variant_calibrates():
     assert {key: w.shape for key, w in weights.items()} == specs.get(variant).canonical_shapes()
     variances = [w for key, w in weights.items() if key.endswith("running_var")]
     assert all(np.isfinite(v).all() and (v > 0).all() for v in variances)
+
+
+def test_a_prefixed_timm_checkpoint_is_found_by_its_deep_stem():
+    """timm's train scripts and wrappers prefix the keys ("module.", "model."); the deep stem has no `conv1.weight`, its
+    first conv `conv1.0.weight` anchors the prefix search."""
+    keys = [f"model.{key}" for key in specs.get("resnet50d").native_shapes("torch")]
+    assert containers.prefixes(keys, "torch")[:2] == ["", "model."]  # (a block's conv1 suggests longer ones too)
+    keras_keys = [f"backbone/{key}" for key in specs.get("resnet50d").native_shapes("keras")]
+    assert containers.prefixes(keras_keys, "keras") == ["", "backbone/"]

@@ -146,7 +146,7 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
 def load_checkpoint_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
     """Paddle's `set_state_dict` (strict) of a checkpoint's own arrays, widened to the model's dtype as `model.to`
     would (set_state_dict refuses a dtype change), plus the float64 epsilon correction set_native applies."""
-    dtype = np.dtype(str(model.conv1.weight.dtype).removeprefix("paddle."))
+    dtype = np.dtype(str(model_dtype(model)).removeprefix("paddle."))
     load_strict(model, _corrected_state(model, spec, state, dtype))
 
 
@@ -158,10 +158,15 @@ def _corrected_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.nd
     return {key: write_variance(corrected[key], value) if key in corrected else value for key, value in widened.items()}
 
 
+def model_dtype(model: nn.Layer) -> paddle.dtype:
+    """The dtype the model computes in: its first parameter's (a stem conv's, whichever stem it has)."""
+    return model.parameters()[0].dtype
+
+
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
     """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype; a headless model's
     pooled [N, C, 1, 1] flattened."""
-    dtype = model.conv1.weight.dtype
+    dtype = model_dtype(model)
     with paddle.no_grad():
         outputs = model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
     return outputs.reshape(len(outputs), -1)
