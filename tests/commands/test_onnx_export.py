@@ -283,6 +283,14 @@ def test_resnet50_exports_from_every_framework(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnet50d", "seresnet50"])
+def test_timm_ids_export_from_every_framework(tmp_path, model_id):
+    """The deep stem, the average-pool shortcut and squeeze-excitation (mean, sigmoid, multiply) through every exporter,
+    each export checked in onnxruntime against its native float64 truth."""
+    assert_exports_agree(export_all(model_id, tmp_path))
+
+
+@pytest.mark.slow
 def test_nhwc_exports_from_every_framework_agree(tmp_path):
     results = export_all("resnet18", tmp_path, input_layout="nhwc")
     assert_exports_agree(results)

@@ -306,7 +306,8 @@ def test_counterfactual_mutations_keep_the_spec_consistent():
 
 
 @pytest.mark.parametrize("slip, code", [({"floor_pool": True}, "avgpool_ceil_mode"),
-                                        pytest.param({"padded_pool": True}, "avgpool_count_pad", marks=pytest.mark.slow)])
+                                        pytest.param({"padded_pool": True}, "avgpool_count_pad", marks=pytest.mark.slow)],
+                         ids=["floor_mode", "counted_padding"])
 def test_resnet_d_shortcut_pool_slips_are_errors_where_a_map_is_odd(tmp_path, slip, code):
     """At 56x56 conv4_block1's shortcut pool reads a 7x7 map: floor mode leaves the shortcut 3x3 against the main
     branch's 4x4 (the add fails), counted zero padding halves its last row and column. conv3_block1's and
