@@ -42,7 +42,7 @@ MEASURE = HERE / "measure.py"
 GOAL_RATIO = 1.05
 BATCHES = (1, 8)
 # framework -> spec ids compared against the framework's own reference implementations (see *_side.py)
-LATENCY_MODELS = {"torch": ("resnet18", "resnet50"), "keras": ("resnet50_v1", "resnet50v2"),
+LATENCY_MODELS = {"torch": ("resnet18", "resnet50", "resnet50d"), "keras": ("resnet50_v1", "resnet50v2"),
                   "paddle": ("resnet18", "resnet50")}
 TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
