@@ -192,6 +192,12 @@ class ModelSpec:
         return self.num_classes == NO_HEAD
 
     @property
+    def plain_blocks(self) -> bool:
+        """Every block is torchvision's, paddle.vision's or keras.applications': no attention module, no average-pool
+        shortcut (timm's seresnet50 and resnet50d are not)."""
+        return all(b.attention is None and b.shortcut != "avgpool_projection" for b in self.blocks)
+
+    @property
     def feature_channels(self) -> int:
         return self.blocks[-1].out_channels
 

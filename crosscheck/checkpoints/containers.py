@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import identify
+from crosscheck.checkpoints import hubs, identify
 
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
@@ -93,10 +93,16 @@ def prefixes(keys: Sequence[str], naming: str) -> list[str]:
 
 @functools.cache
 def _stem_anchors(naming: str) -> frozenset[str]:
-    """The weight key of the first stem conv of every model id (`conv1.weight`, timm's deep `conv1.0.weight`, ...)."""
-    firsts = [specs.get(model_id).layers[0] for model_id in specs.MODEL_IDS]
-    return frozenset(layer.canonical_key("weight") if naming == identify.CANONICAL else layer.native_key("weight", naming)
-                     for layer in firsts)
+    """The weight key of the first stem conv in `naming`: every model id's in a spec naming or the canonical one
+    (`conv1.weight`, timm's deep `conv1.0.weight`, ...), resnet18's in a hub layout (which holds plain stems only)."""
+    model_ids = specs.MODEL_IDS if naming == identify.CANONICAL or naming in specs.NAMINGS else ("resnet18",)
+    anchors = set()
+    for model_id in model_ids:
+        spec = specs.get(model_id)
+        layer = spec.layers[0]
+        anchors.add(layer.canonical_key("weight") if naming == identify.CANONICAL
+                    else hubs.native_key(spec, layer, "weight", naming))
+    return frozenset(anchors)
 
 
 def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: str | None = None,
@@ -177,7 +183,7 @@ def _strip(arrays: Arrays, prefix: str, naming: str, claimed: set[str]) -> tuple
     under = [key for key in arrays if key.startswith(prefix)]  # in file order, which messages list
     taken = [key for key in under if key not in claimed] or under
     inside = {key[len(prefix):]: arrays[key] for key in taken}
-    if naming == "torch":
+    if hubs.base(naming) == "torch":
         inside = {key: value for key, value in inside.items() if key.rsplit(".", 1)[-1] != TORCH_BN_COUNTER}
     return inside, set(taken)
 
