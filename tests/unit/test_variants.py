@@ -11,6 +11,7 @@ import pytest
 from crosscheck import calibration
 from crosscheck import spec as specs
 from crosscheck.checkpoints import containers
+from crosscheck.checkpoints.hubs import paddleclas, transformers
 
 # id -> (family, block, depths, stem, default classes): torchvision.models / paddle.vision.models, keras.applications
 # and the CIFAR blogs' ResNets as their sources define them.
@@ -193,3 +194,11 @@ def test_a_prefixed_timm_checkpoint_is_found_by_its_deep_stem():
     assert containers.prefixes(keys, "torch")[:2] == ["", "model."]  # (a block's conv1 suggests longer ones too)
     keras_keys = [f"backbone/{key}" for key in specs.get("resnet50d").native_shapes("keras")]
     assert containers.prefixes(keras_keys, "keras") == ["", "backbone/"]
+
+
+def test_hub_layouts_hold_no_timm_design():
+    """PaddleClas' ResNet (vb) and transformers' ResNet have no squeeze-excitation and no average-pool shortcut: a
+    seresnet50 file is never read as a PaddleClas ResNet50 or a transformers resnet-50."""
+    timm_ids = {"resnet50d", "resnet101d", "seresnet50"}
+    assert not timm_ids & set(paddleclas.holdable()) and not timm_ids & set(transformers.holdable())
+    assert "resnet50" in paddleclas.holdable() and "resnet50" in transformers.holdable()
