@@ -29,6 +29,10 @@ class Adapter(Protocol):
         """The spec's model (num_classes None: the id's default) in inference mode with a logits head, in `dtype`,
         on the configured device."""
 
+    def cast(self, model: Any, spec: ModelSpec, dtype: str) -> Any:
+        """The loaded `model` computing in `dtype` with the same weights: converted in place where the framework
+        can, else rebuilt with the weights copied in memory; `run` builds and loads each model once this way."""
+
     def get_native(self, model: Any, spec: ModelSpec) -> Arrays:
         """Every parameter and BN statistic as {native key: array in native layout}."""
 

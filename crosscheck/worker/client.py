@@ -71,6 +71,7 @@ class FrameworkWorker:
         self.dead = False
         self.ready = False
         self.import_seconds: float | None = None  # reported by the worker once its framework is imported
+        self.import_cpu_seconds: float | None = None  # the same import's CPU time, every thread of the worker
 
     def wait_ready(self) -> None:
         """Wait until the worker has imported its framework (start several workers, then wait on each)."""
@@ -82,6 +83,7 @@ class FrameworkWorker:
             raise FrameworkUnavailable(self.framework, reply.get("error", "could not start"))
         self.ready = True
         self.import_seconds = reply.get("seconds")
+        self.import_cpu_seconds = reply.get("cpu_seconds")
 
     def _read_replies(self) -> None:
         assert self._process.stdout is not None

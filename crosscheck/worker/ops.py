@@ -32,6 +32,13 @@ def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
 
 
+def op_cast(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Move the one loaded model of `model_id` to `dtype` (in place, or rebuilt with its weights copied in memory)."""
+    started = time.perf_counter()
+    worker.cast(request["model_id"], request.get("num_classes"), request["dtype"])
+    return {"cast_seconds": time.perf_counter() - started}
+
+
 def op_forward(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Run the loaded model of the requested dtype; its outputs are saved in that dtype (float64 stays float64)."""
     images = np.load(request["input"])
@@ -89,6 +96,7 @@ def op_probe(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 OPS = {
     "configure": op_configure,
     "load": op_load,
+    "cast": op_cast,
     "forward": op_forward,
     "block_outputs": op_block_outputs,
     "save_canonical": op_save_canonical,

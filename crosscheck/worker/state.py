@@ -52,6 +52,17 @@ class Worker:
             self.models[key] = self.adapter.build(model_id, key[1], key[2])
         return self.models[key]
 
+    def cast(self, model_id: str, num_classes: int | None, dtype: str) -> Any:
+        """The loaded model of `model_id` (in whichever dtype it is) moved to `dtype` by the adapter, kept under its
+        new key only: one model per id, built and loaded once, serves both precisions."""
+        target = self.key(model_id, num_classes, dtype)
+        if target not in self.models:
+            sources = [key for key in self.models if key[:2] == target[:2]]
+            if not sources:
+                raise RuntimeError(f"{model_id} has not been loaded in the {self.framework} worker")
+            self.models[target] = self.adapter.cast(self.models.pop(sources[0]), specs.get(model_id, target[1]), dtype)
+        return self.models[target]
+
     def loaded_model(self, request: dict[str, Any]) -> Any:
         key = self.key(request["model_id"], request.get("num_classes"), request.get("dtype", "float32"))
         if key not in self.models:

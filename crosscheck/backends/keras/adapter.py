@@ -77,6 +77,15 @@ def _floatx(dtype: str) -> Iterator[None]:
         keras.config.set_dtype_policy(policy)
 
 
+def cast(model: keras.Model, spec: ModelSpec, dtype: str) -> keras.Model:
+    """The model rebuilt in `dtype` (a Keras variable's dtype is fixed once created) with the weights copied from
+    `model` in memory, layer by layer in the builder's order."""
+    rebuilt = build(spec.model_id, spec.num_classes, dtype)
+    for target, source in zip(rebuilt.weights, model.weights, strict=True):
+        target.assign(np.asarray(source.numpy(), target.dtype))
+    return rebuilt
+
+
 def get_native(model: keras.Model, spec: ModelSpec) -> dict[str, np.ndarray]:
     """{'conv1_conv/kernel': array, ...} for every variable of the spec's layers, in keras layout."""
     return {key: variable.numpy() for key, variable in _variables(model, spec).items()}

@@ -57,6 +57,11 @@ def build(model_id: str, num_classes: int | None = None, dtype: str = "float32")
     return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
 
 
+def cast(model: nn.Module, spec: ModelSpec, dtype: str) -> nn.Module:
+    """The model converted in place to `dtype` (float32 weights widen to float64 exactly)."""
+    return model.to(DTYPES[dtype])
+
+
 def get_native(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Exactly the spec's native keys (no num_batches_tracked) as float32 numpy copies."""
     state = model.state_dict()
