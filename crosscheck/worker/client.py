@@ -43,6 +43,12 @@ class FrameworkUnavailable(WorkerError):
     """The framework could not be imported in the worker (not installed, or an import conflict)."""
 
 
+# OpenMP threads that wait at a barrier sleep instead of spinning: with three workers on a few cores, torch's
+# spinning threads burned several times the CPU of its forwards and slowed the others (BENCHMARKS.md, run).
+# Set in the environment by the user, the user's value is kept.
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def worker_command(framework: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.worker", framework]
 
@@ -64,7 +70,7 @@ class FrameworkWorker:
         self._process = subprocess.Popen(
             list(command or worker_command(framework)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, bufsize=1, env={**os.environ, **backend_environment(framework), **(env or {})},
+            text=True, bufsize=1, env={**WAIT_POLICY, **os.environ, **backend_environment(framework), **(env or {})},
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()
