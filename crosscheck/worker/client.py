@@ -172,12 +172,14 @@ class WorkerPool:
         self.allow_tf32 = allow_tf32
         self.factory = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))
         self.workers: dict[str, FrameworkWorker] = {}
+        self.started: list[str] = []  # every framework whose worker this pool started, in order (again after a close)
 
     def launch(self, frameworks: Iterable[str]) -> list[str]:
         """Start the processes not running yet without waiting for their imports (they overlap); those started."""
         new = [fw for fw in dict.fromkeys(frameworks) if fw not in self.workers]
         for framework in new:
             self.workers[framework] = self.factory(framework)
+            self.started.append(framework)
         return new
 
     def configure(self, framework: str) -> dict[str, Any]:
