@@ -54,9 +54,10 @@ def _op_determinism_enabled() -> bool:
     return config.is_op_determinism_enabled()
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> keras.Model:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> keras.Model:
     """The spec's model with a logits head (None: the id's default classes; NO_HEAD: include_top=False, pooled
-    features), computing in `dtype`; any input size, as torch and paddle accept."""
+    features), computing in `dtype`; any input size, as torch and paddle accept. Initialised whatever
+    `uninitialised` says: Keras has no public way to create a layer's variables without their initialiser."""
     with _floatx(dtype):
         if num_classes == specs.NO_HEAD:
             return resnet.build(model_id, include_top=False, pooling="avg", input_tensor=keras.Input(shape=(None, None, 3)))

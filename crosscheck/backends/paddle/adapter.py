@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import weakref
@@ -76,9 +77,13 @@ def _cudnn_deterministic() -> str:
     return str(paddle.get_flags(["FLAGS_cudnn_deterministic"])["FLAGS_cudnn_deterministic"])
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device."""
-    model = build_model(model_id, num_classes, softmax=False)
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device;
+    `uninitialised` in Paddle's default dtype: built under `paddle.LazyGuard`, which skips the parameters' random
+    initialisers (the caller's set_state_dict gives them their values; `Layer.to` cannot convert lazy parameters)."""
+    lazy = uninitialised and dtype == paddle.get_default_dtype()
+    with paddle.LazyGuard() if lazy else contextlib.nullcontext():
+        model = build_model(model_id, num_classes, softmax=False)
     model.to(dtype=dtype)
     model.eval()
     return model
