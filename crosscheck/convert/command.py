@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import cli_options
+from crosscheck.checkpoints.hubs.targets import TARGETS
 from crosscheck.checkpoints.reader import FORMATS, READ_ONLY
 from crosscheck.convert.session import ConvertOptions, ConvertResult, ManyResult, convert, convert_many
 from crosscheck.metrics import FLOAT64_RTOL
@@ -24,7 +25,12 @@ def add_parser(commands: Any) -> None:
         description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
                     "converted models agree within the gate (or with --force).")
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="SRC DST: the checkpoint to read and the one to write; with --to-dir, every SRC to convert")
+                        help="SRC DST: the checkpoint to read and the one to write (a directory for --to transformers); "
+                             "with --to-dir, every SRC to convert")
+    parser.add_argument("--to", choices=sorted(TARGETS), default=None,
+                        help="write a library's layout: transformers (a save_pretrained directory: config.json + "
+                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
+                             "says, or an existing transformers directory")
     parser.add_argument("--to-dir", metavar="DIR", help="convert every SRC into DIR (one pool of workers for all; "
                         "all or nothing: written only if every file converts and passes)")
     parser.add_argument("--to-format", metavar="SUFFIX", choices=[f for f in FORMATS if f not in READ_ONLY],
@@ -40,7 +46,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
-                             overwrite=args.overwrite,
+                             overwrite=args.overwrite, to=args.to,
                              force=args.force, seed=args.seed, timeout=args.timeout)
     say = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
     if args.to_dir is None:
