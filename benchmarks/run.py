@@ -356,6 +356,7 @@ def run_table(bench: Bench) -> Table:
     """`crosscheck run` as a user runs it (default, and --onnx): wall and CPU in total and per stage and framework."""
     columns = {"default": [], "--onnx": ["--onnx"]}
     measured: dict[str, tuple[dict[str, Any], float, float]] = {}
+    load_before = load_average()
     for label, extra in columns.items():
         console.log(f"crosscheck run {label}")
         report_path = bench.tmp / f"run{label}.json"
@@ -391,7 +392,7 @@ def run_table(bench: Bench) -> Table:
         "rebuilt with the weights copied in memory), runs it again; the stage rows are each worker's own wall and CPU "
         "time per stage, summed over the models (they overlap each other and the main process's weights, so they do not "
         "add up to the total). Goal: total at most 15 s wall and 28 s CPU, on an idle machine; compare the CPU column "
-        "on a loaded one.")
+        f"on a loaded one. Load average (1, 5, 15 min) before / after: {load_before} / {load_average()}.")
     return table
 
 
@@ -419,7 +420,7 @@ def convert_table(bench: Bench) -> Table:
         FIVE_FILES: ["convert", *sources, "--to-dir", str(folder / "out"), "--to-format", ".pdparams"],
     }
     table = Table("`crosscheck convert` (float64 proof, CPU), seconds", ["conversion", "wall", "CPU", "goal"])
-    times = {}
+    times, load_before = {}, load_average()
     for label, arguments in runs.items():
         console.log(f"convert: {label}")
         times[label] = timed_command([*arguments, "--overwrite"], folder)
@@ -431,7 +432,8 @@ def convert_table(bench: Bench) -> Table:
     table.notes.append(
         "`crosscheck convert` started as a user starts it; CPU is user + system time of it and its workers (a torch "
         "and a Paddle worker). Several files in one call share one pool of workers (started once) and keep a built "
-        "model for the next file of the same id; each file is still read, written and proven on its own.")
+        "model for the next file of the same id; each file is still read, written and proven on its own. Load average "
+        f"(1, 5, 15 min) before / after: {load_before} / {load_average()}.")
     return table
 
 
