@@ -8,9 +8,9 @@ import os
 import keras
 import tensorflow as tf
 
-from crosscheck.backends.keras.shared import block_outputs, build, forward, get_native, preprocess, set_native
+from crosscheck.backends.keras.shared import block_outputs, build, cast, forward, get_native, preprocess, set_native
 
-__all__ = ["block_outputs", "build", "configure", "forward", "get_native", "preprocess", "set_native"]
+__all__ = ["block_outputs", "build", "cast", "configure", "forward", "get_native", "preprocess", "set_native"]
 
 
 def configure(device: str, allow_tf32: bool) -> dict[str, str]:

@@ -7,9 +7,9 @@ import jax
 import keras
 
 from crosscheck.backends.keras import shared
-from crosscheck.backends.keras.shared import block_outputs, forward, get_native, preprocess, set_native
+from crosscheck.backends.keras.shared import block_outputs, cast, forward, get_native, preprocess, set_native
 
-__all__ = ["block_outputs", "build", "configure", "forward", "get_native", "preprocess", "set_native"]
+__all__ = ["block_outputs", "build", "cast", "configure", "forward", "get_native", "preprocess", "set_native"]
 
 # with 64-bit types off JAX itself computes float64 in float32, and build refuses a float64 model
 FLOAT64_IN_FORCE = shared.keep_float64() if jax.config.jax_enable_x64 else shared.FLOAT64_DEMOTED
@@ -39,9 +39,9 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
     }
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> keras.Model:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> keras.Model:
     """The shared Keras build, refused in float64 when JAX's 64-bit types are off (JAX would compute in float32)."""
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise RuntimeError("keras_jax: JAX_ENABLE_X64 is off, so JAX would compute this float64 model in float32; "
                            "set JAX_ENABLE_X64=1 before JAX is imported")
-    return shared.build(model_id, num_classes, dtype)
+    return shared.build(model_id, num_classes, dtype, uninitialised)

@@ -7,10 +7,10 @@ import keras
 import torch
 from keras.src.backend.torch.core import get_device
 
-from crosscheck.backends.keras.shared import (block_outputs, build, forward, get_native, keep_float64, preprocess,
-                                              set_native)
+from crosscheck.backends.keras.shared import (block_outputs, build, cast, forward, get_native, keep_float64,
+                                              preprocess, set_native)
 
-__all__ = ["block_outputs", "build", "configure", "forward", "get_native", "preprocess", "set_native"]
+__all__ = ["block_outputs", "build", "cast", "configure", "forward", "get_native", "preprocess", "set_native"]
 
 FLOAT64_IN_FORCE = keep_float64()
 
