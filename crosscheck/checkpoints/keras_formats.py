@@ -39,7 +39,7 @@ def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
         return _read_archive(path)
     if path.endswith(WEIGHTS_SUFFIX):
         raise ValueError(f"{path}: a .weights.h5 file is order-based; it can only be read for a known model id")
-    return {TOP: _read_legacy(path)}
+    return _read_legacy(path)
 
 
 def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
@@ -71,9 +71,10 @@ def stored_dtype(path: str | os.PathLike[str]) -> str:
     return "float64" if found else "float32"
 
 
-def _read_legacy(path: str) -> dict[str, np.ndarray]:
-    """By name: the `layer_names` attribute, each layer's `weight_names`, ':0' suffixes dropped."""
-    native = {}
+def _read_legacy(path: str) -> dict[str, Arrays]:
+    """By name: the `layer_names` attribute, each layer's `weight_names`, ':0' suffixes dropped. A nested model (a
+    transfer-learning base) is one layer whose weight names carry its inner layers' names: its own container."""
+    found: dict[str, Arrays] = {TOP: {}}
     with open_h5(path) as file:
         root = file["model_weights"] if "model_weights" in file else file  # a full-model legacy .h5
         if "layer_names" not in root.attrs:
@@ -81,8 +82,10 @@ def _read_legacy(path: str) -> dict[str, np.ndarray]:
         for layer_name in map(_text, root.attrs["layer_names"]):
             group = root[layer_name]
             for weight_name in map(_text, group.attrs.get("weight_names", [])):
-                native[f"{layer_name}/{weight_name.split('/')[-1].removesuffix(':0')}"] = np.asarray(group[weight_name])
-    return native
+                *_, inner, param = [layer_name, *weight_name.removesuffix(":0").split("/")]
+                place = TOP if inner == layer_name else layer_name
+                found.setdefault(place, {})[f"{inner}/{param}"] = np.asarray(group[weight_name])
+    return {place: arrays for place, arrays in found.items() if arrays}
 
 
 def _read_archive(path: str) -> dict[str, Arrays]:

@@ -21,11 +21,12 @@ from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
+from crosscheck.checkpoints import canonical, containers, identify, keras_formats, origins, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.worker.client import WorkerError, WorkerPool
 
-READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth"}
+READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth",
+             ".pth.tar": "a timm train checkpoint holds training state crosscheck does not make; write .pth"}
 KERAS_ORDER_BASED = ".weights.h5"
 CANONICAL_RUNS_IN = "torch"  # the framework that runs a .safetensors side of a comparison
 CANONICAL_FORMAT = "crosscheck-canonical"  # the `format` metadata of crosscheck's own safetensors files
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     ".weights.h5": "Keras 3 weights (order-based)",
     ".keras": "Keras 3 model archive (weights read, code never run)",
     ".h5": "Keras legacy HDF5 weights (by name)",
+    ".pth.tar": "timm train checkpoint, a PyTorch pickle (weights_only)",
     ".pth": "PyTorch pickle (weights_only)",
     ".pt": "PyTorch pickle (weights_only)",
     ".ckpt": "PyTorch / Lightning checkpoint (weights_only)",
@@ -55,7 +57,7 @@ SIGNATURES: dict[str, tuple[tuple[tuple[bytes, int], ...], str]] = {
     ".weights.h5": HDF5,
     ".keras": ZIP,
     ".h5": HDF5,
-    **dict.fromkeys((".pth", ".pt", ".ckpt", ".bin"), (ZIP[0] + PICKLE[0], "a zip archive (torch.save) or a pickle")),
+    **dict.fromkeys((".pth.tar", ".pth", ".pt", ".ckpt", ".bin"), (ZIP[0] + PICKLE[0], "a zip archive (torch.save) or a pickle")),
     ".pdparams": PICKLE,
     ".safetensors": (((b"{", 8),), "an 8-byte header size and a JSON header"),
 }
@@ -87,6 +89,8 @@ class Found:
     file: Checkpoint
     located: Located
     arrays: dict[str, np.ndarray]  # canonical keys and layout, float32 (float64 kept)
+    layout: str = ""  # the library and layout the file comes from, e.g. "timm train checkpoint (CheckpointSaver)"
+    notes: tuple[str, ...] = ()  # what the weights cannot tell and the reading assumed
 
     @property
     def spec(self) -> specs.ModelSpec:
@@ -100,7 +104,12 @@ class Found:
     @property
     def warnings(self) -> list[str]:
         """What the reading left out that the user may have wanted: ignored arrays shaped like a classifier head."""
-        return containers.head_warnings(self.located)
+        return containers.head_warnings(self.located) + list(self.notes)
+
+    @property
+    def head_mapping(self) -> str:
+        """Which file keys became the classifier, where they are not the spec's own ('' where they are)."""
+        return self.located.head.describe() if self.located.head else ""
 
 
 def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
@@ -115,23 +124,29 @@ def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
 
 
 def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None = None, key: str | None = None,
-         prefix: str | None = None) -> Found:
-    """The file's ResNet; every problem (unreadable, unsafe, no ResNet, ambiguous) raises CheckpointError."""
+         prefix: str | None = None, num_classes: int | None = None) -> Found:
+    """The file's ResNet (`num_classes=NO_HEAD`: its backbone alone); every problem (unreadable, unsafe, no ResNet,
+    ambiguous, a classifier that is no ResNet head) raises CheckpointError."""
     if not file.path.is_file():
         raise CheckpointError(f"{file.path}: no such file")
     check_signature(file)
+    places: Mapping[str, Arrays] = {}
     try:
         if file.suffix == KERAS_ORDER_BASED:
             located = _read_order_based(file, pool, scratch, model_id)
         else:
-            located = containers.locate(_containers(file, pool, scratch), _namings(file), model_id, key, prefix)
-    except (identify.CheckpointMismatchError, containers.ContainerError, specs.UnknownModelError) as error:
+            places = _containers(file, pool, scratch)
+            located = containers.locate(places, _namings(file), model_id, key, prefix, num_classes)
+        notes = origins.check(file, located, pool)
+    except containers.ContainerError as error:
+        raise CheckpointError(f"{file.path}: {origins.name_choices(places)}{error}") from error
+    except (identify.CheckpointMismatchError, specs.UnknownModelError) as error:
         raise CheckpointError(f"{file.path}: {error}") from error
     except WorkerError as error:  # the worker's own message already names the file
         raise CheckpointError(str(error).split(" failed: ", 1)[-1].split(": ", 1)[-1]) from error
     except ValueError as error:  # the format readers name the file
         raise CheckpointError(str(error)) from error
-    return Found(file, located, _canonical(located))
+    return Found(file, located, _canonical(located), origins.layout(file.suffix, located, places), notes)
 
 
 def check_signature(file: Checkpoint) -> None:

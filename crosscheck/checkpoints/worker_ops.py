@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.backends.protocols import OrderBasedCheckpoints
+from crosscheck.backends.protocols import ConfiguredCheckpoints, OrderBasedCheckpoints
 from crosscheck.checkpoints import canonical
 from crosscheck.checkpoints.containers import TOP
 from crosscheck.checkpoints.identify import CANONICAL
@@ -39,6 +39,11 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
 def op_checkpoint_layers(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """(kind, variable shapes) of each layer of an order-based keras .weights.h5, to identify its model."""
     return {"layers": cast(OrderBasedCheckpoints, worker.checkpoints).layers(request["path"])}
+
+
+def op_checkpoint_config(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """The training config a checkpoint stores beside its weights (mmengine's `meta`), as text; '' if none."""
+    return {"config": cast(ConfiguredCheckpoints, worker.checkpoints).config(request["path"])}
 
 
 def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +72,8 @@ def op_file_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
         _, arrays, _ = canonical.load(request["path"], spec.model_id)
         worker.checkpoints.load_state(model, spec, specs.to_native(spec, arrays, worker.naming))
     else:
-        worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"])
+        worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"],
+                                     request.get("keys"))
     np.save(request["output"], np.asarray(worker.adapter.forward(model, np.load(request["input"])), np.float64))
     return {}
 
@@ -76,5 +82,6 @@ OPS = {
     "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,
+    "checkpoint_config": op_checkpoint_config,
     "write_checkpoint": op_write_checkpoint,
 }

@@ -27,6 +27,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("dst", help="checkpoint to write")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
+    cli_options.add_backbone_only(parser)
     cli_options.add_overwrite(parser, "an existing DST")
     cli_options.add_force(parser, "DST")
     cli_options.add_seed(parser, "of the verification input")
@@ -36,6 +37,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
+                             num_classes=args.num_classes,
                              overwrite=args.overwrite,
                              force=args.force, seed=args.seed, timeout=args.timeout)
     result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))

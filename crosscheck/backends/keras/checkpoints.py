@@ -46,11 +46,12 @@ def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded
         legacy_h5_format.save_weights_to_hdf5_group(file, model)
 
 
-def load_into(model: keras.Model, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str) -> None:
+def load_into(model: keras.Model, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str,
+              keys: Mapping[str, str] | None = None) -> None:
     """Keras' own loading of a weight file into `model` (in the model's dtype): `load_weights` for a Keras 3
     `.weights.h5` or `.keras` archive, Keras' by-name legacy loader for a `.h5`, whose every spec layer must be
     in the file (the by-name loader leaves an absent layer at its initial values). Keras reads the whole file: no
-    container or prefix applies."""
+    container, prefix or `keys` applies (convert reads a Keras file whose head is elsewhere through crosscheck)."""
     path = os.fspath(path)
     if path.endswith((".weights.h5", ".keras")):
         model.load_weights(path)
