@@ -77,7 +77,8 @@ def find(native: Arrays, naming: str, container: str, prefix: str, place: Arrays
     if naming == "keras":
         found = _keras_dense(native, container, parent)
     else:
-        found = _sequential_fc(native, naming, container, prefix) or _mmpretrain(place, container, prefix)
+        found = _sequential_fc(native, naming, container, prefix) \
+            or (_mmpretrain(place, container, prefix) if naming == "torch" else None)
     if found is None:
         return native, None
     layout, linears = found

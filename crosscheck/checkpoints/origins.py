@@ -56,12 +56,14 @@ def layout(suffix: str, located: Located, places: Mapping[str, Arrays]) -> str:
     if located.naming == "keras":
         nested = f", nested as {located.container!r} in a transfer-learning model" if located.container != TOP else ""
         return f"keras.applications layer names{nested}"
-    library_names = {"torch": "torchvision (timm's plain ResNet keys are the same)", "paddle": "paddle.vision"}
-    name = library_names.get(located.naming, "crosscheck canonical")
+    if located.naming not in ("torch", "paddle"):
+        return "crosscheck canonical"
     default = specs.get(located.spec.model_id).num_classes
     tuned = f", fine-tuned head: {located.spec.num_classes} classes" \
         if not located.spec.headless and located.spec.num_classes != default else ""
-    return f"{name} state_dict{tuned}" if located.naming in library_names else name
+    if located.naming == "paddle":
+        return f"paddle.vision state_dict{tuned}"
+    return f"torchvision state_dict{tuned} (timm's plain ResNet has the same keys)"
 
 
 def is_mmpretrain(located: Located) -> bool:
