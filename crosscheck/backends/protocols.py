@@ -120,8 +120,8 @@ class OrderBasedCheckpoints(Checkpoints, Protocol):
     def stored_dtype(self, path: PathLike) -> str:
         """The dtype the model must be built in to hold the file's variables."""
 
-    def read_order_based(self, path: PathLike, model: Any) -> Arrays:
-        """{native key: array} of the file, loaded into `model`."""
+    def read_order_based(self, path: PathLike, model: Any, root: str = "") -> Arrays:
+        """{native key: array} of the file (of the model nested in it at `root`, where given), loaded into `model`."""
 
 
 class ConfiguredCheckpoints(Checkpoints, Protocol):

@@ -83,13 +83,18 @@ def find(native: Arrays, naming: str, container: str, prefix: str, place: Arrays
         return native, None
     layout, linears = found
     if len(linears) > 1:
-        stack = ", ".join(f"{_layer_name(weight)} {list(np.shape(arrays[weight[1]]))}" for weight, _, arrays in linears)
-        raise DeepHeadError(f"{len(linears)} linear layers after the backbone ({stack}) are a classifier of their own, "
-                            f"not a ResNet head (one linear layer); {BACKBONE_ONLY} converts the backbone alone")
+        raise DeepHeadError(stack_message([(_layer_name(weight), np.shape(arrays[weight[1]])) for weight, _, arrays in linears]))
     weight, bias, arrays = linears[0]
     mapped = {target["weight"]: arrays[weight[1]], target["bias"]: arrays[bias[1]]}
     native = {key: value for key, value in native.items() if _outside(key, weight, bias, container, prefix)}
     return {**native, **mapped}, Head(layout, ((weight, target["weight"]), (bias, target["bias"])))
+
+
+def stack_message(linears: list[tuple[str, tuple[int, ...]]]) -> str:
+    """Why a stack of linear layers (name, weight shape) is refused, and what reads the backbone alone."""
+    stack = ", ".join(f"{name} {list(shape)}" for name, shape in linears)
+    return (f"{len(linears)} linear layers after the backbone ({stack}) are a classifier of their own, not a ResNet "
+            f"head (one linear layer); {BACKBONE_ONLY} converts the backbone alone")
 
 
 Linear = tuple[Place, Place, Arrays]  # (weight place, bias place, the dict holding them)

@@ -55,7 +55,10 @@ def layout(suffix: str, located: Located, places: Mapping[str, Arrays]) -> str:
         return located.head.layout
     if located.naming == "keras":
         nested = f", nested as {located.container!r} in a transfer-learning model" if located.container != TOP else ""
-        return f"keras.applications layer names{nested}"
+        default = specs.get(located.spec.model_id).num_classes
+        tuned = f", fine-tuned head: {located.spec.num_classes} classes" \
+            if not located.spec.headless and located.spec.num_classes != default else ""
+        return f"keras.applications layers{tuned}{nested}"
     if located.naming not in ("torch", "paddle"):
         return "crosscheck canonical"
     default = specs.get(located.spec.model_id).num_classes

@@ -21,7 +21,7 @@ from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, containers, identify, keras_formats, origins, paddle_formats
+from crosscheck.checkpoints import canonical, containers, heads, identify, keras_formats, origins, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.worker.client import WorkerError, WorkerPool
 
@@ -133,7 +133,7 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
     places: Mapping[str, Arrays] = {}
     try:
         if file.suffix == KERAS_ORDER_BASED:
-            located = _read_order_based(file, pool, scratch, model_id)
+            located = _read_order_based(file, pool, scratch, model_id, num_classes)
         else:
             places = _containers(file, pool, scratch)
             located = containers.locate(places, _namings(file), model_id, key, prefix, num_classes)
@@ -191,12 +191,47 @@ def _namings(file: Checkpoint) -> list[str]:
     return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT else [identify.CANONICAL, "torch"]
 
 
-def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None) -> Located:
-    """A Keras 3 .weights.h5: identified by its layers' kinds and shapes, then read through that model."""
+def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None,
+                      num_classes: int | None) -> Located:
+    """A Keras 3 .weights.h5: identified by its layers' kinds and shapes, then read through that model; a
+    transfer-learning model's nested base through the headless model, the one Dense around it as its head."""
     layers = pool["keras"].request("checkpoint_layers", path=file.path)["result"]["layers"]
-    spec = identify.identify_layers(layers, model_id)
-    native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": spec.num_classes})[TOP]
-    return Located(spec, "keras", TOP, "", {key: native[key] for key in spec.native_shapes("keras")})
+    root, around = keras_formats.around_base(file.path)
+    stack = [("dense", shapes[0]) for kind, shapes in layers if kind == "dense"]
+    if not root and len(stack) > 1 and num_classes != specs.NO_HEAD:
+        raise containers.ContainerError(heads.stack_message(stack))
+    if not root:
+        spec = identify.identify_layers(layers, model_id)
+        native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": spec.num_classes})[TOP]
+        located = Located(spec, "keras", TOP, "", {key: native[key] for key in spec.native_shapes("keras")})
+        if num_classes != specs.NO_HEAD or spec.headless:
+            return located
+        backbone = specs.get(spec.model_id, specs.NO_HEAD)
+        left_out = tuple(containers.IgnoredArray(TOP, key, native[key].shape) for key in heads.head_keys("keras").values())
+        return Located(backbone, "keras", TOP, "", {key: native[key] for key in backbone.native_shapes("keras")},
+                       ignored=left_out, backbone_only=True)
+    dense = {name: arrays for name, arrays in around.items() if [np.ndim(a) for a in arrays] == [2, 1]}
+    if len(dense) > 1 and num_classes != specs.NO_HEAD:
+        raise containers.ContainerError(heads.stack_message([(name, np.shape(arrays[0])) for name, arrays in dense.items()]))
+    if num_classes == specs.NO_HEAD or not dense:
+        layers = [layer for layer in layers if layer[0] != "dense"] if num_classes == specs.NO_HEAD else layers
+        spec = identify.identify_layers(layers, model_id)
+        head = None
+    else:
+        spec = identify.identify_layers(layers, model_id)
+        [(name, (kernel, bias))] = dense.items()
+        sources = [(TOP, f"{keras_formats.LAYERS}/{name}/vars/{i}") for i in (0, 1)]
+        target = heads.head_keys("keras")
+        head = heads.Head(f"Keras transfer learning: keras.applications base + GlobalAveragePooling2D + Dense, the "
+                          f"base nested as a sub-model ({root})", tuple(zip(sources, (target["weight"], target["bias"]))))
+    backbone = specs.get(spec.model_id, specs.NO_HEAD)
+    native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": specs.NO_HEAD, "root": root})[TOP]
+    native = {key: native[key] for key in backbone.native_shapes("keras")}
+    if head:
+        native.update({target["weight"]: kernel, target["bias"]: bias})
+    left_out = () if head else tuple(containers.IgnoredArray(TOP, f"{keras_formats.LAYERS}/{name}/vars/{i}", np.shape(array))
+                                     for name, arrays in around.items() for i, array in enumerate(arrays))
+    return Located(spec, "keras", root, "", native, left_out, head, backbone_only=num_classes == specs.NO_HEAD)
 
 
 def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object]) -> dict[str, Arrays]:

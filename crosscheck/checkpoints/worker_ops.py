@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read `path` into {container: {native key: array}}, saved to the `output` .npz under JSON [container, key]
-    names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`)."""
+    names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`, the nested model
+    at `root` where given)."""
     if request.get("model_id"):
         module = cast(OrderBasedCheckpoints, worker.checkpoints)
         model = worker.model(request["model_id"], request["num_classes"], module.stored_dtype(request["path"]))
-        found = {TOP: module.read_order_based(request["path"], model)}
+        found = {TOP: module.read_order_based(request["path"], model, request.get("root", ""))}
     else:
         found = worker.checkpoints.read(request["path"])
     np.savez(request["output"], **{json.dumps([place, key]): array for place, arrays in found.items()

@@ -188,6 +188,8 @@ class _Conversion:
 # Why a format's file is read for the proof by crosscheck rather than by a framework's loader.
 UNLOADABLE = {".keras": "Keras loads a .keras archive into the model it was saved from, and this one holds the "
                         "ResNet nested in another model or next to other layers",
+              ".weights.h5": "Keras loads an order-based file only into the model it was saved from, and this one "
+                             "holds the ResNet nested in a transfer-learning model, or the head is left out",
               ".h5": "Keras' by-name loader needs the layer names unprefixed, at the top level, the head named "
                      "predictions"}
 CANONICAL_READING = "the spec's mapping of its canonical arrays into torch (no framework loads a crosscheck .safetensors)"
@@ -204,7 +206,7 @@ def native_reading(file: reader.Checkpoint, located: Located) -> str | None:
     if file.suffix == ".h5":
         return None if where or located.head else "Keras' by-name legacy load_weights"
     if file.naming == "keras":
-        return "Keras load_weights"
+        return None if located.head or located.backbone_only else "Keras load_weights"
     if located.head:
         where += f", the head from {located.head.describe()}"
     if located.backbone_only and located.ignored:

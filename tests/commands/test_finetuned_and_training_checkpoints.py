@@ -408,20 +408,27 @@ def test_keras_transfer_learning_models_map_their_dense_onto_the_head(keras_file
 
 
 @pytest.mark.slow
-def test_keras_transfer_weights_h5_is_read_flat_and_refused_nested(keras_files, capsys):
-    """An order-based .weights.h5 names no layer: the flat model's Dense is its one dense layer; a nested base
-    cannot be matched to the layers beside it: refused, naming .keras."""
-    summary = inspect_json(capsys, str(keras_files / "flat.weights.h5"))
-    assert (summary["model_id"], summary["num_classes"]) == ("resnet18_cifar", 5)
-    for model in ("nested", "sequential"):
-        assert main(["inspect", str(keras_files / f"{model}.weights.h5")]) == 2
-        assert "save it with model.save(...) as .keras" in capsys.readouterr().err
+@pytest.mark.parametrize("model,head,classes", KERAS_CASES)
+def test_keras_transfer_weights_h5_is_read_through_the_base(keras_files, capsys, model, head, classes):
+    """An order-based .weights.h5 names no layer: the flat model's Dense is its one dense layer; a nested base is
+    read by Keras' own loader from its group, the one Dense around it is the head."""
+    summary = inspect_json(capsys, str(keras_files / f"{model}.weights.h5"))
+    assert (summary["model_id"], summary["num_classes"], summary["ignored_count"]) == ("resnet18_cifar", classes, 0)
+    if model != "flat":
+        assert summary["container"] == "functional"
+        assert summary["head_mapping"] == "layers/dense/vars/0, layers/dense/vars/1 -> predictions/kernel, predictions/bias"
+
+
+@pytest.mark.slow
+def test_a_keras_dense_stack_in_a_weights_h5_is_refused(keras_files, tmp_path, capsys):
+    error = refused(capsys, tmp_path, str(keras_files / "deep.weights.h5"))
+    assert "2 linear layers after the backbone (dense [512, 64], dense [64, 4])" in error and "--num-classes 0" in error
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,head,classes", KERAS_CASES)
 def test_keras_transfer_files_go_through_every_framework(keras_files, pool, tmp_path, model, head, classes):
-    suffixes = (".keras", ".h5") + ((".weights.h5",) if model == "flat" else ())
+    suffixes = (".keras", ".h5", ".weights.h5")
     for suffix in suffixes:
         backs = round_trips(keras_files / f"{model}{suffix}", ["torch", "paddle", "keras"], "keras", pool, tmp_path / suffix)
         for back in keras_state("resnet18_cifar", classes, *backs):
