@@ -455,3 +455,16 @@ def test_keras_applications_resnet50_transfer_model_goes_through_every_framework
     backs = round_trips(files / "nested.keras", ["torch", "paddle", "keras"], "keras", pool, tmp_path)
     for back in keras_state("resnet50_v1", 7, *backs):
         assert_same_state(back, state("keras", files / "nested-reference.npz"))
+
+
+@pytest.mark.slow
+def test_export_num_classes_0_exports_the_backbone_of_a_deep_head(torch_files, tmp_path, capsys):
+    """export reads --weights as convert does: the stack is refused, --num-classes 0 exports the pooled features."""
+    import onnx
+
+    argv = ["export", "--model", "resnet18_cifar", "--framework", "torch", "--weights", str(torch_files / "deep.pth")]
+    assert main([*argv, "-o", str(tmp_path / "refused.onnx")]) == 2
+    assert "--num-classes 0" in capsys.readouterr().err and not (tmp_path / "refused.onnx").exists()
+    assert main([*argv, "--num-classes", "0", "-o", str(tmp_path / "backbone.onnx")]) == 0
+    [output] = onnx.load(str(tmp_path / "backbone.onnx")).graph.output
+    assert output.type.tensor_type.shape.dim[1].dim_value == 512  # resnet18's pooled features, no classifier
