@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import heads, identify
+from crosscheck.checkpoints import heads, hubs, identify
 
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
@@ -92,10 +92,17 @@ def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.n
     return found
 
 
+def _stem_key(naming: str) -> str:
+    """The stem conv weight's key in `naming` (canonical, a framework's or a hub layout's): every model id has it."""
+    spec = specs.get("resnet18")
+    layer = spec.layer(STEM_PARAM[0])
+    return layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL \
+        else hubs.native_key(spec, layer, STEM_PARAM[1], naming)
+
+
 def prefixes(keys: Sequence[str], naming: str) -> list[str]:
     """'' and every prefix that turns some key into the stem conv's key in `naming`, shortest first."""
-    layer = specs.get("resnet18").layer(STEM_PARAM[0])
-    anchor = layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL else layer.native_key(STEM_PARAM[1], naming)
+    anchor = _stem_key(naming)
     found = {key[: -len(anchor)] for key in keys if key.endswith(anchor)}
     return sorted(found | {""}, key=lambda prefix: (len(prefix), prefix))
 
@@ -163,9 +170,7 @@ def head_warnings(located: Located) -> list[str]:
     if located.backbone_only:  # asked for: the ignored list names them
         return []
     width = located.spec.feature_channels
-    stem = specs.get("resnet18").layer(STEM_PARAM[0])
-    anchor = stem.canonical_key(STEM_PARAM[1]) if located.naming == identify.CANONICAL \
-        else stem.native_key(STEM_PARAM[1], located.naming)
+    anchor = _stem_key(located.naming)
     other_models = {array.container for array in located.ignored if array.key.endswith(anchor)}  # an EMA copy, say
     kept = "the model read is the headless backbone" if located.spec.headless \
         else f"the model read keeps its own {located.spec.num_classes}-class head"
@@ -189,7 +194,7 @@ def _strip(arrays: Arrays, prefix: str, naming: str, claimed: set[str]) -> tuple
     under = [key for key in arrays if key.startswith(prefix)]  # in file order, which messages list
     taken = [key for key in under if key not in claimed] or under
     inside = {key[len(prefix):]: arrays[key] for key in taken}
-    if naming == "torch":
+    if hubs.base(naming) == "torch":
         inside = {key: value for key, value in inside.items() if key.rsplit(".", 1)[-1] != TORCH_BN_COUNTER}
     return inside, set(taken)
 
@@ -206,8 +211,7 @@ def _head(native: Arrays, naming: str, containers: Mapping[str, Arrays], path: s
     where `native` holds a backbone (its stem conv); a stack of linear layers raises ContainerError."""
     if num_classes == specs.NO_HEAD:
         return heads.backbone_only(native, naming), None
-    if naming == identify.CANONICAL or specs.get("resnet18").layer(STEM_PARAM[0]).native_key(STEM_PARAM[1], naming) \
-            not in native:
+    if naming not in specs.NAMINGS or _stem_key(naming) not in native:  # hub layouts name their own heads
         return native, None
     parent = path.rsplit(SEPARATOR, 1)[0] if SEPARATOR in path else TOP
     around = (parent, containers[parent]) if path != TOP and parent in containers else None

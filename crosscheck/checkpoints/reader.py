@@ -21,7 +21,7 @@ from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, containers, heads, identify, keras_formats, origins, paddle_formats
+from crosscheck.checkpoints import canonical, containers, heads, hubs, identify, keras_formats, origins, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.worker.client import WorkerError, WorkerPool
 
@@ -89,8 +89,19 @@ class Found:
     file: Checkpoint
     located: Located
     arrays: dict[str, np.ndarray]  # canonical keys and layout, float32 (float64 kept)
-    layout: str = ""  # the library and layout the file comes from, e.g. "timm train checkpoint (CheckpointSaver)"
+    config: hubs.HubConfig | None = None  # a hub layout's config file beside the weights, as read
+    origin: str = ""  # the library and layout the file comes from, e.g. "timm train checkpoint (CheckpointSaver)"
     notes: tuple[str, ...] = ()  # what the weights cannot tell and the reading assumed
+
+    @property
+    def layout(self) -> hubs.HubLayout | None:
+        """The model hub's key layout the file uses (None: a framework's own naming)."""
+        return hubs.LAYOUTS.get(self.located.naming)
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """Class names by index, from a hub config (transformers' id2label), when it has them."""
+        return self.config.labels if self.config else None
 
     @property
     def spec(self) -> specs.ModelSpec:
@@ -103,8 +114,9 @@ class Found:
 
     @property
     def warnings(self) -> list[str]:
-        """What the reading left out that the user may have wanted: ignored arrays shaped like a classifier head."""
-        return containers.head_warnings(self.located) + list(self.notes)
+        """What the reading left out or assumed that the user may have wanted: ignored arrays shaped like a classifier
+        head, a hub config's notes, what a layout's weights cannot tell."""
+        return containers.head_warnings(self.located) + list(self.config.notes if self.config else ()) + list(self.notes)
 
     @property
     def head_mapping(self) -> str:
@@ -113,8 +125,15 @@ class Found:
 
 
 def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
-    """Recognise the format by extension; anything else raises CheckpointError listing the known ones."""
+    """Recognise the format by extension (a model hub's directory by its weights file); anything else raises
+    CheckpointError listing the known ones."""
     path = Path(path)
+    if path.is_dir() and not writing:
+        weights = hubs.directory_weights(path)
+        if weights is None:
+            raise CheckpointError(f"{path}: a directory without a model hub's weights file "
+                                  f"({', '.join(name for layout in hubs.LAYOUTS.values() for name in layout.weights_names)})")
+        path = weights
     for suffix, naming in FORMATS.items():
         if path.name.lower().endswith(suffix):
             if writing and suffix in READ_ONLY:
@@ -135,18 +154,21 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
         if file.suffix == KERAS_ORDER_BASED:
             located = _read_order_based(file, pool, scratch, model_id, num_classes)
         else:
-            places = _containers(file, pool, scratch)
+            places = _normalised(_containers(file, pool, scratch))
             located = containers.locate(places, _namings(file), model_id, key, prefix, num_classes)
+        config = _config(file, located)
         notes = origins.check(file, located, pool)
     except containers.ContainerError as error:
         raise CheckpointError(f"{file.path}: {origins.name_choices(places)}{error}") from error
-    except (identify.CheckpointMismatchError, specs.UnknownModelError) as error:
+    except (identify.CheckpointMismatchError, specs.UnknownModelError, hubs.HubConfigError) as error:
         raise CheckpointError(f"{file.path}: {error}") from error
     except WorkerError as error:  # the worker's own message already names the file
         raise CheckpointError(str(error).split(" failed: ", 1)[-1].split(": ", 1)[-1]) from error
     except ValueError as error:  # the format readers name the file
         raise CheckpointError(str(error)) from error
-    return Found(file, located, _canonical(located), origins.layout(file.suffix, located, places), notes)
+    layout = hubs.LAYOUTS.get(located.naming)
+    origin = layout.library if layout else origins.layout(file.suffix, located, places)
+    return Found(file, located, _canonical(located), config, origin, notes)
 
 
 def check_signature(file: Checkpoint) -> None:
@@ -181,14 +203,37 @@ def _containers(file: Checkpoint, pool: WorkerPool, scratch: Path) -> dict[str, 
 
 
 def _namings(file: Checkpoint) -> list[str]:
-    """Key schemes to try: a .safetensors file is crosscheck's canonical one (its metadata says so) or torch's."""
+    """Key schemes to try: the file's naming and the hub layouts derived from it; a .safetensors file is crosscheck's
+    canonical one (its metadata says so) or torch's (or a hub layout of torch's)."""
     if file.naming != identify.CANONICAL:
-        return [file.naming]
+        return [file.naming, *hubs.derived(file.naming)]
     try:
         metadata = canonical.read_metadata(file.path)
     except (ValueError, OSError):
         metadata = {}
-    return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT else [identify.CANONICAL, "torch"]
+    return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT \
+        else [identify.CANONICAL, "torch", *hubs.derived("torch")]
+
+
+def _normalised(found: dict[str, Arrays]) -> dict[str, Arrays]:
+    """Each container with its keys as the hub layouts write them (a transformers ResNetModel's under `resnet.`)."""
+    for layout in hubs.LAYOUTS.values():
+        found = {place: layout.normalise(arrays) for place, arrays in found.items()}
+    return found
+
+
+def _config(file: Checkpoint, located: Located) -> hubs.HubConfig | None:
+    """A hub layout's config beside the weights, checked against what the arrays hold (HubConfigError otherwise)."""
+    config = hubs.config_for(located.naming, file.path)
+    if config is None:
+        return None
+    spec = located.spec
+    if config.model_id and config.model_id != spec.model_id:
+        raise hubs.HubConfigError(f"{config.path}: describes {config.model_id}, the weights are {spec.model_id}")
+    if config.labels and not spec.headless and len(config.labels) != spec.num_classes:
+        raise hubs.HubConfigError(f"{config.path}: names {len(config.labels)} classes, the weights' head has "
+                                  f"{spec.num_classes}")
+    return config
 
 
 def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None,
@@ -251,4 +296,5 @@ def _canonical(located: Located) -> dict[str, np.ndarray]:
     if located.naming == identify.CANONICAL:
         return {key: np.asarray(located.native[key], specs.wide_enough(located.native[key]))
                 for key in located.spec.canonical_shapes()}
-    return specs.from_native(located.spec, located.native, located.naming)
+    native = hubs.to_base(located.spec, located.native, located.naming)
+    return specs.from_native(located.spec, native, hubs.base(located.naming))

@@ -53,8 +53,8 @@ def print_summary(summary: Summary, console: Console) -> None:
         if summary.ignored_count else "none"
     rows = [
         ("format", f"{summary.format}: {summary.description}"),
-        ("keys", f"{summary.naming} naming"),
-        ("layout", summary.layout),
+        ("keys", f"{summary.naming} naming" + (f": {summary.library} layout" if summary.library else "")),
+        *([("layout", summary.layout)] if not summary.library else []),  # a hub's layout is its library
         ("found in", f'key "{summary.container}"' if summary.container else "top level"),
         ("prefix", repr(summary.prefix) if summary.prefix else "none"),
         ("ignored", ignored),

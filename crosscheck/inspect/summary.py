@@ -19,7 +19,8 @@ class Summary:
     path: str
     format: str  # the suffix, e.g. ".ckpt"
     description: str  # what that format is and how it is read
-    naming: str  # whose key scheme: torch, keras, paddle or canonical
+    naming: str  # whose key scheme: torch, keras, paddle, canonical, or a model hub's layout (transformers, paddleclas, ...)
+    library: str  # the model hub library whose layout the keys are in ("" for a framework's own naming)
     layout: str  # the library and layout the file comes from (torchvision, timm train checkpoint, mmpretrain, ...)
     container: str  # the nested dict holding the model, "" for the top level
     prefix: str  # stripped from every key
@@ -50,7 +51,8 @@ def inspect(path: str | Path, model_id: str | None = None, key: str | None = Non
         started = sorted(session.pool.workers)
     spec, native = found.spec, found.located.native
     return Summary(
-        path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming, layout=found.layout,
+        path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming,
+        library=found.layout.library if found.layout else "", layout=found.origin,
         container=found.located.container, prefix=found.located.prefix, 
         ignored_arrays=[{"name": array.name, "shape": list(array.shape)} for array in found.located.ignored],
         ignored_count=len(found.located.ignored), warnings=found.warnings,
