@@ -28,7 +28,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("dst", help="checkpoint to write (a directory for --to transformers)")
     parser.add_argument("--to", choices=sorted(TARGETS), default=None,
                         help="write a library's layout: transformers (a save_pretrained directory: config.json + "
-                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
+                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys), timm (a .pth timm's "
+                             "resnet load_state_dict takes: torchvision's keys); default: DST's extension "
                              "says, or an existing transformers directory")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)

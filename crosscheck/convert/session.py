@@ -212,7 +212,8 @@ class _Conversion:
             return
         weights = canonical.save(self.tmp / "to-write.safetensors", spec.model_id, arrays, metadata)
         self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path,
-                                                   layout=self.target.naming if self.target else None)
+                                                   layout=self.target.naming if self.target and self.target.naming
+                                                   in hubs.LAYOUTS else None)
 
     def written_arrays(self, written: reader.Checkpoint, naming: str, spec: specs.ModelSpec,
                        arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -468,3 +468,43 @@ def test_export_num_classes_0_exports_the_backbone_of_a_deep_head(torch_files, t
     assert main([*argv, "--num-classes", "0", "-o", str(tmp_path / "backbone.onnx")]) == 0
     [output] = onnx.load(str(tmp_path / "backbone.onnx")).graph.output
     assert output.type.tensor_type.shape.dim[1].dim_value == 512  # resnet18's pooled features, no classifier
+
+
+# timm's own loading of a --to timm file: load_state_dict, and create_model(pretrained_cfg_overlay=dict(file=...)) (no
+# download: the file is the pretrained source); its float64 logits against torchvision's on the same file.
+TIMM_LOAD = r'''
+import sys, torch, timm, torchvision
+path, classes = sys.argv[1], int(sys.argv[2])
+state = torch.load(path, weights_only=True)
+model = timm.create_model("resnet18", pretrained=False, num_classes=classes)
+model.load_state_dict(state, strict=True)
+overlaid = timm.create_model("resnet18", pretrained=True, num_classes=classes, pretrained_cfg_overlay=dict(file=path, num_classes=classes))
+assert all(torch.equal(value, overlaid.state_dict()[key]) for key, value in model.state_dict().items())
+reference = torchvision.models.resnet18(num_classes=classes)
+reference.load_state_dict(state, strict=True)
+images = torch.randn(2, 3, 224, 224, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+ours, theirs = (m.double().eval()(images) for m in (model, reference))
+assert ((ours - theirs).norm() / theirs.norm()).item() <= 1e-9
+'''
+
+
+@pytest.mark.slow
+def test_convert_to_timm_writes_what_timms_loaders_take(paddle_files, pool, tmp_path):
+    """paddle.vision fine-tuned -> --to timm: a .pth timm's resnet18 loads strictly, and as its pretrained file."""
+    options = ConvertOptions(to="timm")
+    assert convert(paddle_files / "finetuned.pdparams", tmp_path / "timm.pth", options, pool=pool).passed
+    run_python(TIMM_LOAD, tmp_path / "timm.pth", 7)
+
+
+def test_convert_to_timm_refuses_what_timm_does_not_build(keras_files, tmp_path, capsys):
+    error = refused_to(capsys, tmp_path, "--to", "timm", str(keras_files / "nested.keras"))
+    assert "timm's plain ResNet is torchvision's: resnet18_cifar is not" in error
+
+
+def refused_to(capsys, tmp_path: Path, *argv: str) -> str:
+    """A convert to a .pth that must stop with one line, exit 2 and no file; that line."""
+    out = tmp_path / "refused.pth"
+    assert main(["convert", *argv, str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and not out.exists(), error
+    return error

@@ -69,10 +69,21 @@ def is_transformers_directory(path: Path) -> bool:
         return False
 
 
+def timm_fits(spec: ModelSpec) -> str | None:
+    """Why timm's plain ResNet cannot hold `spec` (None: it can): timm's `resnet18` ... `resnet152` are torchvision's,
+    same keys and function, so their file is torchvision's state_dict; timm builds neither Keras' ResNets nor the
+    CIFAR stem."""
+    holdable = [m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision" and specs.get(m).stem == "imagenet"]
+    if spec.model_id not in holdable:
+        return f"timm's plain ResNet is torchvision's: {spec.model_id} is not; it holds {', '.join(holdable)}"
+    return None
+
+
 TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("transformers", transformers.NAME, ".safetensors", transformers.fits, write_transformers,
            transformers.WEIGHTS[0], is_transformers_directory),
     Target("paddleclas", paddleclas.LAYOUT.name, ".pdparams", paddleclas.fits),
+    Target("timm", "torch", ".pth", timm_fits),
 )}
 
 
