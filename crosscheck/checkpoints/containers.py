@@ -12,6 +12,7 @@ and ignored pairs shaped like a classifier of the backbone are named in a warnin
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -25,7 +26,6 @@ from crosscheck.checkpoints import heads, hubs, identify
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
 TORCH_BN_COUNTER = "num_batches_tracked"  # a training counter of torch BatchNorm2d, not a weight
-STEM_PARAM = ("conv1_conv", "weight")  # every model id has it: anchors the prefix search
 
 Arrays = dict[str, np.ndarray]
 
@@ -92,19 +92,24 @@ def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.n
     return found
 
 
-def _stem_key(naming: str) -> str:
-    """The stem conv weight's key in `naming` (canonical, a framework's or a hub layout's): every model id has it."""
-    spec = specs.get("resnet18")
-    layer = spec.layer(STEM_PARAM[0])
-    return layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL \
-        else hubs.native_key(spec, layer, STEM_PARAM[1], naming)
-
-
 def prefixes(keys: Sequence[str], naming: str) -> list[str]:
-    """'' and every prefix that turns some key into the stem conv's key in `naming`, shortest first."""
-    anchor = _stem_key(naming)
-    found = {key[: -len(anchor)] for key in keys if key.endswith(anchor)}
+    """'' and every prefix that turns some key into a first stem conv's key in `naming`, shortest first."""
+    found = {key[: -len(anchor)] for key in keys for anchor in _stem_anchors(naming) if key.endswith(anchor)}
     return sorted(found | {""}, key=lambda prefix: (len(prefix), prefix))
+
+
+@functools.cache
+def _stem_anchors(naming: str) -> frozenset[str]:
+    """The weight key of the first stem conv in `naming`: every model id's in a spec naming or the canonical one
+    (`conv1.weight`, timm's deep `conv1.0.weight`, ...), resnet18's in a hub layout (which holds plain stems only)."""
+    model_ids = specs.MODEL_IDS if naming == identify.CANONICAL or naming in specs.NAMINGS else ("resnet18",)
+    anchors = set()
+    for model_id in model_ids:
+        spec = specs.get(model_id)
+        layer = spec.layers[0]
+        anchors.add(layer.canonical_key("weight") if naming == identify.CANONICAL
+                    else hubs.native_key(spec, layer, "weight", naming))
+    return frozenset(anchors)
 
 
 def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: str | None = None,
@@ -170,8 +175,8 @@ def head_warnings(located: Located) -> list[str]:
     if located.backbone_only:  # asked for: the ignored list names them
         return []
     width = located.spec.feature_channels
-    anchor = _stem_key(located.naming)
-    other_models = {array.container for array in located.ignored if array.key.endswith(anchor)}  # an EMA copy, say
+    anchors = tuple(_stem_anchors(located.naming))
+    other_models = {array.container for array in located.ignored if array.key.endswith(anchors)}  # an EMA copy, say
     kept = "the model read is the headless backbone" if located.spec.headless \
         else f"the model read keeps its own {located.spec.num_classes}-class head"
     warnings = []
@@ -211,7 +216,7 @@ def _head(native: Arrays, naming: str, containers: Mapping[str, Arrays], path: s
     where `native` holds a backbone (its stem conv); a stack of linear layers raises ContainerError."""
     if num_classes == specs.NO_HEAD:
         return heads.backbone_only(native, naming), None
-    if naming not in specs.NAMINGS or _stem_key(naming) not in native:  # hub layouts name their own heads
+    if naming not in specs.NAMINGS or not _stem_anchors(naming) & set(native):  # hub layouts name their own heads
         return native, None
     parent = path.rsplit(SEPARATOR, 1)[0] if SEPARATOR in path else TOP
     around = (parent, containers[parent]) if path != TOP and parent in containers else None

@@ -498,7 +498,7 @@ def test_convert_to_timm_writes_what_timms_loaders_take(paddle_files, pool, tmp_
 
 def test_convert_to_timm_refuses_what_timm_does_not_build(keras_files, tmp_path, capsys):
     error = refused_to(capsys, tmp_path, "--to", "timm", str(keras_files / "nested.keras"))
-    assert "timm's plain ResNet is torchvision's: resnet18_cifar is not" in error
+    assert "timm's ResNets are torchvision's and its own: resnet18_cifar is not one" in error
 
 
 def refused_to(capsys, tmp_path: Path, *argv: str) -> str:

@@ -70,12 +70,12 @@ def is_transformers_directory(path: Path) -> bool:
 
 
 def timm_fits(spec: ModelSpec) -> str | None:
-    """Why timm's plain ResNet cannot hold `spec` (None: it can): timm's `resnet18` ... `resnet152` are torchvision's,
-    same keys and function, so their file is torchvision's state_dict; timm builds neither Keras' ResNets nor the
-    CIFAR stem."""
-    holdable = [m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision" and specs.get(m).stem == "imagenet"]
+    """Why timm cannot hold `spec` (None: it can): timm's `resnet18` ... `resnet152` are torchvision's, same keys and
+    function, and its own ids here (resnet50d, seresnet50) are named as timm names them, so the file is the torch
+    naming's state_dict; timm builds neither Keras' ResNets nor the CIFAR stem."""
+    holdable = [m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision" and specs.get(m).stem != "cifar"]
     if spec.model_id not in holdable:
-        return f"timm's plain ResNet is torchvision's: {spec.model_id} is not; it holds {', '.join(holdable)}"
+        return f"timm's ResNets are torchvision's and its own: {spec.model_id} is not one; it holds {', '.join(holdable)}"
     return None
 
 
