@@ -27,6 +27,13 @@ def add_checkpoint_location(parser: argparse.ArgumentParser) -> None:
                         help="key prefix to strip, e.g. module. or model. ('' for none; default: found)")
 
 
+def add_backbone_only(parser: argparse.ArgumentParser) -> None:
+    """--num-classes 0: the checkpoint's backbone alone, whatever head it has (a classifier that is no ResNet head)."""
+    parser.add_argument("--num-classes", type=int, choices=[0], metavar="0",
+                        help="0: the backbone alone, any head in the file left out and listed as ignored (default: "
+                             "the head the file holds, its size read from the file)")
+
+
 def add_timeout(parser: argparse.ArgumentParser, default: float = DEFAULT_TIMEOUT,
                 help: str = "seconds per worker request") -> None:
     """--timeout: how long one worker request may take before the worker counts as hung."""

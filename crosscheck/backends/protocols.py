@@ -110,8 +110,11 @@ class Checkpoints(Protocol):
     def load_state(self, model: Any, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
         """The framework's own loading of natively named arrays, cast to the model's dtype as the framework does."""
 
-    def load_into(self, model: Any, spec: ModelSpec, path: PathLike, container: str, prefix: str) -> None:
-        """The framework's own loader reading the file into `model` (convert's proof; no crosscheck key mapping)."""
+    def load_into(self, model: Any, spec: ModelSpec, path: PathLike, container: str, prefix: str,
+                  keys: Mapping[str, str] | None = None) -> None:
+        """The framework's own loader reading the file into `model` (convert's proof; no crosscheck key mapping):
+        the tensors under `prefix`, or, where `keys` is given, the file key each model key is read from (a
+        fine-tuned head stored under other keys, or left out)."""
 
 
 class OrderBasedCheckpoints(Checkpoints, Protocol):
@@ -123,5 +126,12 @@ class OrderBasedCheckpoints(Checkpoints, Protocol):
     def stored_dtype(self, path: PathLike) -> str:
         """The dtype the model must be built in to hold the file's variables."""
 
-    def read_order_based(self, path: PathLike, model: Any) -> Arrays:
-        """{native key: array} of the file, loaded into `model`."""
+    def read_order_based(self, path: PathLike, model: Any, root: str = "") -> Arrays:
+        """{native key: array} of the file (of the model nested in it at `root`, where given), loaded into `model`."""
+
+
+class ConfiguredCheckpoints(Checkpoints, Protocol):
+    """Checkpoints that may store their training config beside the weights (mmengine's `meta`)."""
+
+    def config(self, path: PathLike) -> str:
+        """The stored config as text, '' if the file holds none."""

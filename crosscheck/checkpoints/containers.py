@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import hubs, identify
+from crosscheck.checkpoints import heads, hubs, identify
 
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
@@ -61,9 +61,16 @@ class Located:
     prefix: str  # stripped from every key, e.g. "module."
     native: Arrays  # {native key (prefix stripped): array}
     ignored: tuple[IgnoredArray, ...] = ()  # every other array in the file, in any nested dict
+    head: heads.Head | None = None  # a classifier found under other keys than the spec's head, mapped onto it
+    backbone_only: bool = False  # --num-classes 0: the backbone read alone, any head left out
 
     def where(self) -> str:
         return where(self.container, self.prefix)
+
+    def file_keys(self) -> dict[str, str] | None:
+        """{native key: file key} where the file's own keys under the prefix are not the model's (a head mapped or
+        left out), for the proof's loader; None where they are."""
+        return heads.files_keys(self.head, self.native, self.prefix) if self.head or self.backbone_only else None
 
 
 def where(container: str, prefix: str) -> str:
@@ -106,19 +113,21 @@ def _stem_anchors(naming: str) -> frozenset[str]:
 
 
 def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: str | None = None,
-           key: str | None = None, prefix: str | None = None) -> Located:
+           key: str | None = None, prefix: str | None = None, num_classes: int | None = None) -> Located:
     """The one (container, prefix, naming) whose keys fit a model id exactly, with every other array of the file
     listed as ignored; raises ContainerError or identify.CheckpointMismatchError (for the nearest place) otherwise.
 
     Longer prefixes are tried first and a model found under one claims its keys, so the plain keys beside a
-    prefixed copy (`conv1.weight` next to `teacher.conv1.weight`) are a second candidate, not a misfit.
+    prefixed copy (`conv1.weight` next to `teacher.conv1.weight`) are a second candidate, not a misfit. A head
+    stored under other keys (crosscheck.checkpoints.heads) is mapped onto the spec's; `num_classes=NO_HEAD` reads
+    the backbone alone.
     """
     if key is not None and key not in containers:
         raise ContainerError(f"no dict of tensors at --key {key!r}; found: {_listing(containers)}")
     places = {path: arrays for path, arrays in containers.items() if key is None or path == key}
     if not places:
         raise ContainerError("holds no dict of tensors (not a state_dict or a checkpoint holding one)")
-    exact: list[tuple[Located, set[str]]] = []  # each with the file keys it takes
+    exact: list[tuple[Located, set[heads.Place]]] = []  # each with the file places it takes
     nearest: tuple[tuple[bool, int], str, dict[str, identify.Fit]] | None = None  # (rank, where, fits)
     for naming in namings:
         for path, arrays in places.items():
@@ -128,6 +137,7 @@ def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: s
                 native, taken = _strip(arrays, candidate, naming, claimed)
                 if not native:
                     continue
+                native, head = _head(native, naming, containers, path, candidate, num_classes)
                 fits = identify.fits({k: tuple(np.shape(v)) for k, v in native.items()}, naming)
                 if any(f.exact for f in fits.values()):
                     claimed |= taken
@@ -135,14 +145,16 @@ def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: s
                     continue
                 if any(f.exact and f.spec.model_id == (model_id or f.spec.model_id) for f in fits.values()):
                     spec = identify.choose(fits, model_id)  # several ids fitting one place: ambiguous, --model
-                    exact.append((Located(spec, naming, path, candidate, native), taken))
+                    used = {(path, k) for k in taken if k[len(candidate):] in native or k.endswith(TORCH_BN_COUNTER)}
+                    exact.append((Located(spec, naming, path, candidate, native, head=head,
+                                          backbone_only=num_classes == specs.NO_HEAD), used | heads.taken(head)))
                 # a place some other id fits exactly explains the mismatch best ("it looks like ...")
                 score = (not any(f.exact for f in fits.values()), identify.distance(fits, model_id))
                 if nearest is None or score < nearest[0]:
                     nearest = (score, where(path, candidate), fits)
     if len(exact) == 1:
         located, taken = exact[0]
-        return replace(located, ignored=_ignored(containers, located.container, taken))
+        return replace(located, ignored=_ignored(containers, taken))
     if exact:
         found = [located for located, _ in exact]
         choices = "; ".join(f"{e.where()} ({e.spec.model_id}): {_selector(e, found)}" for e in found)
@@ -160,12 +172,16 @@ def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: s
 def head_warnings(located: Located) -> list[str]:
     """Ignored pairs that look like a classifier of this backbone: a 2-D weight with one side the backbone's
     feature width (torch [n, C]; paddle and Keras [C, n]) beside a bias [n] of the same layer."""
+    if located.backbone_only:  # asked for: the ignored list names them
+        return []
     width = located.spec.feature_channels
+    anchors = tuple(_stem_anchors(located.naming))
+    other_models = {array.container for array in located.ignored if array.key.endswith(anchors)}  # an EMA copy, say
     kept = "the model read is the headless backbone" if located.spec.headless \
         else f"the model read keeps its own {located.spec.num_classes}-class head"
     warnings = []
     for weight in located.ignored:
-        if len(weight.shape) != 2 or width not in weight.shape:
+        if len(weight.shape) != 2 or width not in weight.shape or weight.container in other_models:
             continue
         classes = weight.shape[0] if weight.shape[1] == width else weight.shape[1]
         bias = next((b for b in located.ignored if b.container == weight.container and b.shape == (classes,)
@@ -188,11 +204,26 @@ def _strip(arrays: Arrays, prefix: str, naming: str, claimed: set[str]) -> tuple
     return inside, set(taken)
 
 
-def _ignored(containers: Mapping[str, Arrays], container: str, taken: set[str]) -> tuple[IgnoredArray, ...]:
-    """Every array of the file outside the keys the model took."""
+def _ignored(containers: Mapping[str, Arrays], taken: set[heads.Place]) -> tuple[IgnoredArray, ...]:
+    """Every array of the file outside the (container, key) places the model took."""
     return tuple(IgnoredArray(path, key, tuple(int(d) for d in np.shape(value)))
-                 for path, arrays in containers.items() for key, value in arrays.items()
-                 if not (path == container and key in taken))
+                 for path, arrays in containers.items() for key, value in arrays.items() if (path, key) not in taken)
+
+
+def _head(native: Arrays, naming: str, containers: Mapping[str, Arrays], path: str, prefix: str,
+          num_classes: int | None) -> tuple[Arrays, heads.Head | None]:
+    """The backbone alone (`num_classes=NO_HEAD`), or `native` with a head under other keys mapped onto the spec's
+    where `native` holds a backbone (its stem conv); a stack of linear layers raises ContainerError."""
+    if num_classes == specs.NO_HEAD:
+        return heads.backbone_only(native, naming), None
+    if naming not in specs.NAMINGS or not _stem_anchors(naming) & set(native):  # hub layouts name their own heads
+        return native, None
+    parent = path.rsplit(SEPARATOR, 1)[0] if SEPARATOR in path else TOP
+    around = (parent, containers[parent]) if path != TOP and parent in containers else None
+    try:
+        return heads.find(native, naming, path, prefix, containers[path], around)
+    except heads.DeepHeadError as error:
+        raise ContainerError(f"{where(path, prefix)}: {error}") from None
 
 
 def _selector(located: Located, found: Sequence[Located]) -> str:

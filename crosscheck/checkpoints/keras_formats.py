@@ -27,6 +27,7 @@ from crosscheck.checkpoints.containers import SEPARATOR, TOP, Arrays
 WEIGHTS_SUFFIX = ".weights.h5"
 ARCHIVE_SUFFIX = ".keras"
 ARCHIVE_CONFIG, ARCHIVE_WEIGHTS = "config.json", "model.weights.h5"
+LAYERS = "layers"  # a Keras 3 weight store's group of a model's layers
 # Keras 3 weight-store group names are the snake-cased layer class, numbered per class.
 KIND_OF_CLASS = {"conv2d": "conv", "batch_normalization": "bn", "dense": "dense"}
 
@@ -39,24 +40,50 @@ def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
         return _read_archive(path)
     if path.endswith(WEIGHTS_SUFFIX):
         raise ValueError(f"{path}: a .weights.h5 file is order-based; it can only be read for a known model id")
-    return {TOP: _read_legacy(path)}
+    return _read_legacy(path)
 
 
 def layers(path: str | os.PathLike[str]) -> list[tuple[str, list[list[int]]]]:
-    """The layers of a .weights.h5 file in model order: (kind or class name, variable shapes)."""
-    found: dict[str, list[list[int]]] = {}
+    """The layers of a .weights.h5 file in model order: (kind or class name, variable shapes); a transfer-learning
+    model's nested base first, then the layers around it."""
     with open_h5(path) as file:
-        group = file.get("layers")
-        if not isinstance(group, h5py.Group):
-            raise ValueError(f"{path}: no 'layers' group; not a Keras 3 .weights.h5 file")
-        nested = [name for name, layer in group.items() if isinstance(layer.get("layers"), h5py.Group)]
-        if nested:
-            raise ValueError(f"{path}: holds a model nested in another (layers/{nested[0]}), whose order-based weights "
-                             "cannot be matched to a ResNet and the layers beside it; save it with model.save(...) as "
-                             ".keras (its config names every layer), or save the ResNet alone")
-        for name, layer in group.items():
-            variables = layer.get("vars", {})
-            found[name] = [list(variables[str(i)].shape) for i in range(len(variables))]
+        root = nested_base(path, file)
+        found = _layer_shapes(file[f"{LAYERS}/{root}/{LAYERS}"]) if root else []
+        return found + _layer_shapes(file[LAYERS])
+
+
+def nested_base(path: str | os.PathLike[str], file: h5py.File) -> str:
+    """The group of the one model nested in a .weights.h5 (a transfer-learning base: `functional`), '' for none;
+    several nested models cannot be matched to one ResNet: refused."""
+    group = file.get(LAYERS)
+    if not isinstance(group, h5py.Group):
+        raise ValueError(f"{path}: no 'layers' group; not a Keras 3 .weights.h5 file")
+    nested = [name for name, layer in group.items() if isinstance(layer.get(LAYERS), h5py.Group)]
+    if len(nested) > 1:
+        raise ValueError(f"{path}: holds {len(nested)} models nested in another ({', '.join(nested)}), whose "
+                         "order-based weights cannot be matched to one ResNet; save it with model.save(...) as .keras "
+                         "(its config names every layer), or save the ResNet alone")
+    return nested[0] if nested else ""
+
+
+def around_base(path: str | os.PathLike[str]) -> tuple[str, dict[str, list[np.ndarray]]]:
+    """A .weights.h5's nested base group ('' for none) and, if there is one, the variables of each layer around it
+    ({group name: [arrays]}, layers without weights left out): a transfer-learning model's head."""
+    with open_h5(path) as file:
+        root = nested_base(path, file)
+        if not root:
+            return "", {}
+        outside = {name: [np.asarray(layer["vars"][str(i)]) for i in range(len(layer.get("vars", {})))]
+                   for name, layer in file[LAYERS].items() if name != root}
+    return root, {name: arrays for name, arrays in outside.items() if arrays}
+
+
+def _layer_shapes(group: h5py.Group) -> list[tuple[str, list[list[int]]]]:
+    """(kind or class name, variable shapes) of a weight store's layers with variables, in model order."""
+    found: dict[str, list[list[int]]] = {}
+    for name, layer in group.items():
+        variables = layer.get("vars", {})
+        found[name] = [list(variables[str(i)].shape) for i in range(len(variables))]
     return [(KIND_OF_CLASS.get(_class_and_index(name)[0], _class_and_index(name)[0]), shapes)
             for name, shapes in sorted(found.items(), key=lambda item: _class_and_index(item[0]))
             if shapes]
@@ -71,9 +98,10 @@ def stored_dtype(path: str | os.PathLike[str]) -> str:
     return "float64" if found else "float32"
 
 
-def _read_legacy(path: str) -> dict[str, np.ndarray]:
-    """By name: the `layer_names` attribute, each layer's `weight_names`, ':0' suffixes dropped."""
-    native = {}
+def _read_legacy(path: str) -> dict[str, Arrays]:
+    """By name: the `layer_names` attribute, each layer's `weight_names`, ':0' suffixes dropped. A nested model (a
+    transfer-learning base) is one layer whose weight names carry its inner layers' names: its own container."""
+    found: dict[str, Arrays] = {TOP: {}}
     with open_h5(path) as file:
         root = file["model_weights"] if "model_weights" in file else file  # a full-model legacy .h5
         if "layer_names" not in root.attrs:
@@ -81,8 +109,10 @@ def _read_legacy(path: str) -> dict[str, np.ndarray]:
         for layer_name in map(_text, root.attrs["layer_names"]):
             group = root[layer_name]
             for weight_name in map(_text, group.attrs.get("weight_names", [])):
-                native[f"{layer_name}/{weight_name.split('/')[-1].removesuffix(':0')}"] = np.asarray(group[weight_name])
-    return native
+                *_, inner, param = [layer_name, *weight_name.removesuffix(":0").split("/")]
+                place = TOP if inner == layer_name else layer_name
+                found.setdefault(place, {})[f"{inner}/{param}"] = np.asarray(group[weight_name])
+    return {place: arrays for place, arrays in found.items() if arrays}
 
 
 def _read_archive(path: str) -> dict[str, Arrays]:

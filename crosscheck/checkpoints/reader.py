@@ -21,11 +21,12 @@ from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, containers, hubs, identify, keras_formats, paddle_formats
+from crosscheck.checkpoints import canonical, containers, heads, hubs, identify, keras_formats, origins, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.worker.client import WorkerError, WorkerPool
 
-READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth"}
+READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth",
+             ".pth.tar": "a timm train checkpoint holds training state crosscheck does not make; write .pth"}
 KERAS_ORDER_BASED = ".weights.h5"
 CANONICAL_RUNS_IN = "torch"  # the framework that runs a .safetensors side of a comparison
 CANONICAL_FORMAT = "crosscheck-canonical"  # the `format` metadata of crosscheck's own safetensors files
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     ".weights.h5": "Keras 3 weights (order-based)",
     ".keras": "Keras 3 model archive (weights read, code never run)",
     ".h5": "Keras legacy HDF5 weights (by name)",
+    ".pth.tar": "timm train checkpoint, a PyTorch pickle (weights_only)",
     ".pth": "PyTorch pickle (weights_only)",
     ".pt": "PyTorch pickle (weights_only)",
     ".ckpt": "PyTorch / Lightning checkpoint (weights_only)",
@@ -55,7 +57,7 @@ SIGNATURES: dict[str, tuple[tuple[tuple[bytes, int], ...], str]] = {
     ".weights.h5": HDF5,
     ".keras": ZIP,
     ".h5": HDF5,
-    **dict.fromkeys((".pth", ".pt", ".ckpt", ".bin"), (ZIP[0] + PICKLE[0], "a zip archive (torch.save) or a pickle")),
+    **dict.fromkeys((".pth.tar", ".pth", ".pt", ".ckpt", ".bin"), (ZIP[0] + PICKLE[0], "a zip archive (torch.save) or a pickle")),
     ".pdparams": PICKLE,
     ".safetensors": (((b"{", 8),), "an 8-byte header size and a JSON header"),
 }
@@ -88,6 +90,8 @@ class Found:
     located: Located
     arrays: dict[str, np.ndarray]  # canonical keys and layout, float32 (float64 kept)
     config: hubs.HubConfig | None = None  # a hub layout's config file beside the weights, as read
+    origin: str = ""  # the library and layout the file comes from, e.g. "timm train checkpoint (CheckpointSaver)"
+    notes: tuple[str, ...] = ()  # what the weights cannot tell and the reading assumed
 
     @property
     def layout(self) -> hubs.HubLayout | None:
@@ -111,8 +115,13 @@ class Found:
     @property
     def warnings(self) -> list[str]:
         """What the reading left out or assumed that the user may have wanted: ignored arrays shaped like a classifier
-        head, a hub config's notes."""
-        return containers.head_warnings(self.located) + list(self.config.notes if self.config else ())
+        head, a hub config's notes, what a layout's weights cannot tell."""
+        return containers.head_warnings(self.located) + list(self.config.notes if self.config else ()) + list(self.notes)
+
+    @property
+    def head_mapping(self) -> str:
+        """Which file keys became the classifier, where they are not the spec's own ('' where they are)."""
+        return self.located.head.describe() if self.located.head else ""
 
 
 def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
@@ -134,26 +143,32 @@ def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
 
 
 def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None = None, key: str | None = None,
-         prefix: str | None = None) -> Found:
-    """The file's ResNet; every problem (unreadable, unsafe, no ResNet, ambiguous) raises CheckpointError."""
+         prefix: str | None = None, num_classes: int | None = None) -> Found:
+    """The file's ResNet (`num_classes=NO_HEAD`: its backbone alone); every problem (unreadable, unsafe, no ResNet,
+    ambiguous, a classifier that is no ResNet head) raises CheckpointError."""
     if not file.path.is_file():
         raise CheckpointError(f"{file.path}: no such file")
     check_signature(file)
+    places: Mapping[str, Arrays] = {}
     try:
         if file.suffix == KERAS_ORDER_BASED:
-            located = _read_order_based(file, pool, scratch, model_id)
+            located = _read_order_based(file, pool, scratch, model_id, num_classes)
         else:
-            located = containers.locate(_normalised(_containers(file, pool, scratch)), _namings(file), model_id, key,
-                                        prefix)
+            places = _normalised(_containers(file, pool, scratch))
+            located = containers.locate(places, _namings(file), model_id, key, prefix, num_classes)
         config = _config(file, located)
-    except (identify.CheckpointMismatchError, containers.ContainerError, specs.UnknownModelError,
-            hubs.HubConfigError) as error:
+        notes = origins.check(file, located, pool)
+    except containers.ContainerError as error:
+        raise CheckpointError(f"{file.path}: {origins.name_choices(places)}{error}") from error
+    except (identify.CheckpointMismatchError, specs.UnknownModelError, hubs.HubConfigError) as error:
         raise CheckpointError(f"{file.path}: {error}") from error
     except WorkerError as error:  # the worker's own message already names the file
         raise CheckpointError(str(error).split(" failed: ", 1)[-1].split(": ", 1)[-1]) from error
     except ValueError as error:  # the format readers name the file
         raise CheckpointError(str(error)) from error
-    return Found(file, located, _canonical(located), config)
+    layout = hubs.LAYOUTS.get(located.naming)
+    origin = layout.library if layout else origins.layout(file.suffix, located, places)
+    return Found(file, located, _canonical(located), config, origin, notes)
 
 
 def check_signature(file: Checkpoint) -> None:
@@ -221,12 +236,47 @@ def _config(file: Checkpoint, located: Located) -> hubs.HubConfig | None:
     return config
 
 
-def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None) -> Located:
-    """A Keras 3 .weights.h5: identified by its layers' kinds and shapes, then read through that model."""
+def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None,
+                      num_classes: int | None) -> Located:
+    """A Keras 3 .weights.h5: identified by its layers' kinds and shapes, then read through that model; a
+    transfer-learning model's nested base through the headless model, the one Dense around it as its head."""
     layers = pool["keras"].request("checkpoint_layers", path=file.path)["result"]["layers"]
-    spec = identify.identify_layers(layers, model_id)
-    native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": spec.num_classes})[TOP]
-    return Located(spec, "keras", TOP, "", {key: native[key] for key in spec.native_shapes("keras")})
+    root, around = keras_formats.around_base(file.path)
+    stack = [("dense", shapes[0]) for kind, shapes in layers if kind == "dense"]
+    if not root and len(stack) > 1 and num_classes != specs.NO_HEAD:
+        raise containers.ContainerError(heads.stack_message(stack))
+    if not root:
+        spec = identify.identify_layers(layers, model_id)
+        native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": spec.num_classes})[TOP]
+        located = Located(spec, "keras", TOP, "", {key: native[key] for key in spec.native_shapes("keras")})
+        if num_classes != specs.NO_HEAD or spec.headless:
+            return located
+        backbone = specs.get(spec.model_id, specs.NO_HEAD)
+        left_out = tuple(containers.IgnoredArray(TOP, key, native[key].shape) for key in heads.head_keys("keras").values())
+        return Located(backbone, "keras", TOP, "", {key: native[key] for key in backbone.native_shapes("keras")},
+                       ignored=left_out, backbone_only=True)
+    dense = {name: arrays for name, arrays in around.items() if [np.ndim(a) for a in arrays] == [2, 1]}
+    if len(dense) > 1 and num_classes != specs.NO_HEAD:
+        raise containers.ContainerError(heads.stack_message([(name, np.shape(arrays[0])) for name, arrays in dense.items()]))
+    if num_classes == specs.NO_HEAD or not dense:
+        layers = [layer for layer in layers if layer[0] != "dense"] if num_classes == specs.NO_HEAD else layers
+        spec = identify.identify_layers(layers, model_id)
+        head = None
+    else:
+        spec = identify.identify_layers(layers, model_id)
+        [(name, (kernel, bias))] = dense.items()
+        sources = [(TOP, f"{keras_formats.LAYERS}/{name}/vars/{i}") for i in (0, 1)]
+        target = heads.head_keys("keras")
+        head = heads.Head(f"Keras transfer learning: keras.applications base + GlobalAveragePooling2D + Dense, the "
+                          f"base nested as a sub-model ({root})", tuple(zip(sources, (target["weight"], target["bias"]))))
+    backbone = specs.get(spec.model_id, specs.NO_HEAD)
+    native = _worker_read(file, pool, scratch, {"model_id": spec.model_id, "num_classes": specs.NO_HEAD, "root": root})[TOP]
+    native = {key: native[key] for key in backbone.native_shapes("keras")}
+    if head:
+        native.update({target["weight"]: kernel, target["bias"]: bias})
+    left_out = () if head else tuple(containers.IgnoredArray(TOP, f"{keras_formats.LAYERS}/{name}/vars/{i}", np.shape(array))
+                                     for name, arrays in around.items() for i, array in enumerate(arrays))
+    return Located(spec, "keras", root, "", native, left_out, head, backbone_only=num_classes == specs.NO_HEAD)
 
 
 def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object]) -> dict[str, Arrays]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.backends.protocols import OrderBasedCheckpoints
+from crosscheck.backends.protocols import ConfiguredCheckpoints, OrderBasedCheckpoints
 from crosscheck.checkpoints import canonical, hubs
 from crosscheck.checkpoints.containers import TOP
 from crosscheck.checkpoints.identify import CANONICAL
@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read `path` into {container: {native key: array}}, saved to the `output` .npz under JSON [container, key]
-    names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`)."""
+    names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`, the nested model
+    at `root` where given)."""
     if request.get("model_id"):
         module = cast(OrderBasedCheckpoints, worker.checkpoints)
         model = worker.model(request["model_id"], request["num_classes"], module.stored_dtype(request["path"]))
-        found = {TOP: module.read_order_based(request["path"], model)}
+        found = {TOP: module.read_order_based(request["path"], model, request.get("root", ""))}
     else:
         found = worker.checkpoints.read(request["path"])
     np.savez(request["output"], **{json.dumps([place, key]): array for place, arrays in found.items()
@@ -41,6 +42,11 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
 def op_checkpoint_layers(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """(kind, variable shapes) of each layer of an order-based keras .weights.h5, to identify its model."""
     return {"layers": cast(OrderBasedCheckpoints, worker.checkpoints).layers(request["path"])}
+
+
+def op_checkpoint_config(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """The training config a checkpoint stores beside its weights (mmengine's `meta`), as text; '' if none."""
+    return {"config": cast(ConfiguredCheckpoints, worker.checkpoints).config(request["path"])}
 
 
 def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +78,8 @@ def op_file_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
             _, arrays, _ = canonical.load(request["path"], spec.model_id)
             worker.checkpoints.load_state(model, spec, specs.to_native(spec, arrays, worker.naming))
         else:
-            worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"])
+            worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"],
+                                         request.get("keys"))
     except Exception:
         worker.release(spec.model_id)  # never keep a model whose parameters were not all set
         raise
@@ -96,5 +103,6 @@ OPS = {
     "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,
+    "checkpoint_config": op_checkpoint_config,
     "write_checkpoint": op_write_checkpoint,
 }

@@ -29,7 +29,8 @@ def add_parser(commands: Any) -> None:
                              "with --to-dir, every SRC to convert")
     parser.add_argument("--to", choices=sorted(TARGETS), default=None,
                         help="write a library's layout: transformers (a save_pretrained directory: config.json + "
-                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
+                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys), timm (a .pth timm's "
+                             "resnet load_state_dict takes: torchvision's keys); default: DST's extension "
                              "says, or an existing transformers directory")
     parser.add_argument("--to-dir", metavar="DIR", help="convert every SRC into DIR (one pool of workers for all; "
                         "all or nothing: written only if every file converts and passes)")
@@ -37,6 +38,7 @@ def add_parser(commands: Any) -> None:
                         help=f"with --to-dir: the format written, by extension ({', '.join(f for f in FORMATS if f not in READ_ONLY)})")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
+    cli_options.add_backbone_only(parser)
     cli_options.add_overwrite(parser, "an existing DST")
     cli_options.add_force(parser, "DST")
     cli_options.add_seed(parser, "of the verification input")
@@ -46,7 +48,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
-                             overwrite=args.overwrite, to=args.to,
+                             num_classes=args.num_classes, overwrite=args.overwrite, to=args.to,
                              force=args.force, seed=args.seed, timeout=args.timeout)
     say = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
     if args.to_dir is None:

@@ -52,6 +52,7 @@ class ConvertError(ValueError):
 @dataclass(frozen=True)
 class ConvertOptions:
     model_id: str | None = None  # None: infer from the checkpoint
+    num_classes: int | None = None  # None: the checkpoint's head; NO_HEAD: its backbone alone
     key: str | None = None  # the nested dict holding the ResNet; None: find it
     prefix: str | None = None  # the key prefix to strip; None: find it
     overwrite: bool = False
@@ -213,13 +214,16 @@ def destination_target(destination: Path, to: str | None) -> Target | None:
 
 
 def describe(found: reader.Found, given: bool) -> str:
-    """'resnet50, num_classes=1000 (inferred from keys and shapes), in [state_dict], prefix "model."'."""
+    """'resnet50, num_classes=1000 (inferred from keys and shapes), in [state_dict], prefix "model."; <layout>', with
+    the head's mapping where it was stored under other keys."""
     head = "no head" if found.spec.headless else f"num_classes={found.spec.num_classes}"
     how = "given" if given else "inferred from keys and shapes"
     where = found.located.where()
     extra = f", {len(found.located.ignored)} other key(s) ignored" if found.located.ignored else ""
     layout = f", {found.layout.library} layout" if found.layout else ""
-    return f"{found.spec.model_id}, {head} ({how}), {where}{layout}{extra}"
+    mapped = f"; head: {found.head_mapping}" if found.head_mapping else ""
+    alone = "; the backbone alone (--num-classes 0)" if found.located.backbone_only else ""
+    return f"{found.spec.model_id}, {head} ({how}), {where}{layout}{extra}; {found.origin}{mapped}{alone}"
 
 
 class _Conversion:
@@ -231,7 +235,8 @@ class _Conversion:
         self.pool, self.tmp, self.say, self.keep_loaded = pool, tmp, say, keep_loaded
 
     def run(self) -> ConvertResult:
-        found = self.read(self.source, self.options.model_id, self.options.key, self.options.prefix)
+        found = self.read(self.source, self.options.model_id, self.options.key, self.options.prefix,
+                          self.options.num_classes)
         spec, precision = found.spec, precision_of(found)  # bad input fails before the comparison's workers start
         refusal = self.target.holds(spec) if self.target else None
         if refusal:
@@ -271,10 +276,10 @@ class _Conversion:
                              precision, preprocessing_note(spec.model_id, framework))
 
     def read(self, file: reader.Checkpoint, model_id: str | None, key: str | None = None,
-             prefix: str | None = None) -> reader.Found:
+             prefix: str | None = None, num_classes: int | None = None) -> reader.Found:
         """The checkpoint's ResNet (NaN/Inf refused); every problem raises ConvertError naming the file."""
         try:
-            found = reader.read(file, self.pool, self.tmp, model_id, key, prefix)
+            found = reader.read(file, self.pool, self.tmp, model_id, key, prefix, num_classes)
         except reader.CheckpointError as error:
             raise ConvertError(str(error)) from error
         canonical.check_finite(found.located.native, str(file.path))
@@ -295,7 +300,8 @@ class _Conversion:
             return
         weights = canonical.save(self.tmp / "to-write.safetensors", spec.model_id, arrays, metadata)
         self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path,
-                                                   layout=self.target.naming if self.target else None)
+                                                   layout=self.target.naming if self.target and self.target.naming
+                                                   in hubs.LAYOUTS else None)
 
     def written_arrays(self, written: reader.Checkpoint, naming: str, spec: specs.ModelSpec,
                        arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -330,8 +336,8 @@ class _Conversion:
             how = f"crosscheck's reading of the file ({why})"
         else:
             self.pool[framework].request("file_outputs", path=file.path, naming=located.naming, container=located.container,
-                                         prefix=located.prefix, model_id=spec.model_id, num_classes=spec.num_classes,
-                                         input=images, output=output)
+                                         prefix=located.prefix, keys=located.file_keys(), model_id=spec.model_id,
+                                         num_classes=spec.num_classes, input=images, output=output)
         self.say(f"{side}: ran {spec.model_id} in {framework}, read by {how}")
         return np.load(output), how
 
@@ -339,7 +345,10 @@ class _Conversion:
 # Why a format's file is read for the proof by crosscheck rather than by a framework's loader.
 UNLOADABLE = {".keras": "Keras loads a .keras archive into the model it was saved from, and this one holds the "
                         "ResNet nested in another model or next to other layers",
-              ".h5": "Keras' by-name loader needs the layer names unprefixed"}
+              ".weights.h5": "Keras loads an order-based file only into the model it was saved from, and this one "
+                             "holds the ResNet nested in a transfer-learning model, or the head is left out",
+              ".h5": "Keras' by-name loader needs the layer names unprefixed, at the top level, the head named "
+                     "predictions"}
 CANONICAL_READING = "the spec's mapping of its canonical arrays into torch (no framework loads a crosscheck .safetensors)"
 
 
@@ -349,17 +358,21 @@ def native_reading(file: reader.Checkpoint, located: Located) -> str | None:
     where = "" if located.container == TOP and not located.prefix else f", {located.where()}"
     if located.naming == identify.CANONICAL:
         return CANONICAL_READING
+    if file.suffix == ".keras" and (where or located.ignored or located.head):
+        return None
+    if file.suffix == ".h5":
+        return None if where or located.head else "Keras' by-name legacy load_weights"
+    if file.naming == "keras":
+        return None if located.head or located.backbone_only else "Keras load_weights"
+    if located.head:
+        where += f", the head from {located.head.describe()}"
+    if located.backbone_only and located.ignored:
+        where += ", the backbone's keys alone"
     if file.suffix == ".safetensors":
         return f"safetensors' loader + torch load_state_dict{where}"
     if file.naming == "torch":
         return f"torch.load(weights_only=True) + load_state_dict{where}"
-    if file.naming == "paddle":
-        return f"Paddle set_state_dict of the file's state_dict (restricted unpickler){where}"
-    if file.suffix == ".keras" and (where or located.ignored):
-        return None
-    if file.suffix == ".h5":
-        return None if located.prefix else "Keras' by-name legacy load_weights"
-    return "Keras load_weights"
+    return f"Paddle set_state_dict of the file's state_dict (restricted unpickler){where}"
 
 
 def _side(framework: str, layout: hubs.HubLayout | None) -> str:

@@ -31,6 +31,7 @@ def add_parser(commands: Any) -> None:
                         help="any checkpoint convert reads (.pth, .ckpt, .safetensors, .keras, .h5, .pdparams, ...; "
                              "default: the seeded calibrated weights)")
     cli_options.add_checkpoint_location(parser)
+    cli_options.add_backbone_only(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET}; torch needs >= 18)")
@@ -52,7 +53,8 @@ def add_parser(commands: Any) -> None:
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     options = ExportOptions(opset=args.opset, input_layout=args.input_layout, seed=args.seed, overwrite=args.overwrite,
                             force=args.force, latency_repeats=args.latency, timeout=args.timeout,
-                            key=args.key, prefix=args.prefix, preprocess=args.preprocess)
+                            key=args.key, prefix=args.prefix, num_classes=args.num_classes,
+                            preprocess=args.preprocess)
     console.print(f"exporting {args.model} from {args.framework} ...", highlight=False)
     result = export(args.model, args.framework, args.output, args.weights, options)
     print_result(result, Console())

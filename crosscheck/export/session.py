@@ -55,6 +55,7 @@ class ExportOptions:
     timeout: float = DEFAULT_TIMEOUT
     key: str | None = None  # where in the weights file the model is (None: found), as for convert
     prefix: str | None = None
+    num_classes: int | None = None  # NO_HEAD: the backbone alone (of --weights, or of the calibrated weights)
     preprocess: str = specs.NO_PREPROCESSING  # a spec.PREPROCESSING style the graph starts with, or none
 
     def validate(self) -> None:
@@ -161,11 +162,13 @@ def _weights(model_id: str, weights: str | Path | None, options: ExportOptions) 
     or the seeded calibrated ones."""
     if weights is None:
         arrays = calibration.calibrated_weights(model_id, options.seed)
+        if options.num_classes == specs.NO_HEAD:
+            arrays = {key: value for key, value in arrays.items() if key in specs.get(model_id, specs.NO_HEAD).canonical_shapes()}
         return canonical.spec_for(model_id, arrays), arrays
     try:  # starts a worker only for formats that need one (PyTorch, .weights.h5)
         with worker_session("export-read", options.timeout) as session:
             found = reader.read(reader.checkpoint(weights), session.pool, session.tmp, model_id, options.key,
-                                options.prefix)
+                                options.prefix, options.num_classes)
     except reader.CheckpointError as error:
         raise ExportError(f"{error} (--weights reads {', '.join(reader.FORMATS)}; "
                           "`crosscheck inspect FILE` shows what a checkpoint holds)") from error

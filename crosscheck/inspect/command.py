@@ -27,13 +27,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("file", help="checkpoint to describe")
     cli_options.add_model(parser, "expected model id (default: inferred); ids")
     cli_options.add_checkpoint_location(parser)
+    cli_options.add_backbone_only(parser)
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     cli_options.add_timeout(parser)
     parser.set_defaults(handler=cmd_inspect)
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
-    summary = inspect(args.file, args.model, args.key, args.prefix, args.timeout)
+    summary = inspect(args.file, args.model, args.key, args.prefix, args.timeout, args.num_classes)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -53,11 +54,13 @@ def print_summary(summary: Summary, console: Console) -> None:
     rows = [
         ("format", f"{summary.format}: {summary.description}"),
         ("keys", f"{summary.naming} naming" + (f": {summary.library} layout" if summary.library else "")),
+        *([("layout", summary.layout)] if not summary.library else []),  # a hub's layout is its library
         ("found in", f'key "{summary.container}"' if summary.container else "top level"),
         ("prefix", repr(summary.prefix) if summary.prefix else "none"),
         ("ignored", ignored),
         ("model", summary.model_id),
-        ("head", "no head" if summary.num_classes == specs.NO_HEAD else f"num_classes={summary.num_classes}"),
+        ("head", ("no head" if summary.num_classes == specs.NO_HEAD else f"num_classes={summary.num_classes}")
+         + (f", mapped: {summary.head_mapping}" if summary.head_mapping else "")),
         ("dtype", ", ".join(summary.dtypes)),
         ("parameters", f"{summary.parameters:,} trainable, {summary.values:,} values with BN statistics"),
         ("NaN/Inf", ", ".join(summary.nonfinite) if summary.nonfinite else "none"),

@@ -21,6 +21,7 @@ class Summary:
     description: str  # what that format is and how it is read
     naming: str  # whose key scheme: torch, keras, paddle, canonical, or a model hub's layout (transformers, paddleclas, ...)
     library: str  # the model hub library whose layout the keys are in ("" for a framework's own naming)
+    layout: str  # the library and layout the file comes from (torchvision, timm train checkpoint, mmpretrain, ...)
     container: str  # the nested dict holding the model, "" for the top level
     prefix: str  # stripped from every key
     ignored_arrays: list[dict[str, Any]]  # every other array in the file: {"name": "head.fc.weight", "shape": [10, 2048]}
@@ -29,6 +30,7 @@ class Summary:
     model_id: str
     num_classes: int  # 0: no head
     head: str  # "none" or "N classes"
+    head_mapping: str  # which file keys became the classifier where they are not the spec's own, else ""
     dtypes: list[str]  # of the stored arrays
     parameters: int  # trainable, torchvision's convention
     values: int  # every stored number, BN statistics included
@@ -41,21 +43,21 @@ class Summary:
 
 
 def inspect(path: str | Path, model_id: str | None = None, key: str | None = None, prefix: str | None = None,
-            timeout: float = DEFAULT_TIMEOUT) -> Summary:
+            timeout: float = DEFAULT_TIMEOUT, num_classes: int | None = None) -> Summary:
     """Read `path` as convert would (nothing in it runs) and describe it; bad input raises CheckpointError."""
     file = reader.checkpoint(path)
     with worker_session("inspect", timeout) as session:
-        found = reader.read(file, session.pool, session.tmp, model_id, key, prefix)
+        found = reader.read(file, session.pool, session.tmp, model_id, key, prefix, num_classes)
         started = sorted(session.pool.workers)
     spec, native = found.spec, found.located.native
     return Summary(
         path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming,
-        library=found.layout.library if found.layout else "",
+        library=found.layout.library if found.layout else "", layout=found.origin,
         container=found.located.container, prefix=found.located.prefix, 
         ignored_arrays=[{"name": array.name, "shape": list(array.shape)} for array in found.located.ignored],
         ignored_count=len(found.located.ignored), warnings=found.warnings,
         model_id=spec.model_id, num_classes=spec.num_classes,
-        head="none" if spec.headless else f"{spec.num_classes} classes",
+        head="none" if spec.headless else f"{spec.num_classes} classes", head_mapping=found.head_mapping,
         dtypes=sorted({str(np.asarray(array).dtype) for array in native.values()}),
         parameters=spec.num_params(), values=spec.num_params(include_running_stats=True),
         nonfinite=reader.nonfinite(found), sha256=canonical.digest(spec, found.arrays), frameworks_started=started,

@@ -379,15 +379,11 @@ print(backbone.name)
 """
 
 
-def test_a_keras_sequential_backbone_and_dense_names_the_dense_it_leaves_out(tmp_path, capsys):
-    """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the head is a separate layer. Saved
-    as an order-based .weights.h5 the nested model cannot be told from the Dense beside it: refused, saying so."""
+def test_a_keras_sequential_backbone_and_dense_maps_the_dense_onto_the_head(tmp_path, capsys):
+    """keras.Sequential([ResNet(include_top=False), Dense(10)]) saved as .keras: the Dense, a separate layer, is the
+    head (mapped onto `predictions`)."""
     backbone_name = run_python(KERAS_SEQUENTIAL, tmp_path).strip()
-    assert main(["inspect", str(tmp_path / "seq.weights.h5")]) == 2
-    error = " ".join(capsys.readouterr().err.split())
-    assert f"{tmp_path / 'seq.weights.h5'}: holds a model nested in another (layers/functional)" in error, error
     summary = inspect_json(capsys, str(tmp_path / "seq.keras"))
-    assert summary["num_classes"] == 0 and summary["container"] == backbone_name
-    assert summary["ignored_arrays"] == [{"name": "head/kernel", "shape": [512, 10]}, {"name": "head/bias", "shape": [10]}]
-    [warning] = summary["warnings"]
-    assert warning.startswith("head/kernel [512, 10] + head/bias [10] look like a 10-class classifier head")
+    assert summary["num_classes"] == 10 and summary["container"] == backbone_name
+    assert summary["ignored_arrays"] == [] and summary["warnings"] == []
+    assert summary["head_mapping"] == "head/kernel, head/bias -> predictions/kernel, predictions/bias"

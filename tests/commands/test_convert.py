@@ -327,8 +327,8 @@ def test_a_write_that_perturbs_one_tensor_is_caught_in_the_written_file(cifar_fi
     """The in-memory arrays stay right and only the written file is wrong: the proof must read the file."""
     write = session._Conversion.write
 
-    def perturbing_write(self, path, spec, arrays):
-        write(self, path, spec, arrays)
+    def perturbing_write(self, path, spec, arrays, labels):
+        write(self, path, spec, arrays, labels)
         run_python("import sys, torch; state = torch.load(sys.argv[1], weights_only=True); "
                    "state['layer1.0.conv1.weight'] += 1e-3; torch.save(state, sys.argv[1])", path)
 

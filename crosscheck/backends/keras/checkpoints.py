@@ -4,6 +4,7 @@ are crosscheck/checkpoints/keras_formats.py), and Keras' own loaders for convert
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any, Callable, Mapping
 
 import h5py
@@ -13,23 +14,35 @@ from keras.src.legacy.saving import legacy_h5_format
 
 from crosscheck import spec as specs
 from crosscheck.checkpoints.containers import Arrays
-from crosscheck.checkpoints.keras_formats import ARCHIVE_SUFFIX, WEIGHTS_SUFFIX, layers, open_h5, read, stored_dtype
+from crosscheck.checkpoints.keras_formats import ARCHIVE_SUFFIX, LAYERS, WEIGHTS_SUFFIX, layers, open_h5, read, stored_dtype
 from crosscheck.backends.keras.shared import set_native as load_state
 from crosscheck.spec import ModelSpec
 
 __all__ = ["layers", "load_into", "load_state", "read", "read_order_based", "stored_dtype", "write"]
 
 
-def read_order_based(path: str | os.PathLike[str], model: Any) -> Arrays:
-    """{'layer/variable': array} of an order-based .weights.h5, loaded into `model` (in the keras worker)."""
+def read_order_based(path: str | os.PathLike[str], model: Any, root: str = "") -> Arrays:
+    """{'layer/variable': array} of an order-based .weights.h5, loaded into `model` (in the keras worker); a model
+    nested in the file at `root` (a transfer-learning base) is copied out to a weight file of its own first, which
+    Keras then loads as it loads any."""
     path = os.fspath(path)
     open_h5(path).close()  # a corrupt file gets the same clear error as a legacy one
-    try:
-        model.load_weights(path)
-    except (ValueError, KeyError, OSError) as error:
-        raise ValueError(f"{path}: does not load into {model.name}: {error}") from error
+    with tempfile.TemporaryDirectory() as scratch:
+        source = _rerooted(path, root, os.path.join(scratch, f"base{WEIGHTS_SUFFIX}")) if root else path
+        try:
+            model.load_weights(source)
+        except (ValueError, KeyError, OSError) as error:
+            raise ValueError(f"{path}: does not load into {model.name}: {error}") from error
     return {f"{layer.name}/{variable.name}": keras.ops.convert_to_numpy(variable)
             for layer in model.layers for variable in layer.weights}
+
+
+def _rerooted(path: str, root: str, output: str) -> str:
+    """The weight store of the model nested at layers/`root` of `path`, as a .weights.h5 of its own at `output`."""
+    with open_h5(path) as source, h5py.File(output, "w") as target:
+        for part in (LAYERS, "vars"):
+            source.copy(source[f"{LAYERS}/{root}/{part}"], target, part)
+    return output
 
 
 def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded_model: Callable[[], Any]) -> None:
@@ -46,11 +59,12 @@ def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded
         legacy_h5_format.save_weights_to_hdf5_group(file, model)
 
 
-def load_into(model: keras.Model, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str) -> None:
+def load_into(model: keras.Model, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str,
+              keys: Mapping[str, str] | None = None) -> None:
     """Keras' own loading of a weight file into `model` (in the model's dtype): `load_weights` for a Keras 3
     `.weights.h5` or `.keras` archive, Keras' by-name legacy loader for a `.h5`, whose every spec layer must be
     in the file (the by-name loader leaves an absent layer at its initial values). Keras reads the whole file: no
-    container or prefix applies."""
+    container, prefix or `keys` applies (convert reads a Keras file whose head is elsewhere through crosscheck)."""
     path = os.fspath(path)
     if path.endswith((".weights.h5", ".keras")):
         model.load_weights(path)

@@ -23,7 +23,9 @@ def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded
     paddle.save({key: paddle.to_tensor(np.ascontiguousarray(array)) for key, array in native.items()}, os.fspath(path))
 
 
-def load_into(model: nn.Layer, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str) -> None:
-    """Paddle's set_state_dict of the file's own tensors under `container` and `prefix` (read by the restricted
-    unpickler: the file runs no code)."""
-    load_state(model, spec, own_state(read(path)[container], prefix))
+def load_into(model: nn.Layer, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str,
+              keys: Mapping[str, str] | None = None) -> None:
+    """Paddle's set_state_dict of the file's own tensors under `container` and `prefix`, or by `keys` (model key:
+    file key) where given (read by the restricted unpickler: the file runs no code)."""
+    arrays = read(path)[container]
+    load_state(model, spec, {key: arrays[file_key] for key, file_key in keys.items()} if keys else own_state(arrays, prefix))

@@ -11,7 +11,7 @@ BACKEND = Backend(
     naming="torch",
     layout="nchw",
     exporter="onnxscript",
-    checkpoint_suffixes=(".pth", ".pt", ".ckpt", ".bin"),
+    checkpoint_suffixes=(".pth.tar", ".pth", ".pt", ".ckpt", ".bin"),
     gpu_install=f"pip install torch==2.14.1 torchvision==0.29.1 --index-url {TORCH_CU126_INDEX}",
     training=Convention(
         bn_momentum="running = (1 - m) * running + m * batch", bn_default=0.1, variance="unbiased",

@@ -4,6 +4,7 @@ convert's proof."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import re
@@ -22,9 +23,24 @@ from crosscheck.spec import ModelSpec
 def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
     """Every dict of tensors in the file, by container path, as numpy; `weights_only=True` refuses any
     pickled code (a .ckpt or .bin as much as a .pth), naming the global."""
-    kind = Path(path).suffix or "PyTorch"
+    found = tensor_dicts(_load(path), lambda value: isinstance(value, torch.Tensor))
+    return {place: {key: _numpy(tensor) for key, tensor in tensors.items()} for place, tensors in found.items()}
+
+
+def config(path: str | os.PathLike[str]) -> str:
+    """The training config an mmengine checkpoint stores as text in `meta` (`cfg`; mmcv's `config`), '' if none."""
+    meta = _load(path).get("meta")
+    texts = [meta.get(name) for name in ("cfg", "config")] if isinstance(meta, Mapping) else []
+    return next((text for text in texts if isinstance(text, str)), "")
+
+
+def _load(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """The file's top-level dict, by `torch.load(weights_only=True)`; argparse.Namespace, which timm's train
+    checkpoints hold their `args` in, is admitted as timm's own loader admits it (a plain attribute holder)."""
+    kind = "".join(Path(path).suffixes[-2:]) if str(path).endswith(".pth.tar") else Path(path).suffix or "PyTorch"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         refused = re.search(r"unsupported GLOBAL [^\s]+", str(error))
         if refused:
@@ -34,8 +50,7 @@ def read(path: str | os.PathLike[str]) -> dict[str, Arrays]:
         raise ValueError(f"{path}: not a readable {kind} file (truncated or corrupt: {_reason(error)})") from error
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: a state_dict is a dict of tensors, this file holds a {type(state).__name__}")
-    found = tensor_dicts(state, lambda value: isinstance(value, torch.Tensor))
-    return {place: {key: _numpy(tensor) for key, tensor in tensors.items()} for place, tensors in found.items()}
+    return state
 
 
 def _reason(error: Exception) -> str:
@@ -63,8 +78,10 @@ def write(path: str | os.PathLike[str], native: Mapping[str, np.ndarray], loaded
     torch.save(state, path)
 
 
-def load_into(model: torch.nn.Module, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str) -> None:
-    """torch's strict load_state_dict of the file's own tensors under `container` and `prefix` (a torch-named
-    .safetensors file through the safetensors library's loader, anything else through torch.load)."""
+def load_into(model: torch.nn.Module, spec: ModelSpec, path: str | os.PathLike[str], container: str, prefix: str,
+              keys: Mapping[str, str] | None = None) -> None:
+    """torch's strict load_state_dict of the file's own tensors under `container` and `prefix`, or by `keys` (model
+    key: file key) where given (a torch-named .safetensors file through the safetensors library's loader, anything
+    else through torch.load)."""
     arrays = load_file(str(path)) if str(path).endswith(".safetensors") else read(path)[container]
-    load_state(model, spec, own_state(arrays, prefix))
+    load_state(model, spec, {key: arrays[file_key] for key, file_key in keys.items()} if keys else own_state(arrays, prefix))

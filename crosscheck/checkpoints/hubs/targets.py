@@ -69,10 +69,21 @@ def is_transformers_directory(path: Path) -> bool:
         return False
 
 
+def timm_fits(spec: ModelSpec) -> str | None:
+    """Why timm cannot hold `spec` (None: it can): timm's `resnet18` ... `resnet152` are torchvision's, same keys and
+    function, and its own ids here (resnet50d, seresnet50) are named as timm names them, so the file is the torch
+    naming's state_dict; timm builds neither Keras' ResNets nor the CIFAR stem."""
+    holdable = [m for m in specs.MODEL_IDS if specs.get(m).family == "torchvision" and specs.get(m).stem != "cifar"]
+    if spec.model_id not in holdable:
+        return f"timm's ResNets are torchvision's and its own: {spec.model_id} is not one; it holds {', '.join(holdable)}"
+    return None
+
+
 TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("transformers", transformers.NAME, ".safetensors", transformers.fits, write_transformers,
            transformers.WEIGHTS[0], is_transformers_directory),
     Target("paddleclas", paddleclas.LAYOUT.name, ".pdparams", paddleclas.fits),
+    Target("timm", "torch", ".pth", timm_fits),
 )}
 
 
