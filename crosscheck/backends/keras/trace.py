@@ -202,7 +202,7 @@ class _Reader:
         bias, last = self.bias(op)
         out_channels = int(op.outputs[0].shape[-1])
         return {"op": "conv", "in_channels": int(in_shape[-1]), "out_channels": out_channels, "kernel": kernel[:2],
-                "stride": list(stride), "padding": padding, "groups": int(in_shape[-1]) if depthwise else 1,
+                "stride": list(stride), "padding": padding, "groups": int(in_shape[-1]) if depthwise else int(in_shape[-1]) // int(kernel[2]),
                 "bias": bias is not None, "params": _params(weight=weight, bias=bias)}, last
 
     def bias(self, op: tf.Operation) -> tuple[Any, tf.Operation]:
