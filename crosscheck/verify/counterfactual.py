@@ -63,7 +63,8 @@ def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, fr
     if "groups_3x3" in found:
         proposed.append(Mutation("groups_3x3", "groups_3x3", _candidate_groups(candidate, ("2_conv",))))
     if "groups_on_1x1" in found:
-        proposed.append(Mutation("groups_on_1x1", "groups_1x1", _candidate_groups(candidate, ("1_conv", "3_conv"))))
+        proposed.append(Mutation("groups_on_1x1", "groups_1x1",
+                                 _candidate_groups(candidate, ("1_conv", "3_conv"), spec.groups)))
     for code in ("width_per_group", "width_on_wrong_conv"):
         if code in found:
             proposed.append(Mutation(code, "inner_widths", _candidate_inner_widths(candidate)))
@@ -178,10 +179,10 @@ def _stride_on(spec: ModelSpec, conv: str) -> ModelSpec:
                    blocks=tuple(replace(b, stride_on=conv) if b.kind != "basic" else b for b in spec.blocks))
 
 
-def _candidate_groups(candidate: Structure, roles: tuple[str, ...]) -> int:
-    """The groups most of the candidate's bottleneck convs of these roles use."""
+def _candidate_groups(candidate: Structure, roles: tuple[str, ...], default: int = 1) -> int:
+    """The groups most of the candidate's bottleneck convs of these roles use (`default` when it has none)."""
     counts = Counter(b.layers[r]["groups"] for b in candidate.blocks for r in roles if r in b.layers)
-    return counts.most_common(1)[0][0] if counts else 1
+    return counts.most_common(1)[0][0] if counts else default
 
 
 def _candidate_inner_widths(candidate: Structure) -> str:
