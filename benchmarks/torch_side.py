@@ -14,6 +14,7 @@ from crosscheck.backends.torch import adapter
 REFERENCES: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "resnet18": ("torchvision.models.resnet18", torchvision.models.resnet18),
     "resnet50": ("torchvision.models.resnet50", torchvision.models.resnet50),
+    "resnext50_32x4d": ("torchvision.models.resnext50_32x4d", torchvision.models.resnext50_32x4d),
 }
 
 

@@ -283,6 +283,15 @@ def test_resnet50_exports_from_every_framework(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                                      "wide_resnet101_2"])
+def test_grouped_and_wide_ids_export_from_every_framework(tmp_path, model_id):
+    """Grouped 3x3 convs (ResNeXt) and wide bottlenecks through every exporter, each export against its native
+    float64 truth in onnxruntime."""
+    assert_exports_agree(export_all(model_id, tmp_path))
+
+
+@pytest.mark.slow
 def test_nhwc_exports_from_every_framework_agree(tmp_path):
     results = export_all("resnet18", tmp_path, input_layout="nhwc")
     assert_exports_agree(results)
