@@ -14,8 +14,9 @@ import keras_impl  # noqa: E402
 from keras_impl import resnet  # noqa: E402
 from crosscheck import calibration  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
-from crosscheck.backends.keras import adapter  # noqa: E402
+from crosscheck.backends.keras import adapter, trace  # noqa: E402
 from crosscheck.metrics import rel_l2  # noqa: E402
+from crosscheck.verify import graph, numeric  # noqa: E402
 from subprocess_python import compute  # noqa: E402  (tests/ helpers)
 
 # ResNeXt's 32x4d bottleneck behind the CIFAR stem, one block per stage: cheap, and every stage's 3x3 is grouped
@@ -109,3 +110,16 @@ def test_constructors_are_keras_applications_names_and_one_per_other_id():
     resnet50 = keras_impl.ResNet50(weights=None)
     assert resnet50.name == "resnet50" and resnet50.get_layer("conv2_block1_1_conv").use_bias  # v1: biased convs
     assert keras_impl.ResNet18CIFAR().name == "resnet18_cifar"
+
+
+def test_verify_trace_reads_each_convs_groups():
+    """verify's Keras trace: a grouped 3x3 is recorded with its groups (weights [3, 3, in / groups, out]), the 1x1s
+    with none, so its weight shapes are the spec's."""
+    spec = specs.get(RESNEXT_CIFAR)
+    with trace.float64():  # as verify builds the models it traces
+        model = trace.prepare(keras_impl.build(spec, classifier_activation=None))
+    records, _, _ = trace.trace(model, calibration.sample_input(1, size=32).transpose(0, 2, 3, 1), set())
+    layers = graph.extract(records).layers()
+    assert {name: numeric.record_shapes(r)["weight"] for name, r in layers.items() if r["op"] == "conv"} == \
+        {layer.name: layer.shapes["weight"] for layer in spec.layers if layer.kind == "conv"}
+    assert layers["conv3_block1_2_conv"]["groups"] == 32 and layers["conv3_block1_1_conv"]["groups"] == 1
