@@ -28,6 +28,7 @@ KERAS_SUBCLASSED = f"{CANDIDATES / 'tf2_resnet18_keras.py'}:ResNet18"
 TUTORIAL_TORCH = f"{CANDIDATES / 'blog_basicblock_torch.py'}:ResNet18"
 PORTED_V2 = f"{CANDIDATES / 'ported_resnet50v2_torch.py'}:ResNet50V2"
 RESNEXT = f"{CANDIDATES / 'blog_resnext_torch.py'}:BlogResNeXt"
+KERAS_RESNEXT = f"{CANDIDATES / 'blog_resnext_keras.py'}:resnext50"
 WIDE = {"cardinality": 1, "base_width": 128}  # BlogResNeXt's wide_resnet50_2
 GATE = 1e-9  # the documented float64 gate (README): equal functions agree to ~1e-13 and below in float64
 KUANGLIU = f"{CANDIDATES / 'kuangliu_cifar_resnet.py'}"
@@ -48,6 +49,7 @@ COUNTERFACTUALS = {
     ("keras", "relu_after_add_extra"): ["relu_after_add=True"],
     ("keras", "head_logits"): ["head=logits"],
     ("torch", "groups_3x3"): ["groups_3x3=1"],
+    ("keras", "groups_3x3"): ["groups_3x3=1"],
     ("torch", "groups_on_1x1"): ["groups_1x1=32"],
     ("torch", "width_per_group"): ["inner_widths=4,4"],
     ("torch", "width_on_wrong_conv"): ["inner_widths=1,2"],
@@ -228,6 +230,9 @@ def test_port_with_the_standard_eps_diverges_from_its_nonstandard_source(tmp_pat
     # ResNeXt without `groups` on its 3x3 (each 3x3 then sees all the inner channels)
     ("torch", RESNEXT, "resnext50_32x4d", {"forget_groups": True}, "groups_3x3", "conv2_block1_2_conv",
      "conv2_block1_2_conv"),
+    # the same slip in Keras, whose grouped conv runs through a compiled function on the CPU
+    pytest.param("keras", KERAS_RESNEXT, "resnext50_32x4d", {"forget_groups": True}, "groups_3x3",
+                 "conv2_block1_2_conv", "conv2_block1_2_conv", marks=pytest.mark.slow),
     # `groups` passed to every conv of the unit; the first grouped 1x1 is the first point that differs
     pytest.param("torch", RESNEXT, "resnext50_32x4d", {"groups_everywhere": True}, "groups_on_1x1",
                  "conv2_block1_1_conv", "conv2_block1_1_conv", marks=pytest.mark.slow),
