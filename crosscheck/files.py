@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -58,6 +59,45 @@ def atomic_output(path: str | os.PathLike[str], overwrite: bool = True) -> Itera
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def check_writable_directory(path: str | os.PathLike[str], overwrite: bool = True) -> Path:
+    """As check_writable, for an output that is a directory (a model hub's config and weights)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path}: exists and is not a directory")
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path}: already exists (pass --overwrite to replace the directory)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputPathError(f"{path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"{path}: directory {parent} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+    """Yield a new temp directory beside `path`; it replaces `path` (a whole old directory) only if the block succeeds,
+    so the directory appears complete or not at all."""
+    target = check_writable_directory(path, overwrite)
+    while True:
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        try:
+            temp.mkdir()
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield temp
+        old = target.parent / f".{target.name}.{secrets.token_hex(4)}.old" if target.exists() else None
+        if old is not None:
+            target.rename(old)
+        temp.rename(target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> None:

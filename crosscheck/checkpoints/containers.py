@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints import identify
+from crosscheck.checkpoints import hubs, identify
 
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
@@ -87,8 +87,10 @@ def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.n
 
 def prefixes(keys: Sequence[str], naming: str) -> list[str]:
     """'' and every prefix that turns some key into the stem conv's key in `naming`, shortest first."""
-    layer = specs.get("resnet18").layer(STEM_PARAM[0])
-    anchor = layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL else layer.native_key(STEM_PARAM[1], naming)
+    spec = specs.get("resnet18")
+    layer = spec.layer(STEM_PARAM[0])
+    anchor = layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL \
+        else hubs.native_key(spec, layer, STEM_PARAM[1], naming)
     found = {key[: -len(anchor)] for key in keys if key.endswith(anchor)}
     return sorted(found | {""}, key=lambda prefix: (len(prefix), prefix))
 
@@ -171,7 +173,7 @@ def _strip(arrays: Arrays, prefix: str, naming: str, claimed: set[str]) -> tuple
     under = [key for key in arrays if key.startswith(prefix)]  # in file order, which messages list
     taken = [key for key in under if key not in claimed] or under
     inside = {key[len(prefix):]: arrays[key] for key in taken}
-    if naming == "torch":
+    if hubs.base(naming) == "torch":
         inside = {key: value for key, value in inside.items() if key.rsplit(".", 1)[-1] != TORCH_BN_COUNTER}
     return inside, set(taken)
 

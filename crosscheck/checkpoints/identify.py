@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from crosscheck import spec as specs
+from crosscheck.checkpoints import hubs
 from crosscheck.spec import ModelSpec
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -56,14 +57,14 @@ class Fit:
 
 
 def expected_shapes(spec: ModelSpec, framework: str) -> dict[str, tuple[int, ...]]:
-    """{key: shape} a checkpoint of `spec` holds in `framework`'s naming and layout (or 'canonical')."""
+    """{key: shape} a checkpoint of `spec` holds in `framework`'s naming and layout (a hub layout's, or 'canonical')."""
     if framework == CANONICAL:
         return spec.canonical_shapes()
     shapes = {}
     for layer in spec.layers:
         for param, shape in layer.shapes.items():
-            perm = specs.native_permutation(framework, layer.kind, param)
-            shapes[layer.native_key(param, framework)] = tuple(shape[i] for i in perm) if perm else shape
+            perm = specs.native_permutation(hubs.base(framework), layer.kind, param)
+            shapes[hubs.native_key(spec, layer, param, framework)] = tuple(shape[i] for i in perm) if perm else shape
     return shapes
 
 
@@ -137,8 +138,9 @@ def choose(fits: dict[str, Fit], model_id: str | None) -> ModelSpec:
 
 
 def _head_key(framework: str, param: str = "bias") -> str:
-    head = specs.get("resnet18").layer("predictions")
-    return head.canonical_key(param) if framework == CANONICAL else head.native_key(param, framework)
+    spec = specs.get("resnet18")
+    head = spec.layer("predictions")
+    return head.canonical_key(param) if framework == CANONICAL else hubs.native_key(spec, head, param, framework)
 
 
 def _keras_layers(spec: ModelSpec) -> list[tuple[specs.LayerSpec, list[tuple[int, ...]]]]:

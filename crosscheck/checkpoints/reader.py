@@ -21,7 +21,7 @@ from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, containers, identify, keras_formats, paddle_formats
+from crosscheck.checkpoints import canonical, containers, hubs, identify, keras_formats, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
 from crosscheck.worker.client import WorkerError, WorkerPool
 
@@ -87,6 +87,17 @@ class Found:
     file: Checkpoint
     located: Located
     arrays: dict[str, np.ndarray]  # canonical keys and layout, float32 (float64 kept)
+    config: hubs.HubConfig | None = None  # a hub layout's config file beside the weights, as read
+
+    @property
+    def layout(self) -> hubs.HubLayout | None:
+        """The model hub's key layout the file uses (None: a framework's own naming)."""
+        return hubs.LAYOUTS.get(self.located.naming)
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """Class names by index, from a hub config (transformers' id2label), when it has them."""
+        return self.config.labels if self.config else None
 
     @property
     def spec(self) -> specs.ModelSpec:
@@ -99,13 +110,21 @@ class Found:
 
     @property
     def warnings(self) -> list[str]:
-        """What the reading left out that the user may have wanted: ignored arrays shaped like a classifier head."""
-        return containers.head_warnings(self.located)
+        """What the reading left out or assumed that the user may have wanted: ignored arrays shaped like a classifier
+        head, a hub config's notes."""
+        return containers.head_warnings(self.located) + list(self.config.notes if self.config else ())
 
 
 def checkpoint(path: str | Path, writing: bool = False) -> Checkpoint:
-    """Recognise the format by extension; anything else raises CheckpointError listing the known ones."""
+    """Recognise the format by extension (a model hub's directory by its weights file); anything else raises
+    CheckpointError listing the known ones."""
     path = Path(path)
+    if path.is_dir() and not writing:
+        weights = hubs.directory_weights(path)
+        if weights is None:
+            raise CheckpointError(f"{path}: a directory without a model hub's weights file "
+                                  f"({', '.join(name for layout in hubs.LAYOUTS.values() for name in layout.weights_names)})")
+        path = weights
     for suffix, naming in FORMATS.items():
         if path.name.lower().endswith(suffix):
             if writing and suffix in READ_ONLY:
@@ -124,14 +143,17 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
         if file.suffix == KERAS_ORDER_BASED:
             located = _read_order_based(file, pool, scratch, model_id)
         else:
-            located = containers.locate(_containers(file, pool, scratch), _namings(file), model_id, key, prefix)
-    except (identify.CheckpointMismatchError, containers.ContainerError, specs.UnknownModelError) as error:
+            located = containers.locate(_normalised(_containers(file, pool, scratch)), _namings(file), model_id, key,
+                                        prefix)
+        config = _config(file, located)
+    except (identify.CheckpointMismatchError, containers.ContainerError, specs.UnknownModelError,
+            hubs.HubConfigError) as error:
         raise CheckpointError(f"{file.path}: {error}") from error
     except WorkerError as error:  # the worker's own message already names the file
         raise CheckpointError(str(error).split(" failed: ", 1)[-1].split(": ", 1)[-1]) from error
     except ValueError as error:  # the format readers name the file
         raise CheckpointError(str(error)) from error
-    return Found(file, located, _canonical(located))
+    return Found(file, located, _canonical(located), config)
 
 
 def check_signature(file: Checkpoint) -> None:
@@ -166,14 +188,37 @@ def _containers(file: Checkpoint, pool: WorkerPool, scratch: Path) -> dict[str, 
 
 
 def _namings(file: Checkpoint) -> list[str]:
-    """Key schemes to try: a .safetensors file is crosscheck's canonical one (its metadata says so) or torch's."""
+    """Key schemes to try: the file's naming and the hub layouts derived from it; a .safetensors file is crosscheck's
+    canonical one (its metadata says so) or torch's (or a hub layout of torch's)."""
     if file.naming != identify.CANONICAL:
-        return [file.naming]
+        return [file.naming, *hubs.derived(file.naming)]
     try:
         metadata = canonical.read_metadata(file.path)
     except (ValueError, OSError):
         metadata = {}
-    return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT else [identify.CANONICAL, "torch"]
+    return [identify.CANONICAL] if metadata.get("format") == CANONICAL_FORMAT \
+        else [identify.CANONICAL, "torch", *hubs.derived("torch")]
+
+
+def _normalised(found: dict[str, Arrays]) -> dict[str, Arrays]:
+    """Each container with its keys as the hub layouts write them (a transformers ResNetModel's under `resnet.`)."""
+    for layout in hubs.LAYOUTS.values():
+        found = {place: layout.normalise(arrays) for place, arrays in found.items()}
+    return found
+
+
+def _config(file: Checkpoint, located: Located) -> hubs.HubConfig | None:
+    """A hub layout's config beside the weights, checked against what the arrays hold (HubConfigError otherwise)."""
+    config = hubs.config_for(located.naming, file.path)
+    if config is None:
+        return None
+    spec = located.spec
+    if config.model_id and config.model_id != spec.model_id:
+        raise hubs.HubConfigError(f"{config.path}: describes {config.model_id}, the weights are {spec.model_id}")
+    if config.labels and not spec.headless and len(config.labels) != spec.num_classes:
+        raise hubs.HubConfigError(f"{config.path}: names {len(config.labels)} classes, the weights' head has "
+                                  f"{spec.num_classes}")
+    return config
 
 
 def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None) -> Located:
@@ -201,4 +246,5 @@ def _canonical(located: Located) -> dict[str, np.ndarray]:
     if located.naming == identify.CANONICAL:
         return {key: np.asarray(located.native[key], specs.wide_enough(located.native[key]))
                 for key in located.spec.canonical_shapes()}
-    return specs.from_native(located.spec, located.native, located.naming)
+    native = hubs.to_base(located.spec, located.native, located.naming)
+    return specs.from_native(located.spec, native, hubs.base(located.naming))

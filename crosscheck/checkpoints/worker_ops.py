@@ -7,14 +7,16 @@ are order-based, so reading one needs the model it fits.
 
 from __future__ import annotations
 
+import importlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from crosscheck import spec as specs
 from crosscheck.backends.protocols import OrderBasedCheckpoints
-from crosscheck.checkpoints import canonical
+from crosscheck.checkpoints import canonical, hubs
 from crosscheck.checkpoints.containers import TOP
 from crosscheck.checkpoints.identify import CANONICAL
 
@@ -42,10 +44,12 @@ def op_checkpoint_layers(worker: Worker, request: dict[str, Any]) -> dict[str, A
 
 
 def op_write_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Write the canonical `weights` file as this framework's checkpoint at `output`."""
+    """Write the canonical `weights` file as this framework's checkpoint at `output` (keys in a hub `layout` if given)."""
     model_id, arrays, _ = canonical.load(request["weights"])
     spec = canonical.spec_for(model_id, arrays)
     native = specs.to_native(spec, arrays, worker.naming)
+    if request.get("layout"):  # a library's layout of this naming's arrays (crosscheck/checkpoints/hubs)
+        native = hubs.from_base(spec, native, request["layout"])
 
     def loaded_model() -> Any:
         """The model holding `native`, for formats written through a model (Keras)."""
@@ -72,7 +76,19 @@ def op_file_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def op_hub_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """One side of convert's proof for a model hub's file: loaded by the hub library's own loader (its layout's
+    runtime module, in this worker), run in float64 on `input`; outputs saved to `output`."""
+    spec = specs.get(request["model_id"], request["num_classes"])
+    runtime = importlib.import_module(hubs.LAYOUTS[request["layout"]].runtime)
+    values, how = runtime.outputs(Path(request["path"]), spec, request["container"], request["prefix"],
+                                  np.load(request["input"]))
+    np.save(request["output"], np.asarray(values, np.float64))
+    return {"how": how}
+
+
 OPS = {
+    "hub_outputs": op_hub_outputs,
     "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,

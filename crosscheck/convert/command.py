@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crosscheck import cli_options
+from crosscheck.checkpoints.hubs.targets import TARGETS
 from crosscheck.checkpoints.reader import FORMATS
 from crosscheck.convert.session import ConvertOptions, ConvertResult, convert
 from crosscheck.metrics import FLOAT64_RTOL
@@ -24,7 +25,11 @@ def add_parser(commands: Any) -> None:
         description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
                     "converted models agree within the gate (or with --force).")
     parser.add_argument("src", help="checkpoint to read")
-    parser.add_argument("dst", help="checkpoint to write")
+    parser.add_argument("dst", help="checkpoint to write (a directory for --to transformers)")
+    parser.add_argument("--to", choices=sorted(TARGETS), default=None,
+                        help="write a library's layout: transformers (a save_pretrained directory: config.json + "
+                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
+                             "says, or an existing transformers directory")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
     cli_options.add_overwrite(parser, "an existing DST")
@@ -36,7 +41,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
-                             overwrite=args.overwrite,
+                             overwrite=args.overwrite, to=args.to,
                              force=args.force, seed=args.seed, timeout=args.timeout)
     result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))
     print_result(result, args.src, args.dst, Console())

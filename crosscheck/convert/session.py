@@ -12,7 +12,10 @@ FLOAT64_RTOL. A file no framework loads by itself (crosscheck's canonical .safet
 model nested in a .keras archive) starts from its arrays as read by crosscheck, and the report says
 so. A float64 checkpoint is converted and written in float64. The outputs are logits, or a headless
 model's pooled features. DST appears (atomically) only if the outputs pass the gate (crosscheck.gate),
-or with `force`.
+or with `force`. A model hub's layout (crosscheck/checkpoints/hubs) is read like any naming and written with
+`to` (a transformers directory, a PaddleClas .pdparams); its side of the proof is the library's own loader where
+the library is installed (transformers' from_pretrained), else crosscheck's reading of the file, and the report
+says which.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import numpy as np
 
 from crosscheck import calibration
 from crosscheck import spec as specs
-from crosscheck.checkpoints import canonical, identify, reader
+from crosscheck.checkpoints import canonical, hubs, identify, reader
 from crosscheck.checkpoints.containers import TOP, Located
-from crosscheck.files import atomic_output, check_writable
+from crosscheck.checkpoints.hubs.targets import TARGETS, Target, inferred
+from crosscheck.files import atomic_directory, atomic_output, check_writable, check_writable_directory
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
@@ -49,6 +53,7 @@ class ConvertOptions:
     prefix: str | None = None  # the key prefix to strip; None: find it
     overwrite: bool = False
     force: bool = False
+    to: str | None = None  # a library's layout to write (TARGETS); None: the destination's extension or directory says
     seed: int = 0
     batch: int = 2
     rtol: float = FLOAT64_RTOL  # on the float64 outputs
@@ -75,21 +80,48 @@ class ConvertResult:
 def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertOptions(),
             pool: WorkerPool | None = None, progress: Progress | None = None) -> ConvertResult:
     """Convert SRC to DST, verify the outputs agree, and write DST only if they do (or `force`)."""
+    target = destination_target(Path(dst), options.to)
     try:
-        source, destination = reader.checkpoint(src), reader.checkpoint(dst, writing=True)
+        source = reader.checkpoint(src)
+        destination = reader.checkpoint(dst, writing=True) if target is None \
+            else reader.Checkpoint(Path(dst), target.suffix, target.framework)
     except reader.CheckpointError as error:
         raise ConvertError(str(error)) from error
     say = progress or (lambda message: None)
     if not source.path.is_file():
         raise ConvertError(f"{source.path}: no such file")
-    check_writable(destination.path, options.overwrite)
+    if target is not None and target.write_directory:
+        check_writable_directory(destination.path, options.overwrite)
+        if source.path.resolve().is_relative_to(destination.path.resolve()):
+            raise ConvertError(f"{destination.path}: holds the source file; write the conversion elsewhere")
+    else:
+        check_writable(destination.path, options.overwrite)
     if destination.path.exists() and destination.path.resolve() == source.path.resolve():
         raise ConvertError(f"{destination.path}: is the source file; write the conversion elsewhere")
     try:
         with worker_session("convert", options.timeout, pool=pool) as session:
-            return _Conversion(source, destination, options, session.pool, session.tmp, say).run()
+            return _Conversion(source, destination, target, options, session.pool, session.tmp, say).run()
     except WorkerError as error:
         raise ConvertError(str(error)) from error
+
+
+def destination_target(destination: Path, to: str | None) -> Target | None:
+    """The library layout to write: `to`, else the one an existing destination directory is (a transformers
+    config.json); None for a file named by its extension. A destination neither names raises ConvertError."""
+    if to is not None:
+        target = TARGETS.get(to)
+        if target is None:
+            raise ConvertError(f"--to {to}: unknown target; known: {', '.join(TARGETS)}")
+        if not target.write_directory and not destination.name.lower().endswith(target.suffix):
+            raise ConvertError(f"{destination}: --to {to} writes a {target.suffix} file; name it so")
+        return target
+    target = inferred(destination)
+    if target is not None:
+        return target
+    if destination.is_dir() or not any(destination.name.lower().endswith(suffix) for suffix in reader.FORMATS):
+        raise ConvertError(f"{destination}: not a checkpoint file name (known extensions: {', '.join(reader.FORMATS)}) "
+                           f"and no library's directory; pass --to {'|'.join(TARGETS)} to write one")
+    return None
 
 
 def describe(found: reader.Found, given: bool) -> str:
@@ -98,20 +130,24 @@ def describe(found: reader.Found, given: bool) -> str:
     how = "given" if given else "inferred from keys and shapes"
     where = found.located.where()
     extra = f", {len(found.located.ignored)} other key(s) ignored" if found.located.ignored else ""
-    return f"{found.spec.model_id}, {head} ({how}), {where}{extra}"
+    layout = f", {found.layout.library} layout" if found.layout else ""
+    return f"{found.spec.model_id}, {head} ({how}), {where}{layout}{extra}"
 
 
 class _Conversion:
     """One conversion's steps, sharing the temp directory, the options and the workers."""
 
-    def __init__(self, source: reader.Checkpoint, destination: reader.Checkpoint, options: ConvertOptions,
-                 pool: WorkerPool, tmp: Path, say: Progress) -> None:
-        self.source, self.destination, self.options = source, destination, options
+    def __init__(self, source: reader.Checkpoint, destination: reader.Checkpoint, target: Target | None,
+                 options: ConvertOptions, pool: WorkerPool, tmp: Path, say: Progress) -> None:
+        self.source, self.destination, self.target, self.options = source, destination, target, options
         self.pool, self.tmp, self.say = pool, tmp, say
 
     def run(self) -> ConvertResult:
         found = self.read(self.source, self.options.model_id, self.options.key, self.options.prefix)
         spec, precision = found.spec, precision_of(found)  # bad input fails before the comparison's workers start
+        refusal = self.target.holds(spec) if self.target else None
+        if refusal:
+            raise ConvertError(f"{self.destination.path}: {refusal}")
         arrays = {key: np.asarray(array, precision) for key, array in found.arrays.items()}
         self.pool.start({self.source.framework, self.destination.framework})
         self.say(f"{self.source.path}: {describe(found, bool(self.options.model_id))}")
@@ -120,22 +156,29 @@ class _Conversion:
         note = bn_momentum_note(self.source.naming, self.destination.naming)
         if note:
             self.say(note)
-        staged = self.tmp / f"converted{self.destination.suffix}"
-        self.write(staged, spec, arrays)
+        staged = self.tmp / ("converted" if self.target and self.target.write_directory
+                             else f"converted{self.destination.suffix}")
+        self.write(staged, spec, arrays, found.labels)
         images = self.tmp / "input.npy"
         np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
-        written = reader.Checkpoint(staged, self.destination.suffix, self.destination.naming)
+        staged_weights = self.target.weights(staged) if self.target else staged
+        written = reader.Checkpoint(staged_weights, self.destination.suffix, self.destination.naming)
+        naming = self.target.naming if self.target else self.destination.naming
         before, source_reading = self.outputs("source", found.file, found.located, spec, arrays, images)
-        after, destination_reading = self.outputs("destination", written, _whole_file(found.located, self.destination.naming),
-                                                  spec, arrays, images)
+        after, destination_reading = self.outputs("destination", written, _whole_file(found.located, naming),
+                                                  spec, self.written_arrays(written, naming, spec, arrays), images)
         for framework in {self.source.framework, self.destination.framework}:  # a shared pool keeps one model at a time
             self.pool[framework].request("release", model_id=spec.model_id)
         measured, passed = verdict(after, before, self.options.rtol)
-        if passed or self.options.force:
+        if (passed or self.options.force) and self.target and self.target.write_directory:
+            with atomic_directory(self.destination.path, self.options.overwrite) as temp:
+                shutil.copytree(staged, temp, dirs_exist_ok=True)
+        elif passed or self.options.force:
             with atomic_output(self.destination.path, self.options.overwrite) as temp:
                 shutil.copyfile(staged, temp)
         framework = None if self.destination.naming == identify.CANONICAL else self.destination.naming
-        return ConvertResult(spec, self.source.framework, self.destination.framework, measured, passed,
+        return ConvertResult(spec, _side(self.source.framework, found.layout), _side(self.destination.framework,
+                             hubs.LAYOUTS.get(naming)), measured, passed,
                              passed or self.options.force, before, after, found, source_reading, destination_reading,
                              precision, preprocessing_note(spec.model_id, framework))
 
@@ -149,14 +192,32 @@ class _Conversion:
         canonical.check_finite(found.located.native, str(file.path))
         return found
 
-    def write(self, path: Path, spec: specs.ModelSpec, arrays: dict[str, np.ndarray]) -> None:
+    def write(self, path: Path, spec: specs.ModelSpec, arrays: dict[str, np.ndarray],
+              labels: tuple[str, ...] | None) -> None:
+        """The staged output: a directory target's files, crosscheck's canonical file, or a framework's file (in a
+        library's layout for a file target)."""
         metadata = {"converted_from": self.source.path.name, "converted_by": "crosscheck convert",
                     "preprocessing": specs.origin(spec.model_id).preprocessing}
+        if self.target and self.target.write_directory:
+            path.mkdir()
+            self.target.write_directory(path, spec, arrays, labels)
+            return
         if self.destination.naming == identify.CANONICAL:
             canonical.save(path, spec.model_id, arrays, metadata)
             return
         weights = canonical.save(self.tmp / "to-write.safetensors", spec.model_id, arrays, metadata)
-        self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path)
+        self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path,
+                                                   layout=self.target.naming if self.target else None)
+
+    def written_arrays(self, written: reader.Checkpoint, naming: str, spec: specs.ModelSpec,
+                       arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What the proof runs for a written file in a library layout without its library here: the file read back
+        by crosscheck (any other written file is run by its framework's or library's own loader)."""
+        layout = hubs.LAYOUTS.get(naming)
+        if layout is None or layout.runtime:
+            return arrays
+        read_back = self.read(written, spec.model_id).arrays
+        return {key: np.asarray(value, arrays[key].dtype) for key, value in read_back.items()}
 
     def outputs(self, side: str, file: reader.Checkpoint, located: Located, spec: specs.ModelSpec,
                 arrays: dict[str, np.ndarray], images: Path) -> tuple[np.ndarray, str]:
@@ -165,13 +226,20 @@ class _Conversion:
         framework loads by itself runs from `arrays`, crosscheck's reading of it."""
         framework = file.framework
         output = self.tmp / f"{side}-outputs.npy"
+        layout = hubs.LAYOUTS.get(located.naming)
         how = native_reading(file, located)
-        if how is None:
+        if layout is not None and layout.runtime:
+            how = self.pool[framework].request(
+                "hub_outputs", layout=layout.name, path=file.path, container=located.container, prefix=located.prefix,
+                model_id=spec.model_id, num_classes=spec.num_classes, input=images, output=output)["result"]["how"]
+        elif how is None or layout is not None:
             weights = canonical.save(self.tmp / f"{side}.safetensors", spec.model_id, arrays)
             self.pool[framework].request("load", model_id=spec.model_id, weights=weights, dtype="float64")
             self.pool[framework].request("forward", model_id=spec.model_id, input=images, output=output,
                                          num_classes=spec.num_classes, dtype="float64")
-            how = f"crosscheck's reading of the file ({UNLOADABLE[file.suffix]})"
+            why = f"{layout.not_installed}; read by crosscheck's {layout.name} key mapping" if layout \
+                else UNLOADABLE[file.suffix]
+            how = f"crosscheck's reading of the file ({why})"
         else:
             self.pool[framework].request("file_outputs", path=file.path, naming=located.naming, container=located.container,
                                          prefix=located.prefix, model_id=spec.model_id, num_classes=spec.num_classes,
@@ -204,6 +272,11 @@ def native_reading(file: reader.Checkpoint, located: Located) -> str | None:
     if file.suffix == ".h5":
         return None if located.prefix else "Keras' by-name legacy load_weights"
     return "Keras load_weights"
+
+
+def _side(framework: str, layout: hubs.HubLayout | None) -> str:
+    """A side of the comparison as the report names it: 'torch', or 'transformers (torch)'."""
+    return f"{layout.name} ({framework})" if layout else framework
 
 
 def precision_of(found: reader.Found) -> str:

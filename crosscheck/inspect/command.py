@@ -52,7 +52,7 @@ def print_summary(summary: Summary, console: Console) -> None:
         if summary.ignored_count else "none"
     rows = [
         ("format", f"{summary.format}: {summary.description}"),
-        ("keys", f"{summary.naming} naming"),
+        ("keys", f"{summary.naming} naming" + (f": {summary.library} layout" if summary.library else "")),
         ("found in", f'key "{summary.container}"' if summary.container else "top level"),
         ("prefix", repr(summary.prefix) if summary.prefix else "none"),
         ("ignored", ignored),

@@ -19,7 +19,8 @@ class Summary:
     path: str
     format: str  # the suffix, e.g. ".ckpt"
     description: str  # what that format is and how it is read
-    naming: str  # whose key scheme: torch, keras, paddle or canonical
+    naming: str  # whose key scheme: torch, keras, paddle, canonical, or a model hub's layout (transformers, paddleclas, ...)
+    library: str  # the model hub library whose layout the keys are in ("" for a framework's own naming)
     container: str  # the nested dict holding the model, "" for the top level
     prefix: str  # stripped from every key
     ignored_arrays: list[dict[str, Any]]  # every other array in the file: {"name": "head.fc.weight", "shape": [10, 2048]}
@@ -49,6 +50,7 @@ def inspect(path: str | Path, model_id: str | None = None, key: str | None = Non
     spec, native = found.spec, found.located.native
     return Summary(
         path=str(file.path), format=file.suffix, description=reader.DESCRIPTIONS[file.suffix], naming=found.naming,
+        library=found.layout.library if found.layout else "",
         container=found.located.container, prefix=found.located.prefix, 
         ignored_arrays=[{"name": array.name, "shape": list(array.shape)} for array in found.located.ignored],
         ignored_count=len(found.located.ignored), warnings=found.warnings,

@@ -84,7 +84,7 @@ def predict(image_paths: Sequence[str | Path], weights: str | Path, options: Pre
             raise PredictError(f"{path}: no such file")
     try:
         with worker_session("predict", options.timeout) as session:
-            spec, arrays = _read_weights(weights, session.pool, session.tmp, options)
+            spec, arrays, labels = _read_weights(weights, session.pool, session.tmp, options)
             origin = specs.origin(spec.model_id)
             style = options.preprocess or origin.preprocessing
             try:
@@ -96,15 +96,16 @@ def predict(image_paths: Sequence[str | Path], weights: str | Path, options: Pre
             logits = _run(session.pool, session.tmp, spec, arrays, batch, style, options.frameworks, say)
     except WorkerError as error:
         raise PredictError(str(error)) from error
-    names = imagenet_categories() if spec.num_classes == IMAGENET_CLASSES else None
+    names = labels or (imagenet_categories() if spec.num_classes == IMAGENET_CLASSES else None)
     predictions = {fw: [_top(row, options.top) for row in values] for fw, values in logits.items()}
     pairs = [rel_l2(logits[a], logits[b]) for i, a in enumerate(logits) for b in list(logits)[i + 1:]]
     return PredictResult(spec, origin, style, paths, predictions, max(pairs, default=0.0), names)
 
 
 def _read_weights(weights: str | Path, pool: WorkerPool, scratch: Path,
-                  options: PredictOptions) -> tuple[specs.ModelSpec, dict[str, np.ndarray]]:
-    """The checkpoint's model and canonical weights, read as convert reads them; a headless model is refused."""
+                  options: PredictOptions) -> tuple[specs.ModelSpec, dict[str, np.ndarray], tuple[str, ...] | None]:
+    """The checkpoint's model, canonical weights and class names (a hub config's, e.g. transformers' id2label), read
+    as convert reads them; a headless model is refused."""
     try:
         found = reader.read(reader.checkpoint(weights), pool, scratch, options.model_id, options.key, options.prefix)
     except reader.CheckpointError as error:
@@ -112,7 +113,7 @@ def _read_weights(weights: str | Path, pool: WorkerPool, scratch: Path,
     canonical.check_finite(found.located.native, str(weights))
     if found.spec.headless:
         raise PredictError(f"{weights}: {found.spec.model_id} without a classifier head has no classes to predict")
-    return found.spec, found.arrays
+    return found.spec, found.arrays, found.labels
 
 
 def _run(pool: WorkerPool, scratch: Path, spec: specs.ModelSpec, arrays: dict[str, np.ndarray], batch: np.ndarray,
