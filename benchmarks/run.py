@@ -525,13 +525,14 @@ def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str]) -> l
     return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
 
 
-def splice(document_text: str, tables: Sequence[Table], command: str, commit: str) -> str:
+def splice(document_text: str, tables: Sequence[Table], command: str, commit: str, loads: tuple[str, str]) -> str:
     """BENCHMARKS.md with each of `tables` replacing its section (same title), or added before the last one,
-    each marked with the command and commit that re-measured it."""
+    each marked with the command, commit and load average (before, after) that re-measured it."""
     sections = document_text.split("\n### ")
     for table in tables:
         text = table.markdown().removeprefix("### ").rstrip("\n")
-        text += f"\n\n*This section was re-measured alone by `{command}` at {commit}.*\n"
+        text += (f"\n\n*This section was re-measured alone by `{command}` at {commit}, load average {loads[0]} before "
+                 f"and {loads[1]} after.*\n")
         titles = [part.split("\n", 1)[0] for part in sections]
         if table.title in titles:
             sections[titles.index(table.title)] = text
@@ -578,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if set(args.only) == set(SECTIONS) or not measured:
         output.write_text(document(tables, command, time.perf_counter() - started, load_before) + recorded)
     else:
-        output.write_text(splice(measured, tables, command, _commit()) + recorded)
+        output.write_text(splice(measured, tables, command, _commit(), (load_before, load_average())) + recorded)
     console.log(f"wrote {args.output}")
 
 
