@@ -296,13 +296,15 @@ def render_export_distances(results: Results) -> str:
 
 def render_variants(_: Results) -> str:
     """README's variants table, one row per model id of the spec."""
-    lines = ["| id | family | block | blocks per stage | input, classes | BN eps | head | equals |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| id | family | block | blocks per stage | 3×3 groups, width per group | input, classes | BN eps | head "
+             "| equals |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for model_id in spec.MODEL_IDS:
         s = spec.get(model_id)
         references = ", ".join(f"`{r}`" for r in s.references.values()) or spec.origin(model_id).name
+        grouping = "—" if s.block_kind == "basic" else f"{s.groups}, {s.width_per_group}"
         lines.append(f"| `{model_id}` | {', '.join([s.family, *_design(s)])} "
-                     f"| {s.block_kind.replace('_', ' ')} | {', '.join(map(str, s.depths))} "
+                     f"| {s.block_kind.replace('_', ' ')} | {', '.join(map(str, s.depths))} | {grouping} "
                      f"| {s.input_size}×{s.input_size}, {s.num_classes} | {constant(s.bn_eps)} | {s.default_head} "
                      f"| {references} |")
     return "\n".join(["", *lines, ""])

@@ -84,6 +84,20 @@ def latency(request: Request) -> list[dict[str, Any]]:
     return results
 
 
+def alone(request: Request) -> list[dict[str, Any]]:
+    """Forward seconds of ours alone per (model, batch): for comparing one framework with another, which no process
+    can hold together."""
+    fw, device = side(request["framework"]), request["device"]
+    results = []
+    for model_id, weights in request["weights"].items():
+        model = loaded(request["framework"], "ours", model_id, weights, device)
+        for batch in request["batches"]:
+            images = fw.to_input(calibration.sample_input(batch), device)
+            times = interleaved({"ours": lambda: fw.call(model, images)}, request["timing"])["ours"]
+            results.append({"model_id": model_id, "batch": batch, "times": times})
+    return results
+
+
 def memory(request: Request) -> dict[str, Any]:
     """Memory in this fresh process after build + load, then its peak during the forwards, in MiB.
 
@@ -176,7 +190,7 @@ def _rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-COMMANDS: dict[str, Callable[[Request], Any]] = {"latency": latency, "memory": memory, "transfer": transfer,
+COMMANDS: dict[str, Callable[[Request], Any]] = {"latency": latency, "alone": alone, "memory": memory, "transfer": transfer,
                                                   "onnx": onnx}
 
 

@@ -14,6 +14,7 @@ from crosscheck.backends.paddle import adapter
 REFERENCES: dict[str, tuple[str, Callable[[], nn.Layer]]] = {
     "resnet18": ("paddle.vision.models.resnet18", vision.resnet18),
     "resnet50": ("paddle.vision.models.resnet50", vision.resnet50),
+    "resnext50_32x4d": ("paddle.vision.models.resnext50_32x4d", vision.resnext50_32x4d),
 }
 
 

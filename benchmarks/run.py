@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -45,6 +45,10 @@ BATCHES = (1, 8)
 # framework -> spec ids compared against the framework's own reference implementations (see *_side.py)
 LATENCY_MODELS = {"torch": ("resnet18", "resnet50", "resnet50d"), "keras": ("resnet50_v1", "resnet50v2"),
                   "paddle": ("resnet18", "resnet50")}
+# the grouped-conv family against its references (torchvision, paddle.vision), and Keras' grouped conv against
+# torch's: no Keras reference exists, so Keras' model is timed against torch's own, ResNet-50 beside it for scale
+FAMILY_MODELS = {"torch": ("resnext50_32x4d",), "paddle": ("resnext50_32x4d",)}
+GROUPED_VS_PLAIN = {"keras": ("resnet50", "resnext50_32x4d"), "torch": ("resnet50", "resnext50_32x4d")}
 TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
 PRECISION_MODELS = ("resnet50", "resnet50v2")
@@ -183,14 +187,14 @@ def latency_verdict(ours: Sequence[float], reference: Sequence[float]) -> str:
     return f"inconclusive: 95% CI reaches {GOAL_RATIO}" if low <= GOAL_RATIO else "slower"
 
 
-def latency_table(bench: Bench, devices: Sequence[str]) -> Table:
+def latency_table(bench: Bench, devices: Sequence[str], models_of: Mapping[str, Sequence[str]] = LATENCY_MODELS,
+                  title: str = "Forward latency: ours vs reference") -> Table:
     """Forward latency of each implementation vs its reference, same weights and input, interleaved."""
-    table = Table("Forward latency: ours vs reference",
-                  ["framework", "model (spec id)", "reference", "device", "batch", "ours ms", "reference ms",
-                   "ratio ours/ref", "ratio 95% CI", "verdict", "rounds", "rel L2 ours vs ref"])
+    table = Table(title, ["framework", "model (spec id)", "reference", "device", "batch", "ours ms", "reference ms",
+                          "ratio ours/ref", "ratio 95% CI", "verdict", "rounds", "rel L2 ours vs ref"])
     for device in devices:
-        for framework in FRAMEWORKS:
-            models = LATENCY_MODELS[framework]
+        for framework in models_of:
+            models = models_of[framework]
             console.log(f"latency: {framework} {', '.join(models)} on {device}")
             result = bench.measure({"command": "latency", "framework": framework, "device": device,
                                     "weights": {m: bench.weights(m) for m in models}, "batches": list(BATCHES),
@@ -219,12 +223,12 @@ def latency_table(bench: Bench, devices: Sequence[str]) -> Table:
     return table
 
 
-def memory_table(bench: Bench, devices: Sequence[str]) -> Table:
+def memory_table(bench: Bench, devices: Sequence[str], models_of: Mapping[str, Sequence[str]] = LATENCY_MODELS,
+                 title: str = "Peak memory (MiB): ours vs reference") -> Table:
     """Peak memory during forwards of each implementation vs its reference, fresh processes per cell."""
-    table = Table("Peak memory (MiB): ours vs reference",
-                  ["framework", "model", "device", "batch", "ours: after load", "ours: peak", "ref: after load",
-                   "ref: peak", "peak ratio ours/ref", "verdict", "forward growth ours / ref"])
-    cells = [(fw, m, d, b, v, i) for d in devices for fw in FRAMEWORKS for m in LATENCY_MODELS[fw] for b in BATCHES
+    table = Table(title, ["framework", "model", "device", "batch", "ours: after load", "ours: peak", "ref: after load",
+                          "ref: peak", "peak ratio ours/ref", "verdict", "forward growth ours / ref"])
+    cells = [(fw, m, d, b, v, i) for d in devices for fw in models_of for m in models_of[fw] for b in BATCHES
              for i in range(bench.effort.memory_processes) for v in ("ours", "reference")]
     console.log(f"memory: {len(cells)} fresh processes, two at a time")
 
@@ -234,7 +238,7 @@ def memory_table(bench: Bench, devices: Sequence[str]) -> Table:
                               "batch": batch, "variant": variant, "weights": bench.weights(model_id),
                               "forwards": bench.effort.memory_forwards})
 
-    for model_id in {m for models in LATENCY_MODELS.values() for m in models}:
+    for model_id in {m for models in models_of.values() for m in models}:
         bench.weights(model_id)  # made here, not concurrently inside the threads
     with ThreadPoolExecutor(max_workers=2) as pool:  # memory does not depend on CPU contention
         measured = list(pool.map(one, cells))
@@ -267,6 +271,42 @@ def memory_table(bench: Bench, devices: Sequence[str]) -> Table:
         "`memory_allocated`/`max_memory_allocated`, paddle.device.cuda likewise, TensorFlow "
         "`get_memory_info('GPU:0')` current/peak). With several processes a cell shows min-max and the ratio "
         "compares medians; *noise* means the two ranges overlap. *Forward growth* = peak - after load (median).")
+    return table
+
+
+def family_latency_table(bench: Bench, devices: Sequence[str]) -> Table:
+    """ResNeXt against torchvision's and paddle.vision's, as the latency section measures the others."""
+    return latency_table(bench, devices, FAMILY_MODELS, "Grouped convolutions: forward latency, ours vs reference")
+
+
+def family_memory_table(bench: Bench, devices: Sequence[str]) -> Table:
+    """ResNeXt's peak memory against torchvision's and paddle.vision's, as the memory section measures the others."""
+    return memory_table(bench, devices, FAMILY_MODELS, "Grouped convolutions: peak memory (MiB), ours vs reference")
+
+
+def grouped_across_frameworks_table(bench: Bench) -> Table:
+    """Keras' forward time against torch's for the same model, grouped (ResNeXt) and plain (ResNet-50), on the CPU:
+    no Keras ResNeXt exists to compare with, so this says how far apart the frameworks' grouped convs are."""
+    table = Table("Grouped convolutions: Keras vs torch, same model (CPU)",
+                  ["model (spec id)", "batch", *(f"{framework} ms" for framework in GROUPED_VS_PLAIN),
+                   "ratio keras/torch (medians)", "rounds"])
+    times: dict[str, list[dict[str, Any]]] = {}
+    for framework, models in GROUPED_VS_PLAIN.items():
+        console.log(f"grouped across frameworks: {framework} {', '.join(models)}")
+        times[framework] = bench.measure({"command": "alone", "framework": framework, "device": "cpu",
+                                          "weights": {m: bench.weights(m) for m in models},
+                                          "batches": list(BATCHES), "timing": bench.effort.timing})
+    for keras_row, torch_row in zip(times["keras"], times["torch"]):
+        ratio = float(np.median(keras_row["times"]) / np.median(torch_row["times"]))
+        table.rows.append([keras_row["model_id"], str(keras_row["batch"]), ms(keras_row["times"]),
+                           ms(torch_row["times"]), f"{ratio:.2f}", f"{len(keras_row['times'])} / "
+                           f"{len(torch_row['times'])}"])
+    table.notes.append(
+        "Each framework times its own implementation (keras_impl, called eagerly as crosscheck calls it; "
+        "pytorch_impl in inference mode) in a process of its own, so the two are not interleaved: the ratio is "
+        "of medians, without a paired interval, and background load on a shared machine moves it. Both hold the "
+        "same calibrated weights and get the same input. resnet50 beside resnext50_32x4d separates the cost of "
+        "the grouped 3x3 convs from the frameworks' general difference.")
     return table
 
 
@@ -549,24 +589,29 @@ def watch_table(bench: Bench) -> Table:
 SECTIONS: dict[str, Callable[..., Table]] = {"latency": latency_table, "memory": memory_table,
                                             "transfer": transfer_table, "precision": precision_table,
                                             "onnx": onnx_table, "run": run_table, "convert": convert_table,
-                                            "watch": watch_table, "peers": peers_table}
+                                            "watch": watch_table, "peers": peers_table,
+                                            "family-latency": family_latency_table,
+                                            "family-memory": family_memory_table,
+                                            "grouped-frameworks": grouped_across_frameworks_table}
 
 
 def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str], peers_python: str) -> list[Table]:
     """The named sections, in the report's order."""
     arguments = {"latency": (bench, devices), "memory": (bench, devices), "transfer": (bench,),
                  "precision": (bench,), "onnx": (bench,), "run": (bench,), "convert": (bench,), "watch": (bench,),
-                 "peers": (bench, peers_python)}
+                 "peers": (bench, peers_python), "family-latency": (bench, devices),
+                 "family-memory": (bench, devices), "grouped-frameworks": (bench,)}
     return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
 
 
-def splice(document_text: str, tables: Sequence[Table], command: str, commit: str) -> str:
+def splice(document_text: str, tables: Sequence[Table], command: str, commit: str, loads: tuple[str, str]) -> str:
     """BENCHMARKS.md with each of `tables` replacing its section (same title), or added before the last one,
-    each marked with the command and commit that re-measured it."""
+    each marked with the command, commit and load average (before, after) that re-measured it."""
     sections = document_text.split("\n### ")
     for table in tables:
         text = table.markdown().removeprefix("### ").rstrip("\n")
-        text += f"\n\n*This section was re-measured alone by `{command}` at {commit}.*\n"
+        text += (f"\n\n*This section was re-measured alone by `{command}` at {commit}, load average {loads[0]} before "
+                 f"and {loads[1]} after.*\n")
         titles = [part.split("\n", 1)[0] for part in sections]
         if table.title in titles:
             sections[titles.index(table.title)] = text
@@ -616,7 +661,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if set(args.only) == set(SECTIONS) or not measured:
         output.write_text(document(tables, command, time.perf_counter() - started, load_before) + recorded)
     else:
-        output.write_text(splice(measured, tables, command, _commit()) + recorded)
+        output.write_text(splice(measured, tables, command, _commit(), (load_before, load_average())) + recorded)
     console.log(f"wrote {args.output}")
 
 

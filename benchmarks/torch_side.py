@@ -16,6 +16,7 @@ REFERENCES: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "resnet18": ("torchvision.models.resnet18", torchvision.models.resnet18),
     "resnet50": ("torchvision.models.resnet50", torchvision.models.resnet50),
     "resnet50d": ("timm.create_model('resnet50d')", lambda: timm.create_model("resnet50d", pretrained=False)),
+    "resnext50_32x4d": ("torchvision.models.resnext50_32x4d", torchvision.models.resnext50_32x4d),
 }
 
 

@@ -32,11 +32,12 @@ CALIBRATION_POSITIONS = 4
 WEIGHT_KINDS = ("calibrated", "plain")
 
 
-def calibrated_weights(model_id: str | specs.Variant, seed: int = 0,
+def calibrated_weights(model_id: str | specs.Variant | ModelSpec, seed: int = 0,
                        num_classes: int | None = None) -> dict[str, np.ndarray]:
-    """Canonical float32 weights of the ``calibrated`` kind for a model id or Variant (num_classes None: the id's
-    default), identical for identical arguments."""
-    return _calibrated(specs.get(model_id, num_classes), np.random.default_rng(seed), _random_init)
+    """Canonical float32 weights of the ``calibrated`` kind for a model id, Variant or spec (num_classes None: the
+    id's default; a spec keeps its own), identical for identical arguments."""
+    spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
+    return _calibrated(spec, np.random.default_rng(seed), _random_init)
 
 
 def default_init_weights(model_id: str | specs.Variant, seed: int = 0,

@@ -341,10 +341,12 @@ def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
     return int(planes * (width_per_group / 64.0)) * groups
 
 
-def _tv(model_id: str, depths: tuple[int, ...], block: BlockKind, **shape: Any) -> Variant:
-    refs = {"torch": f"torchvision.models.{model_id}", "paddle": f"paddle.vision.models.{model_id}"}
+def _tv(model_id: str, depths: tuple[int, ...], block: BlockKind, in_paddle_vision: bool = True,
+        **shape: Any) -> Variant:
+    refs = {"torch": f"torchvision.models.{model_id}",
+            **({"paddle": f"paddle.vision.models.{model_id}"} if in_paddle_vision else {})}
     kind = "basic blocks" if block == "basic" else "bottleneck v1.5, stride on the 3x3"
-    description = f"torchvision/paddle.vision {model_id}: {kind}"
+    description = f"{'torchvision/paddle.vision' if in_paddle_vision else 'torchvision'} {model_id}: {kind}"
     return Variant(model_id, "torchvision", block, depths, refs, description, **shape)
 
 
@@ -381,6 +383,11 @@ VARIANTS: dict[str, Variant] = _registry(
     _tv("resnet50", (3, 4, 6, 3), "bottleneck"),
     _tv("resnet101", (3, 4, 23, 3), "bottleneck"),
     _tv("resnet152", (3, 8, 36, 3), "bottleneck"),
+    _tv("resnext50_32x4d", (3, 4, 6, 3), "bottleneck", groups=32, width_per_group=4),
+    _tv("resnext101_32x8d", (3, 4, 23, 3), "bottleneck", in_paddle_vision=False, groups=32, width_per_group=8),
+    _tv("resnext101_64x4d", (3, 4, 23, 3), "bottleneck", groups=64, width_per_group=4),
+    _tv("wide_resnet50_2", (3, 4, 6, 3), "bottleneck", width_per_group=128),
+    _tv("wide_resnet101_2", (3, 4, 23, 3), "bottleneck", width_per_group=128),
     _keras("resnet50_v1", "keras_v1", (3, 4, 6, 3), "ResNet50"),
     _keras("resnet101_v1", "keras_v1", (3, 4, 23, 3), "ResNet101"),
     _keras("resnet152_v1", "keras_v1", (3, 8, 36, 3), "ResNet152"),

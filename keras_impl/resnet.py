@@ -238,7 +238,7 @@ APPLICATIONS: dict[str, str] = {
 
 # How keras names a family in a constructor: resnet18 -> ResNet18, resnext50_32x4d -> ResNeXt50_32x4d,
 # resnet18_cifar -> ResNet18CIFAR.
-_SPELLINGS = {"resnext": "ResNeXt", "seresnet": "SEResNet", "resnet": "ResNet", "_cifar": "CIFAR"}
+_SPELLINGS = {"resnext": "ResNeXt", "seresnet": "SEResNet", "wide_resnet": "WideResNet", "resnet": "ResNet", "_cifar": "CIFAR"}
 
 
 def _constructor_name(model_id: str) -> tuple[str, str] | None:

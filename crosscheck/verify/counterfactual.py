@@ -28,6 +28,7 @@ class Mutation:
 
     code: str  # the finding it would explain
     name: str  # stride_on | bn_eps | relu_after_add | stem_pool_padding | head | downsample | attention_at | gate
+    # | groups_3x3 | groups_1x1 | inner_widths
     value: str | float | bool
 
     @property
@@ -38,6 +39,11 @@ class Mutation:
     def rebuilds(self) -> bool:
         """False for the head: softmax is applied to the reference's logits, no model is built."""
         return self.name != "head"
+
+    @property
+    def reshapes(self) -> bool:
+        """True when the change reshapes weights: both models then get the changed spec's own calibrated weights."""
+        return self.name in RESHAPING
 
 
 def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, framework: str) -> list[Mutation]:
@@ -62,6 +68,14 @@ def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, fr
         proposed.append(Mutation("se_after_add", "attention_at", "after_add"))
     if "se_gate" in found:
         proposed.append(Mutation("se_gate", "gate", _candidate_gate(candidate)))
+    if "groups_3x3" in found:
+        proposed.append(Mutation("groups_3x3", "groups_3x3", _candidate_groups(candidate, ("2_conv",))))
+    if "groups_on_1x1" in found:
+        proposed.append(Mutation("groups_on_1x1", "groups_1x1",
+                                 _candidate_groups(candidate, ("1_conv", "3_conv"), spec.groups)))
+    for code in ("width_per_group", "width_on_wrong_conv"):
+        if code in found:
+            proposed.append(Mutation(code, "inner_widths", _candidate_inner_widths(candidate)))
     if found & {"head_softmax", "head_logits"}:
         proposed.append(Mutation("head_softmax" if "head_softmax" in found else "head_logits", "head",
                                  "softmax" if spec.default_head == "logits" else "logits"))
@@ -127,6 +141,8 @@ def mutate(spec: ModelSpec, name: str, value: str | float | bool) -> ModelSpec:
         return _strided_projection(spec)
     if name in ("attention_at", "gate"):
         return replace(spec, blocks=tuple(replace(b, **{name: value}) if b.attention else b for b in spec.blocks))
+    if name in RESHAPING:
+        return _bottlenecks(spec, **{name: value})
     raise ValueError(f"unknown mutation {name!r}")
 
 
@@ -143,6 +159,39 @@ def _strided_projection(spec: ModelSpec) -> ModelSpec:
         layers.append(layer)
     return replace(spec, layers=tuple(layers), blocks=tuple(replace(b, shortcut="projection") if b.name in blocks else b
                                                             for b in spec.blocks))
+
+
+# the mutations that reshape weights, each a keyword of `_bottlenecks`
+RESHAPING = ("groups_3x3", "groups_1x1", "inner_widths")
+
+
+def _bottlenecks(spec: ModelSpec, groups_3x3: int | None = None, groups_1x1: int = 1,
+                 inner_widths: str | None = None) -> ModelSpec:
+    """Every bottleneck with its 3x3 in `groups_3x3` groups, its 1x1s in `groups_1x1`, and its first 1x1 and 3x3
+    `inner_widths` ("a,b": a and b times the block's planes) wide; shapes and channel counts follow."""
+    factors = [float(f) for f in inner_widths.split(",")] if inner_widths else None
+    blocks = {b.name: b for b in spec.blocks if b.kind == "bottleneck"}
+    layers: list[LayerSpec] = []
+    for layer in spec.layers:
+        block = blocks.get(layer.block)
+        role = layer.name.removeprefix(f"{layer.block}_")
+        if block is None or role not in ("1_conv", "1_bn", "2_conv", "2_bn", "3_conv"):
+            layers.append(layer)
+            continue
+        planes = block.out_channels // 4
+        widths = [int(planes * f) for f in factors] if factors else [block.width, block.width]
+        cin = {"1": block.in_channels, "2": widths[0], "3": widths[1]}[role[0]]
+        cout = block.out_channels if role[0] == "3" else widths[int(role[0]) - 1]
+        groups = (groups_3x3 or layer.groups) if role[0] == "2" else groups_1x1
+        if layer.kind == "bn":
+            layers.append(replace(layer, in_channels=cout, out_channels=cout, output_shape=(cout, *layer.output_shape[1:]),
+                                  shapes={param: (cout,) for param in layer.shapes}))
+            continue
+        shapes = {**layer.shapes, "weight": (cout, cin // groups, layer.kernel_size, layer.kernel_size),
+                  **({"bias": (cout,)} if layer.bias else {})}
+        layers.append(replace(layer, in_channels=cin, out_channels=cout, groups=groups, shapes=shapes,
+                              output_shape=(cout, *layer.output_shape[1:])))
+    return replace(spec, layers=tuple(layers))
 
 
 def _stride_on(spec: ModelSpec, conv: str) -> ModelSpec:
@@ -166,6 +215,18 @@ def _stride_on(spec: ModelSpec, conv: str) -> ModelSpec:
 def _candidate_gate(candidate: Structure) -> str:
     """The gate the candidate's squeeze-excitations use."""
     return next((b.gate for b in candidate.blocks if b.gate), "hard_sigmoid")
+def _candidate_groups(candidate: Structure, roles: tuple[str, ...], default: int = 1) -> int:
+    """The groups most of the candidate's bottleneck convs of these roles use (`default` when it has none)."""
+    counts = Counter(b.layers[r]["groups"] for b in candidate.blocks for r in roles if r in b.layers)
+    return counts.most_common(1)[0][0] if counts else default
+
+
+def _candidate_inner_widths(candidate: Structure) -> str:
+    """The candidate's first-1x1 and 3x3 widths as multiples of each block's planes ("a,b"), as most blocks have them."""
+    counts = Counter(f"{b.layers['1_conv']['out_channels'] * 4 / b.out_channels:g},"
+                     f"{b.layers['2_conv']['out_channels'] * 4 / b.out_channels:g}"
+                     for b in candidate.blocks if "3_conv" in b.layers and "2_conv" in b.layers)
+    return counts.most_common(1)[0][0] if counts else "1,1"
 
 
 def _candidate_eps(candidate: Structure) -> float:

@@ -62,6 +62,10 @@ TITLES: dict[str, str] = {
     "head_pool": "no global average pooling before the classifier",
     "head_fixed_pool": "a fixed-window average pool in place of a global one",
     "forward_fails": "the forward pass fails",
+    "groups_3x3": "the 3x3 conv of a bottleneck in another number of groups (ResNeXt's cardinality)",
+    "groups_on_1x1": "grouped 1x1 convs (ResNeXt groups only the 3x3)",
+    "width_per_group": "another bottleneck width (ResNeXt's width per group, Wide ResNet's factor)",
+    "width_on_wrong_conv": "the bottleneck width on the wrong conv (the first 1x1 and the 3x3 share it)",
 }
 
 
@@ -297,6 +301,7 @@ def _compare_block(candidate: Structure, reference: Structure, block: Block, ref
     if _compare_sequence(block, ref, found):
         return  # pre- vs post-activation: the roles of the BNs do not correspond
     _compare_attention(block, ref, found)
+    widths_named = _compare_bottleneck_widths(block, ref, found)
     for role, rec in block.layers.items():
         layer = f"{name}_{role}"
         if role.startswith("se_") and "se_reduction" in found.by_code and role in ref.layers:
@@ -305,9 +310,9 @@ def _compare_block(candidate: Structure, reference: Structure, block: Block, ref
             if not (role.startswith("0_") and ({"shortcut", "shortcut_bn_extra"} & found.by_code.keys())):
                 found.add("extra_layer", layer, f"{layer}: {rec['op']} the reference does not have")
         elif rec["op"] == "conv":
-            _compare_conv(candidate, reference, layer, rec, ref.layers[role], found)
+            _compare_conv(candidate, reference, layer, rec, ref.layers[role], found, channels=not widths_named)
         elif rec["op"] == "bn":
-            _compare_bn(layer, rec, ref.layers[role], found)
+            _compare_bn(layer, rec, ref.layers[role], found, channels=not widths_named)
     for role in ref.layers.keys() - block.layers.keys():
         if role.startswith("0_") and ({"shortcut", "shortcut_bn_missing"} & found.by_code.keys()):
             continue
@@ -374,9 +379,48 @@ def _compare_sequence(block: Block, ref: Block, found: _Findings) -> bool:
     return False
 
 
+def _compare_bottleneck_widths(block: Block, ref: Block, found: _Findings) -> bool:
+    """ResNeXt's and Wide ResNet's slips in a bottleneck: its convs' groups, and the inner width of its first 1x1 and
+    its 3x3 (int(planes * width_per_group / 64) * groups for both, the block output planes * 4 whatever the width).
+    True when a width slip was named, so the channel counts it changes are not named again one by one."""
+    roles = ("1_conv", "2_conv", "3_conv")
+    if not all(role in block.layers and role in ref.layers for role in roles):
+        return False
+    (c1, c2, c3), (r1, r2, r3) = ([layers[role] for role in roles] for layers in (block.layers, ref.layers))
+    if c2["groups"] != r2["groups"]:
+        found.add("groups_3x3", f"{block.name}_2_conv", f"the candidate's 3x3 convs have groups={c2['groups']}, the "
+                  f"reference's groups={r2['groups']}" + (" (a ResNeXt written without `groups`)" if c2["groups"] == 1
+                                                          else ""))
+    grouped = [f"{block.name}_{role}" for role, c, r in (("1_conv", c1, r1), ("3_conv", c3, r3))
+               if c["groups"] > 1 and r["groups"] == 1]
+    for place in grouped:
+        found.add("groups_on_1x1", place, f"the candidate groups its 1x1 convs too (groups={c1['groups']} on _1_conv, "
+                                          f"{c3['groups']} on _3_conv); the reference groups only the 3x3")
+    same_ends = (c1["in_channels"], c3["out_channels"]) == (r1["in_channels"], r3["out_channels"])
+    inner, reference_inner = (c1["out_channels"], c2["out_channels"]), (r1["out_channels"], r2["out_channels"])
+    if not same_ends or inner == reference_inner:
+        return False
+    planes = r3["out_channels"] // 4  # torchvision's bottleneck expansion
+    if inner[0] == inner[1]:
+        found.add("width_per_group", f"{block.name}_1_conv",
+                  f"the candidate's bottlenecks are {_per_group(inner[1], c2['groups'], planes)}; the reference's "
+                  f"{_per_group(reference_inner[1], r2['groups'], planes)}")
+    else:
+        found.add("width_on_wrong_conv", f"{block.name}_1_conv",
+                  f"the candidate's first 1x1 gives {inner[0]} channels and its 3x3 {inner[1]} "
+                  f"({inner[0] / planes:g}x and {inner[1] / planes:g}x the planes); the reference widens both alike to "
+                  f"{reference_inner[1]} ({reference_inner[1] / planes:g}x), its block output staying planes x 4")
+    return True
+
+
+def _per_group(width: int, groups: int, planes: int) -> str:
+    """A bottleneck's inner width said as torchvision's groups x width per group, e.g. '128 wide: 32 groups x 4d'."""
+    return f"{width} wide at {planes} planes: {groups} groups x {width * 64 / (planes * groups):g}d"
+
+
 def _compare_conv(candidate: Structure, reference: Structure, name: str, cand: Record, ref: Record,
-                  found: _Findings) -> None:
-    if (cand["in_channels"], cand["out_channels"]) != (ref["in_channels"], ref["out_channels"]):
+                  found: _Findings, channels: bool = True) -> None:
+    if channels and (cand["in_channels"], cand["out_channels"]) != (ref["in_channels"], ref["out_channels"]):
         found.add("channels", name, f"{name}: {cand['in_channels']}->{cand['out_channels']} channels, reference "
                                     f"{ref['in_channels']}->{ref['out_channels']}")
     if cand["kernel"] != ref["kernel"]:
@@ -407,10 +451,10 @@ def _compare_conv(candidate: Structure, reference: Structure, name: str, cand: R
                   "the reference adds a bias here; without it the output differs")
 
 
-def _compare_bn(name: str, cand: Record, ref: Record, found: _Findings) -> None:
+def _compare_bn(name: str, cand: Record, ref: Record, found: _Findings, channels: bool = True) -> None:
     if not math.isclose(cand["eps"], ref["eps"], rel_tol=1e-6):
         found.add("bn_eps", name, f"eps {cand['eps']:g}, reference {ref['eps']:g}")
-    if cand["channels"] != ref["channels"]:
+    if channels and cand["channels"] != ref["channels"]:
         found.add("channels", name, f"{name}: {cand['channels']} channels, reference {ref['channels']}")
 
 

@@ -477,6 +477,8 @@ class Verification:
         self.progress(f"counterfactual {spec.model_id} with {mutation.describe}")
         mutated = counterfactual.mutate(spec, mutation.name, mutation.value)
         framework = self.config.framework
+        if mutation.reshapes:
+            return self._reshaped_counterfactual(candidate, mutated, mutation)
         if mutation.rebuilds:
             handle = self._reference(framework, spec.model_id, self._weights(spec.model_id), mutation)
             reference = graph.extract(self._trace(framework, handle)[0])
@@ -487,6 +489,22 @@ class Verification:
             ref_arrays = self.ref_arrays
         points = numeric.compare_points(candidate, reference, self.cand_arrays, ref_arrays,
                                         mutated.default_head == "softmax")
+        return Counterfactual(mutation, points, self.config.rtol)
+
+    def _reshaped_counterfactual(self, candidate: graph.Structure, mutated: specs.ModelSpec,
+                                 mutation: counterfactual.Mutation) -> Counterfactual:
+        """A change that reshapes weights: the changed reference and the candidate both get the changed spec's own
+        calibrated weights (the candidate's captures of the id's weights stay as they are for the other changes)."""
+        framework = self.config.framework
+        weights = calibration.calibrated_weights(mutated, self.config.seed)
+        path = self.tmp / f"counterfactual-{mutation.name}.npz"
+        np.savez(path, **weights)
+        handle = self._reference(framework, mutated.model_id, path, mutation)
+        reference = graph.extract(self._trace(framework, handle)[0])
+        arrays, _ = numeric.plan_weights(candidate, reference, mutated, weights)
+        self._assign(framework, CANDIDATE, arrays)
+        points = numeric.compare_points(candidate, reference, self._capture(framework, CANDIDATE, candidate),
+                                        self._capture(framework, handle, reference), mutated.default_head == "softmax")
         return Counterfactual(mutation, points, self.config.rtol)
 
     def _alternative(self, candidate: graph.Structure, model_id: str) -> Alternative:

@@ -289,6 +289,19 @@ def test_timm_ids_export_from_every_framework(tmp_path, model_id):
     """The deep stem, the average-pool shortcut and squeeze-excitation (mean, sigmoid, multiply) through every exporter,
     each export checked in onnxruntime against its native float64 truth."""
     assert_exports_agree(export_all(model_id, tmp_path))
+@pytest.mark.parametrize("model_id", ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                                      "wide_resnet101_2"])
+def test_grouped_and_wide_ids_export_from_torch_and_paddle(tmp_path, model_id):
+    """Grouped 3x3 convs (ResNeXt) and wide bottlenecks through torch's and paddle's exporters, each export against
+    its native float64 truth in onnxruntime."""
+    assert_exports_agree(export_all(model_id, tmp_path, frameworks=("torch", "paddle")))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="Keras runs a grouped conv through an XLA-compiled "
+                   "function on the CPU, which tf2onnx leaves as a StatefulPartitionedCall node onnx cannot check")
+def test_grouped_ids_export_from_keras(tmp_path):
+    assert_exports_agree(export_all("resnext50_32x4d", tmp_path, frameworks=("keras",)))
 
 
 @pytest.mark.slow

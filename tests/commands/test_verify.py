@@ -29,6 +29,9 @@ TUTORIAL_TORCH = f"{CANDIDATES / 'blog_basicblock_torch.py'}:ResNet18"
 PORTED_V2 = f"{CANDIDATES / 'ported_resnet50v2_torch.py'}:ResNet50V2"
 RESNET_D = f"{CANDIDATES / 'blog_resnet_d_torch.py'}:BlogResNetD"
 SE_RESNET = {"deep_stem": False, "avg_down": False, "se": True}  # the blog's SE-ResNet-50: 7x7 stem, plain shortcuts
+RESNEXT = f"{CANDIDATES / 'blog_resnext_torch.py'}:BlogResNeXt"
+KERAS_RESNEXT = f"{CANDIDATES / 'blog_resnext_keras.py'}:resnext50"
+WIDE = {"cardinality": 1, "base_width": 128}  # BlogResNeXt's wide_resnet50_2
 GATE = 1e-9  # the documented float64 gate (README): equal functions agree to ~1e-13 and below in float64
 KUANGLIU = f"{CANDIDATES / 'kuangliu_cifar_resnet.py'}"
 PADDLE_CIFAR = f"{CANDIDATES / 'blog_cifar_resnet18_paddle.py'}:ResNet18"
@@ -50,6 +53,11 @@ COUNTERFACTUALS = {
     ("paddle", "relu_after_add_missing"): ["relu_after_add=False"],
     ("keras", "relu_after_add_extra"): ["relu_after_add=True"],
     ("keras", "head_logits"): ["head=logits"],
+    ("torch", "groups_3x3"): ["groups_3x3=1"],
+    ("keras", "groups_3x3"): ["groups_3x3=1"],
+    ("torch", "groups_on_1x1"): ["groups_1x1=32"],
+    ("torch", "width_per_group"): ["inner_widths=4,4"],
+    ("torch", "width_on_wrong_conv"): ["inner_widths=1,2"],
 }
 
 
@@ -234,6 +242,21 @@ def test_port_with_the_standard_eps_diverges_from_its_nonstandard_source(tmp_pat
     ("paddle", f"{PADDLE}:PaddleResNet18", "resnet18", {"eps": 1e-3}, "bn_eps", "conv1_bn", "conv1_bn"),
     ("paddle", f"{PADDLE}:PaddleResNet18", "resnet18", {"relu_after_add": False}, "relu_after_add_missing",
      "conv2_block1", "conv2_block1"),
+    # ResNeXt without `groups` on its 3x3 (each 3x3 then sees all the inner channels)
+    ("torch", RESNEXT, "resnext50_32x4d", {"forget_groups": True}, "groups_3x3", "conv2_block1_2_conv",
+     "conv2_block1_2_conv"),
+    # the same slip in Keras, whose grouped conv runs through a compiled function on the CPU
+    pytest.param("keras", KERAS_RESNEXT, "resnext50_32x4d", {"forget_groups": True}, "groups_3x3",
+                 "conv2_block1_2_conv", "conv2_block1_2_conv", marks=pytest.mark.slow),
+    # `groups` passed to every conv of the unit; the first grouped 1x1 is the first point that differs
+    pytest.param("torch", RESNEXT, "resnext50_32x4d", {"groups_everywhere": True}, "groups_on_1x1",
+                 "conv2_block1_1_conv", "conv2_block1_1_conv", marks=pytest.mark.slow),
+    # 32x8d's width per group in a 32x4d: the first 1x1 is the first conv whose output shape differs
+    pytest.param("torch", RESNEXT, "resnext50_32x4d", {"base_width": 8}, "width_per_group", "conv2_block1_1_conv",
+                 "conv2_block1_1_conv", marks=pytest.mark.slow),
+    # Wide ResNet's factor on the 3x3 only: its first 1x1 stays planes wide
+    pytest.param("torch", RESNEXT, "wide_resnet50_2", {**WIDE, "widen_only_3x3": True}, "width_on_wrong_conv",
+                 "conv2_block1_1_conv", "conv2_block1_1_conv", marks=pytest.mark.slow),
     pytest.param("keras", KERAS, "resnet50v2", {"same_padding": True}, "asymmetric_padding", "conv1_conv",
                  "conv1_conv", marks=pytest.mark.slow),
     pytest.param("keras", KERAS, "resnet50v2", {"pool_same": True}, "pool_padding_value", "stem", "stem",
@@ -273,7 +296,9 @@ def test_every_finding_has_a_counterfactual_or_says_why_not(code, framework):
     """Exactly one of: a single-change mutation that changes the spec, or a reason why none can be built."""
     # a reference the finding can occur against
     spec = specs.get({"relu_after_add_extra": "resnet50v2", "stride_on_3x3": "resnet50_v1", "resnet_d_no_avgpool":
-                      "resnet50d", "se_after_add": "seresnet50", "se_gate": "seresnet50"}.get(code, "resnet50"))
+                      "resnet50d", "se_after_add": "seresnet50", "se_gate": "seresnet50",
+                      "groups_3x3": "resnext50_32x4d", "groups_on_1x1": "resnext50_32x4d",
+                      "width_per_group": "wide_resnet50_2", "width_on_wrong_conv": "wide_resnet50_2"}.get(code, "resnet50"))
     finding = diagnose.Finding(code, diagnose.ERROR, ["conv1_conv"])
     proposed = counterfactual.mutations([finding], graph.Structure(records=[]), spec, framework)
     why = counterfactual.absent(code, framework)
@@ -347,6 +372,23 @@ def test_resnet_d_counterfactual_is_torchvisions_projection_on_the_same_layers()
     assert {(b.attention_at, b.gate) for b in late.blocks} == {("after_add", "sigmoid")}
     hard = counterfactual.mutate(specs.get("seresnet50"), "gate", "hard_sigmoid")
     assert {(b.attention_at, b.gate) for b in hard.blocks} == {("before_add", "hard_sigmoid")}
+
+
+def _shapes(spec: specs.ModelSpec) -> list[tuple]:
+    return [(l.name, l.in_channels, l.out_channels, l.groups, dict(l.shapes), l.output_shape) for l in spec.layers]
+
+
+def test_reshaping_mutations_give_the_layers_of_the_id_they_turn_into():
+    """torchvision's builders: resnext50_32x4d without groups has wide_resnet50_2's layers (32 x 4 = 128 = 64 x 2 at
+    64 planes), wide_resnet50_2 at width factor 1 is resnet50; grouped 1x1s divide those weights' inputs."""
+    resnext, wide = specs.get("resnext50_32x4d"), specs.get("wide_resnet50_2")
+    assert _shapes(counterfactual.mutate(resnext, "groups_3x3", 1)) == _shapes(wide)
+    assert _shapes(counterfactual.mutate(wide, "inner_widths", "1,1")) == _shapes(specs.get("resnet50"))
+    assert _shapes(counterfactual.mutate(wide, "inner_widths", "2,2")) == _shapes(wide)
+    grouped = counterfactual.mutate(resnext, "groups_1x1", 32)
+    assert grouped.layer("conv2_block1_1_conv").shapes["weight"] == (128, 2, 1, 1)
+    assert grouped.layer("conv2_block1_3_conv").shapes["weight"] == (256, 4, 1, 1)
+    assert grouped.layer("conv2_block1_0_conv") == resnext.layer("conv2_block1_0_conv")  # the shortcut untouched
 
 
 def test_foldable_conv_bias_is_a_note_and_matches_when_zero(tmp_path):

@@ -1,4 +1,5 @@
-"""keras_impl builds a grouped variant from its data alone, and generates keras.applications' constructor names."""
+"""keras_impl builds a grouped variant from its data alone, computes torchvision's ResNeXt and Wide ResNet (there is no
+Keras reference), and generates keras.applications' constructor names."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from keras_impl import resnet  # noqa: E402
 from crosscheck import calibration  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
 from timm_references import ODD_SIZE, SHORT, sample_images, timm_output  # noqa: E402  (tests/ helpers)
+from crosscheck.backends.keras import adapter, trace  # noqa: E402
+from crosscheck.metrics import rel_l2  # noqa: E402
+from crosscheck.verify import graph, numeric  # noqa: E402
+from subprocess_python import compute  # noqa: E402  (tests/ helpers)
 
 # ResNeXt's 32x4d bottleneck behind the CIFAR stem, one block per stage: cheap, and every stage's 3x3 is grouped
 RESNEXT_CIFAR = replace(specs.VARIANTS["resnet50_cifar"], model_id="resnext_32x4d_cifar", depths=(1, 1, 1, 1),
@@ -61,15 +66,52 @@ def test_timm_designs_compute_what_timm_computes_in_float64(floatx, model_id):
     actual = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1).astype(floatx), training=False))
     error = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
     assert error <= (1e-9 if floatx == "float64" else 1e-5)
+# torchvision's MODEL_ID with its calibrated weights: its logits of arrays["images"] in float64, then in float32
+TORCHVISION_LOGITS = """
+import torch, torchvision
+from crosscheck import spec as specs
+from crosscheck.calibration import calibrated_weights
+reference = getattr(torchvision.models, MODEL_ID)(weights=None).eval()
+native = specs.to_native(specs.get(MODEL_ID), calibrated_weights(MODEL_ID), "torch")
+reference.load_state_dict({**reference.state_dict(), **{k: torch.from_numpy(v) for k, v in native.items()}})
+images = torch.from_numpy(arrays["images"])
+with torch.inference_mode():
+    result = np.stack([reference.to(dtype)(images.to(dtype)).double().numpy() for dtype in (torch.float64, torch.float32)])
+"""
+GROUPED_IDS = ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")
+
+
+# slow at any input size (Keras runs grouped convs through a compiled function on the CPU); the default tier has
+# the reduced grouped variant against the numpy forward above
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", GROUPED_IDS)
+def test_grouped_id_equals_torchvision(model_id):
+    """No Keras reference exists: ours against torchvision's (in a process of its own), with the same calibrated
+    weights. float64 within the README's gate; float32 within its float32 gate (4x torch's own float32 distance
+    from the float64 truth, at least 1e-5), both measured against torch's float64 logits."""
+    spec = specs.get(model_id)
+    native = specs.to_native(spec, calibration.calibrated_weights(model_id), "keras")
+    images = calibration.sample_input(2)
+    truth, torch32 = compute(f"MODEL_ID = {model_id!r}\n{TORCHVISION_LOGITS}", {"images": images})
+    assert truth.shape == (2, 1000) and truth.std() > 0.1
+    for dtype in ("float64", "float32"):
+        model = adapter.build(model_id, dtype=dtype)
+        adapter.set_native(model, spec, native)
+        assert model.get_layer("conv3_block1_2_conv").groups == spec.groups
+        logits = adapter.forward(model, images.astype(dtype))
+        assert logits.dtype == dtype
+        gate = 1e-9 if dtype == "float64" else max(1e-5, 4 * rel_l2(torch32, truth))
+        assert rel_l2(logits, truth) <= gate, dtype
 
 
 def test_constructors_are_keras_applications_names_and_one_per_other_id():
     """keras.applications' ResNet50/101/152(V2) are the ids that rebuild them; torchvision's resnet50 has no
     constructor, its name being keras.applications'; the rest are named after their id."""
-    constructors = [name for name in keras_impl.__all__ if name.startswith("ResNet")]
-    assert constructors == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
-                            "ResNet152V2", "ResNet50d", "ResNet101d", "ResNet18CIFAR", "ResNet34CIFAR",
-                            "ResNet50CIFAR", "ResNet101CIFAR", "ResNet152CIFAR"]
+    constructors = [name for name in keras_impl.__all__ if name.startswith(("ResNet", "ResNeXt", "WideResNet", "SEResNet"))]
+    assert constructors == ["ResNet18", "ResNet34", "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d",
+                            "WideResNet50_2", "WideResNet101_2", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2",
+                            "ResNet101V2", "ResNet152V2", "ResNet50d", "ResNet101d", "SEResNet50", "ResNet18CIFAR",
+                            "ResNet34CIFAR", "ResNet50CIFAR", "ResNet101CIFAR", "ResNet152CIFAR"]
     assert resnet._constructor_name("seresnet50") == ("SEResNet50", "seresnet50")
     assert resnet._constructor_name("resnet50") is None  # whatever order the spec lists resnet50 and resnet50_v1 in
     assert resnet._constructor_name("resnet50_v1") == ("ResNet50", "resnet50")
@@ -77,3 +119,16 @@ def test_constructors_are_keras_applications_names_and_one_per_other_id():
     resnet50 = keras_impl.ResNet50(weights=None)
     assert resnet50.name == "resnet50" and resnet50.get_layer("conv2_block1_1_conv").use_bias  # v1: biased convs
     assert keras_impl.ResNet18CIFAR().name == "resnet18_cifar"
+
+
+def test_verify_trace_reads_each_convs_groups():
+    """verify's Keras trace: a grouped 3x3 is recorded with its groups (weights [3, 3, in / groups, out]), the 1x1s
+    with none, so its weight shapes are the spec's."""
+    spec = specs.get(RESNEXT_CIFAR)
+    with trace.float64():  # as verify builds the models it traces
+        model = trace.prepare(keras_impl.build(spec, classifier_activation=None))
+    records, _, _ = trace.trace(model, calibration.sample_input(1, size=32).transpose(0, 2, 3, 1), set())
+    layers = graph.extract(records).layers()
+    assert {name: numeric.record_shapes(r)["weight"] for name, r in layers.items() if r["op"] == "conv"} == \
+        {layer.name: layer.shapes["weight"] for layer in spec.layers if layer.kind == "conv"}
+    assert layers["conv3_block1_2_conv"]["groups"] == 32 and layers["conv3_block1_1_conv"]["groups"] == 1

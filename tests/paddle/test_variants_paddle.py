@@ -1,5 +1,5 @@
-"""paddle_impl builds a variant from its data alone: paddle.vision's ResNeXt, and a named constructor for every
-spec id."""
+"""paddle_impl builds a variant from its data alone: paddle.vision's ResNeXt and Wide ResNet, bit for bit, and a named
+constructor for every spec id."""
 
 from __future__ import annotations
 
@@ -18,13 +18,68 @@ from crosscheck import calibration  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
 from crosscheck.backends.paddle import adapter  # noqa: E402
 from timm_references import SHORT, sample_images, timm_output  # noqa: E402  (tests/ helpers)
+from crosscheck.metrics import rel_l2  # noqa: E402
+from subprocess_python import compute  # noqa: E402  (tests/ helpers)
 
-def test_grouped_variant_has_paddle_visions_resnext50_32x4d_state_dict():
-    """paddle.vision's resnext50_32x4d is ResNet(BottleneckBlock, 50, width=4, groups=32)."""
-    variant = replace(specs.VARIANTS["resnet50"], model_id="resnext50_32x4d", groups=32, width_per_group=4)
-    with paddle.LazyGuard():  # shapes without initialising the weights
-        ours, reference = paddle_impl.build(specs.get(variant)), vision.resnext50_32x4d()
-    assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
+# paddle.vision.models' ResNeXt and Wide ResNet builders (paddle.vision has no resnext101_32x8d)
+PADDLE_VISION_GROUPED = ("resnext50_32x4d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")
+# default tier: resnext50_32x4d at a small input; slow tier: each at its 224x224 input
+EQUALITY_CASES = [("resnext50_32x4d", 64),
+                  *(pytest.param(m, specs.IMAGENET_INPUT_SIZE, marks=pytest.mark.slow) for m in PADDLE_VISION_GROUPED)]
+
+
+def _run(model: paddle.nn.Layer, images: np.ndarray) -> np.ndarray:
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.to_tensor(images)).numpy()
+
+
+@pytest.mark.parametrize("model_id, size", EQUALITY_CASES)
+def test_grouped_id_equals_paddle_vision(model_id, size):
+    """paddle.vision's model holding the calibrated weights, loaded strictly into ours: same layers, same kernels, so
+    bit-identical logits in float32 and float64."""
+    reference = getattr(vision, model_id)()
+    native = specs.to_native(specs.get(model_id), calibration.calibrated_weights(model_id), "paddle")
+    missing, unexpected = reference.set_state_dict({key: paddle.to_tensor(value) for key, value in native.items()})
+    assert missing == [] and unexpected == []
+    ours = getattr(paddle_impl, model_id)()
+    paddle_impl.load_state_dict(ours, reference.state_dict())
+    assert [(n, m._groups) for n, m in ours.named_sublayers() if isinstance(m, paddle.nn.Conv2D)] == \
+        [(n, m._groups) for n, m in reference.named_sublayers() if isinstance(m, paddle.nn.Conv2D)]
+    images = calibration.sample_input(2, size=size)
+    expected = _run(reference, images)
+    assert expected.shape == (2, 1000) and np.isfinite(expected).all() and expected.std() > 0.1
+    np.testing.assert_array_equal(_run(ours, images), expected)
+    for model in (ours, reference):
+        model.to(dtype="float64")
+    np.testing.assert_array_equal(_run(ours, images.astype(np.float64)), _run(reference, images.astype(np.float64)))
+
+
+# torchvision's resnext101_32x8d in float64 with its calibrated weights: its logits of arrays["images"]
+TORCHVISION_FLOAT64 = """
+import torch, torchvision
+from crosscheck import spec as specs
+from crosscheck.calibration import calibrated_weights
+reference = getattr(torchvision.models, MODEL_ID)(weights=None).eval()
+native = specs.to_native(specs.get(MODEL_ID), calibrated_weights(MODEL_ID), "torch")
+reference.load_state_dict({**reference.state_dict(), **{k: torch.from_numpy(v) for k, v in native.items()}})
+with torch.inference_mode():
+    result = reference.double()(torch.from_numpy(arrays["images"])).numpy()
+"""
+
+
+@pytest.mark.slow
+def test_resnext101_32x8d_equals_torchvision_in_float64():
+    """paddle.vision has no resnext101_32x8d: ours in float64 against torchvision's (in a process of its own)."""
+    model_id = "resnext101_32x8d"
+    assert not hasattr(vision, model_id) and "paddle" not in specs.get(model_id).references
+    spec = specs.get(model_id)
+    ours = adapter.build(model_id, dtype="float64")
+    adapter.set_native(ours, spec, specs.to_native(spec, calibration.calibrated_weights(model_id), "paddle"))
+    images = calibration.sample_input(2).astype(np.float64)
+    expected = compute(f"MODEL_ID = {model_id!r}\n{TORCHVISION_FLOAT64}", {"images": images})
+    assert expected.std() > 0.1
+    assert rel_l2(adapter.forward(ours, images), expected) <= 1e-9  # the README's float64 gate
 
 
 @pytest.mark.parametrize("model_id", [m for m in specs.MODEL_IDS if "paddle" in specs.get(m).references])

@@ -15,24 +15,48 @@ import pytorch_impl
 from crosscheck import calibration
 from crosscheck import spec as specs
 
-# torchvision.models.resnext50_32x4d and wide_resnet50_2 as kwargs of torchvision's resnet50
-TORCHVISION_VARIANTS = {
-    "resnext50_32x4d": {"groups": 32, "width_per_group": 4},
-    "wide_resnet50_2": {"width_per_group": 128},
-}
+# torchvision.models' ResNeXt and Wide ResNet builders, and what each passes to ResNet (groups, width_per_group)
+GROUPED_IDS = {"resnext50_32x4d": (32, 4), "resnext101_32x8d": (32, 8), "resnext101_64x4d": (64, 4),
+               "wide_resnet50_2": (1, 128), "wide_resnet101_2": (1, 128)}
+# default tier: the 50-layer ids at a small input; slow tier: every id at its 224x224 input
+EQUALITY_CASES = [("resnext50_32x4d", 64), ("wide_resnet50_2", 64),
+                  *(pytest.param(m, specs.IMAGENET_INPUT_SIZE, marks=pytest.mark.slow) for m in GROUPED_IDS)]
 
 
 def _variant(base: str, model_id: str) -> specs.Variant:
-    return replace(specs.VARIANTS[base], model_id=model_id, **TORCHVISION_VARIANTS[model_id.removesuffix("_cifar")])
+    groups, width_per_group = GROUPED_IDS[model_id.removesuffix("_cifar")]
+    return replace(specs.VARIANTS[base], model_id=model_id, groups=groups, width_per_group=width_per_group)
 
 
-@pytest.mark.parametrize("model_id", TORCHVISION_VARIANTS)
-def test_variant_has_torchvisions_state_dict(model_id):
+@pytest.mark.parametrize("model_id", GROUPED_IDS)
+def test_grouped_id_has_torchvisions_modules(model_id):
+    """Same state dict keys in the same order, and every conv grouped (or not) as torchvision's."""
     with torch.device("meta"):  # shapes without initialising the weights
-        ours = pytorch_impl.build(specs.get(_variant("resnet50", model_id)))
-        reference = getattr(torchvision.models, model_id)(weights=None)
-    assert specs.shapes_of(ours.state_dict()) == specs.shapes_of(reference.state_dict())
-    assert ours.layer2[0].conv2.groups == reference.layer2[0].conv2.groups
+        ours, reference = pytorch_impl.build(model_id), getattr(torchvision.models, model_id)(weights=None)
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    convs = {name: (m.groups, m.stride, m.padding) for name, m in reference.named_modules()
+             if isinstance(m, torch.nn.Conv2d)}
+    assert {name: (m.groups, m.stride, m.padding) for name, m in ours.named_modules()
+            if isinstance(m, torch.nn.Conv2d)} == convs
+    assert {groups for groups, _, _ in convs.values()} == {1, GROUPED_IDS[model_id][0]}
+
+
+@pytest.mark.parametrize("model_id, size", EQUALITY_CASES)
+def test_grouped_id_equals_torchvision(model_id, size):
+    """torchvision's model (weights=None) holding the calibrated weights, loaded strictly into ours: same modules,
+    same kernels, so bit-identical logits in float32 and float64."""
+    spec = specs.get(model_id)
+    reference = getattr(torchvision.models, model_id)(weights=None).eval()
+    native = specs.to_native(spec, calibration.calibrated_weights(model_id), "torch")
+    reference.load_state_dict({**reference.state_dict(), **{k: torch.from_numpy(v) for k, v in native.items()}})
+    ours = pytorch_impl.build(model_id).eval()
+    pytorch_impl.load_state_dict(ours, reference.state_dict())
+    images = torch.from_numpy(calibration.sample_input(2, size=size))
+    for dtype in (torch.float64, torch.float32):
+        with torch.inference_mode():
+            expected, actual = reference.to(dtype)(images.to(dtype)).numpy(), ours.to(dtype)(images.to(dtype)).numpy()
+        assert expected.shape == (2, 1000) and np.isfinite(expected).all() and expected.std() > 0.1
+        np.testing.assert_array_equal(actual, expected, err_msg=str(dtype))
 
 
 @pytest.mark.parametrize("model_id", [m for m in specs.MODEL_IDS

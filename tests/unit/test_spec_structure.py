@@ -18,9 +18,16 @@ from crosscheck import spec as specs
 DEPTHS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet50": (3, 4, 6, 3),
           "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}  # torchvision's and keras.applications' tables
 WIDTHS = (64, 128, 256, 512)
+# torchvision's ResNeXt and Wide ResNet builders: (depth name, groups, width_per_group) of the bottleneck they pass
+# to ResNet; a bottleneck's 3x3 is int(planes * width_per_group / 64) * groups wide, in `groups` groups
+GROUPED = {"resnext50_32x4d": ("resnet50", 32, 4), "resnext101_32x8d": ("resnet101", 32, 8),
+           "resnext101_64x4d": ("resnet101", 64, 4), "wide_resnet50_2": ("resnet50", 1, 128),
+           "wide_resnet101_2": ("resnet101", 1, 128)}
 # torchvision's documented num_params of each model (ImageNet head, 1000 classes)
 TORCHVISION_NUM_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-                          "resnet101": 44_549_160, "resnet152": 60_192_808}
+                          "resnet101": 44_549_160, "resnet152": 60_192_808, "resnext50_32x4d": 25_028_904,
+                          "resnext101_32x8d": 88_791_336, "resnext101_64x4d": 83_455_272,
+                          "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696}
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,15 @@ class Family:
     cifar: bool
     resnet_d: bool = False  # timm's "d": the deep stem and the average-pool shortcut
     se: bool = False  # timm's "se": squeeze-excitation in every block
+    groups: int = 1
+    width_per_group: int = 64
 
 
 def family_of(model_id: str) -> tuple[str, Family]:
     """The torchvision depth name behind an id, and its family, read from the id's spelling."""
+    if model_id in GROUPED:
+        base, groups, width_per_group = GROUPED[model_id]
+        return base, Family(bottleneck=True, keras=None, cifar=False, groups=groups, width_per_group=width_per_group)
     resnet_d, se = model_id.endswith("d"), model_id.startswith("se")
     base = model_id.removesuffix("_cifar").removesuffix("_v1").removesuffix("v2").removeprefix("se")
     base = base.removesuffix("d") if resnet_d else base
@@ -55,8 +67,8 @@ class Expected:
     strides: dict[str, int]
     sizes: dict[str, int]  # conv name -> spatial size of its output
 
-    def conv(self, name: str, cin: int, cout: int, k: int, stride: int, size: int, bias: bool) -> None:
-        self.shapes[f"{name}.weight"] = (cout, cin, k, k)
+    def conv(self, name: str, cin: int, cout: int, k: int, stride: int, size: int, bias: bool, groups: int = 1) -> None:
+        self.shapes[f"{name}.weight"] = (cout, cin // groups, k, k)
         if bias:
             self.shapes[f"{name}.bias"] = (cout,)
         self.strides[name], self.sizes[name] = stride, size
@@ -92,6 +104,7 @@ def expected_layers(model_id: str, num_classes: int) -> Expected:
             else:  # in the FIRST block of conv3..conv5
                 stride = 2 if index == 0 and stage > 0 else 1
             cout = width * expansion
+            inner = width * family.width_per_group // 64 * family.groups
             if family.keras == "v2":
                 out.bn(f"{name}_preact_bn", channels)
             projection = index == 0 if family.keras else (stride != 1 or channels != cout)
@@ -102,14 +115,14 @@ def expected_layers(model_id: str, num_classes: int) -> Expected:
                     out.bn(f"{name}_0_bn", cout)
             if family.bottleneck:
                 on_first = family.keras == "v1"  # keras v1: stride on the first 1x1; v1.5 and V2: on the 3x3
-                convs = [(channels, width, 1, stride if on_first else 1), (width, width, 3, 1 if on_first else stride),
-                         (width, cout, 1, 1)]
+                convs = [(channels, inner, 1, stride if on_first else 1), (inner, inner, 3, 1 if on_first else stride),
+                         (inner, cout, 1, 1)]
                 biases = {None: (False,) * 3, "v1": (True,) * 3, "v2": (False, False, True)}[family.keras]
             else:
                 convs, biases = [(channels, cout, 3, stride), (cout, cout, 3, 1)], (False, False)
             for role, ((cin, cout_, k, s), bias) in enumerate(zip(convs, biases), start=1):
                 size //= s
-                out.conv(f"{name}_{role}_conv", cin, cout_, k, s, size, bias)
+                out.conv(f"{name}_{role}_conv", cin, cout_, k, s, size, bias, family.groups if k == 3 else 1)
                 if not (family.keras == "v2" and role == 3):  # V2: no BN after the last conv
                     out.bn(f"{name}_{role}_bn", cout_)
             if family.se:  # timm's SEModule(cout): 1x1 convs with bias to cout / 16 (a multiple of 8 here) and back

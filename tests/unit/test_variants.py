@@ -21,6 +21,11 @@ EXPECTED = {
     "resnet50": ("torchvision", "bottleneck", (3, 4, 6, 3), "imagenet", 1000),
     "resnet101": ("torchvision", "bottleneck", (3, 4, 23, 3), "imagenet", 1000),
     "resnet152": ("torchvision", "bottleneck", (3, 8, 36, 3), "imagenet", 1000),
+    "resnext50_32x4d": ("torchvision", "bottleneck", (3, 4, 6, 3), "imagenet", 1000),
+    "resnext101_32x8d": ("torchvision", "bottleneck", (3, 4, 23, 3), "imagenet", 1000),
+    "resnext101_64x4d": ("torchvision", "bottleneck", (3, 4, 23, 3), "imagenet", 1000),
+    "wide_resnet50_2": ("torchvision", "bottleneck", (3, 4, 6, 3), "imagenet", 1000),
+    "wide_resnet101_2": ("torchvision", "bottleneck", (3, 4, 23, 3), "imagenet", 1000),
     "resnet50_v1": ("keras_v1", "bottleneck", (3, 4, 6, 3), "imagenet", 1000),
     "resnet101_v1": ("keras_v1", "bottleneck", (3, 4, 23, 3), "imagenet", 1000),
     "resnet152_v1": ("keras_v1", "bottleneck", (3, 8, 36, 3), "imagenet", 1000),
@@ -40,16 +45,20 @@ EXPECTED = {
 # timm's model_args beyond the block and layers: avg_down=True (the average-pool shortcut), attn_layer='se'
 DESIGNS = {"resnet50d": ("avgpool_projection", None), "resnet101d": ("avgpool_projection", None),
            "seresnet50": ("projection", "se")}
+# id -> (groups, width_per_group) where not ResNet's (1, 64): the kwargs torchvision.models.resnet's builders pass
+# (resnext50_32x4d, ...), and paddle.vision's (its `width` is torchvision's width_per_group)
+GROUPED = {"resnext50_32x4d": (32, 4), "resnext101_32x8d": (32, 8), "resnext101_64x4d": (64, 4),
+           "wide_resnet50_2": (1, 128), "wide_resnet101_2": (1, 128)}
 
-# torchvision's builders: resnext50_32x4d is groups=32, width_per_group=4; wide_resnet50_2 width_per_group=128;
-# the 3x3 conv of each stage's bottleneck (layerN.0.conv2.weight) in their state dicts.
-RESNEXT50_32X4D = replace(specs.VARIANTS["resnet50"], model_id="resnext50_32x4d", groups=32, width_per_group=4)
-WIDE_RESNET50_2 = replace(specs.VARIANTS["resnet50"], model_id="wide_resnet50_2", width_per_group=128)
-STAGE_3X3_SHAPES = [
-    (RESNEXT50_32X4D, [(128, 4, 3, 3), (256, 8, 3, 3), (512, 16, 3, 3), (1024, 32, 3, 3)]),
-    (WIDE_RESNET50_2, [(128, 128, 3, 3), (256, 256, 3, 3), (512, 512, 3, 3), (1024, 1024, 3, 3)]),
-    (specs.VARIANTS["resnet50"], [(64, 64, 3, 3), (128, 128, 3, 3), (256, 256, 3, 3), (512, 512, 3, 3)]),
-]
+# The 3x3 conv of each stage's first bottleneck (layerN.0.conv2.weight) in torchvision's state dicts of these ids.
+STAGE_3X3_SHAPES = {
+    "resnext50_32x4d": [(128, 4, 3, 3), (256, 8, 3, 3), (512, 16, 3, 3), (1024, 32, 3, 3)],
+    "resnext101_32x8d": [(256, 8, 3, 3), (512, 16, 3, 3), (1024, 32, 3, 3), (2048, 64, 3, 3)],
+    "resnext101_64x4d": [(256, 4, 3, 3), (512, 8, 3, 3), (1024, 16, 3, 3), (2048, 32, 3, 3)],
+    "wide_resnet50_2": [(128, 128, 3, 3), (256, 256, 3, 3), (512, 512, 3, 3), (1024, 1024, 3, 3)],
+    "wide_resnet101_2": [(128, 128, 3, 3), (256, 256, 3, 3), (512, 512, 3, 3), (1024, 1024, 3, 3)],
+    "resnet50": [(64, 64, 3, 3), (128, 128, 3, 3), (256, 256, 3, 3), (512, 512, 3, 3)],
+}
 
 
 def test_every_id_is_exactly_the_ids_of_the_table():
@@ -62,26 +71,28 @@ def test_each_id_is_its_variant_fields(model_id):
     family, block, depths, stem, classes = EXPECTED[model_id]
     assert (variant.family, variant.block, variant.depths, variant.stem, variant.num_classes) == \
         (family, block, depths, stem, classes)
-    assert (variant.groups, variant.width_per_group, variant.downsample, variant.attention) == \
-        (1, 64, *DESIGNS.get(model_id, ("projection", None)))
+    assert (variant.groups, variant.width_per_group) == GROUPED.get(model_id, (1, 64))
+    assert (variant.downsample, variant.attention) == DESIGNS.get(model_id, ("projection", None))
     spec = specs.get(model_id)
     assert (spec.family, spec.block_kind, spec.depths, spec.stem, spec.num_classes) == \
         (family, block, depths, stem, classes)
     # torch's BatchNorm2d default epsilon, keras.applications' 1.001e-5
     assert {layer.eps for layer in spec.layers if layer.kind == "bn"} == {1e-5 if family == "torchvision" else 1.001e-5}
-    assert all(layer.groups == 1 for layer in spec.layers)
+    assert {layer.groups for layer in spec.layers} == {1, *GROUPED.get(model_id, (1,))[:1]}
 
 
-@pytest.mark.parametrize("variant, shapes", STAGE_3X3_SHAPES, ids=[v.model_id for v, _ in STAGE_3X3_SHAPES])
-def test_bottleneck_widths_follow_torchvisions_formula(variant, shapes):
-    spec = specs.get(variant)
+@pytest.mark.parametrize("model_id", STAGE_3X3_SHAPES)
+def test_bottleneck_widths_follow_torchvisions_formula(model_id):
+    shapes, spec = STAGE_3X3_SHAPES[model_id], specs.get(model_id)
+    groups = GROUPED.get(model_id, (1,))[0]
     firsts = [spec.layer(f"conv{stage}_block1_2_conv") for stage in (2, 3, 4, 5)]
     assert [layer.shapes["weight"] for layer in firsts] == shapes
-    assert all(layer.groups == variant.groups for layer in firsts)
+    assert all(layer.groups == groups for layer in firsts)
     # the 1x1s around the 3x3 are ungrouped; the block output keeps planes * 4 (256 .. 2048) whatever the width
     assert spec.layer("conv2_block1_1_conv").shapes["weight"] == (shapes[0][0], 64, 1, 1)
     assert [spec.layer(f"conv{s}_block1_3_conv").out_channels for s in (2, 3, 4, 5)] == [256, 512, 1024, 2048]
-    assert spec.layer("conv2_block1_3_conv").groups == spec.layer("conv2_block1_1_conv").groups == 1
+    grouped = {layer.name for layer in spec.layers if layer.groups != 1}
+    assert grouped == ({layer.name for layer in spec.layers if layer.name.endswith("_2_conv")} if groups > 1 else set())
 
 
 def test_bottleneck_width_formula_on_its_own():

@@ -159,6 +159,8 @@ class _Reader:
         in_shape = data_inputs[0].shape.as_list()[1:]
         if kind in ("Conv2D", "DepthwiseConv2dNative") and len(op.inputs) > 1:
             return self.conv(op, in_shape)
+        if kind in ("StatefulPartitionedCall", "PartitionedCall") and (node := self.compiled_conv(op)) is not None:
+            return self.grouped_conv(op, in_shape, node)
         if kind == "MatMul":
             weight = self.variable(op.inputs[1])
             bias, last = self.bias(op)
@@ -202,7 +204,28 @@ class _Reader:
         bias, last = self.bias(op)
         out_channels = int(op.outputs[0].shape[-1])
         return {"op": "conv", "in_channels": int(in_shape[-1]), "out_channels": out_channels, "kernel": kernel[:2],
-                "stride": list(stride), "padding": padding, "groups": int(in_shape[-1]) if depthwise else 1,
+                "stride": list(stride), "padding": padding, "groups": int(in_shape[-1]) if depthwise else int(in_shape[-1]) // int(kernel[2]),
+                "bias": bias is not None, "params": _params(weight=weight, bias=bias)}, last
+
+    def compiled_conv(self, op: tf.Operation) -> Any:
+        """The one Conv2D node of a compiled function call (Keras runs a grouped conv through one on the CPU: TF's
+        own Conv2D kernel has no groups there), else None."""
+        definition = self.graph._get_function(op.get_attr("f").name).cached_definition
+        convs = [node for node in definition.node_def if node.op == "Conv2D"]
+        return convs[0] if len(convs) == 1 else None
+
+    def grouped_conv(self, op: tf.Operation, in_shape: list[int], node: Any) -> tuple[dict, tf.Operation]:
+        """A conv run inside a compiled function: its kernel is the variable the call captures, its strides and
+        padding the inner Conv2D's."""
+        weight = next(v for t in op.inputs if (v := self.resources.get(t.ref())) is not None)
+        kernel = [int(d) for d in weight.shape]  # HWIO, I the input channels of one group
+        stride = list(node.attr["strides"].list.i)[1:3]
+        mode = node.attr["padding"].s.decode()
+        explicit = list(node.attr["explicit_paddings"].list.i)
+        padding = explicit[2:6] if mode == "EXPLICIT" else _padding(mode, in_shape, kernel[:2], stride)
+        bias, last = self.bias(op)
+        return {"op": "conv", "in_channels": int(in_shape[-1]), "out_channels": kernel[3], "kernel": kernel[:2],
+                "stride": stride, "padding": padding, "groups": int(in_shape[-1]) // kernel[2],
                 "bias": bias is not None, "params": _params(weight=weight, bias=bias)}, last
 
     def bias(self, op: tf.Operation) -> tuple[Any, tf.Operation]:
