@@ -21,7 +21,7 @@ TIER_FRAMEWORKS: dict[str, frozenset[str]] = {
     "unit": frozenset(),
     "commands": frozenset(),
     "torch": frozenset({"torch"}),
-    "keras": frozenset({"keras", "tensorflow"}),
+    "keras": frozenset({"keras", "tensorflow", "jax"}),  # keras-hub imports tensorflow.lite, which imports jax
     "paddle": frozenset({"paddle"}),
 }
 FRAMEWORK_TIERS = tuple(tier for tier, frameworks in TIER_FRAMEWORKS.items() if frameworks)

@@ -15,6 +15,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from crosscheck.backends.keras.adapter import _floatx as floatx
 from crosscheck.checkpoints.hubs import keras_hub as layout
 from crosscheck.checkpoints.keras_formats import stored_dtype
 from crosscheck.spec import ModelSpec
@@ -30,10 +31,11 @@ def read(path: Path) -> Arrays:
     """{'layer/variable': array} of a preset (`path`: its directory or its model.weights.h5), as keras-hub loads it."""
     directory = path if path.is_dir() else path.parent
     dtype = stored_dtype(directory / layout.WEIGHTS)
-    backbone = keras_hub.models.ResNetBackbone(**layout.backbone_arguments(directory), dtype=dtype)
+    with floatx(dtype):  # keras-hub's Input takes the global floatx
+        backbone = keras_hub.models.ResNetBackbone(**layout.backbone_arguments(directory), dtype=dtype)
+        model = _classifier(backbone, layout.head(directory))
     try:
         backbone.load_weights(str(directory / layout.WEIGHTS))
-        model = _classifier(backbone, layout.head(directory))
         if model is not backbone:
             model.load_task_weights(str(directory / layout.TASK_WEIGHTS))
     except (ValueError, KeyError, OSError) as error:
@@ -46,10 +48,10 @@ def write(directory: Path, spec: ModelSpec, arrays: Mapping[str, np.ndarray]) ->
     """`save_to_preset(directory)` of keras-hub's model holding `arrays` (keras-hub keys): a ResNetImageClassifier
     with logits, or the ResNetBackbone alone when `spec` is headless."""
     dtype = "float64" if any(array.dtype == np.float64 for array in arrays.values()) else "float32"
-    backbone = keras_hub.models.ResNetBackbone(**layout.arguments(spec), dtype=dtype)
     head = None if spec.headless else {"num_classes": spec.num_classes, "pooling": "avg", "activation": None,
                                        "dropout": 0.0}
-    model = _classifier(backbone, head)
+    with floatx(dtype):
+        model = _classifier(keras_hub.models.ResNetBackbone(**layout.arguments(spec), dtype=dtype), head)
     variables = {f"{layer.name}/{variable.name}": variable for layer in _layers(model) for variable in layer.weights}
     problems = [f"missing {key}" for key in variables if key not in arrays] + \
                [f"unexpected {key}" for key in arrays if key not in variables]
@@ -66,10 +68,12 @@ def outputs(path: Path, spec: ModelSpec, container: str, prefix: str, images: np
     directory = path if path.is_dir() else path.parent
     pixels = np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)))
     if layout.head(directory) is None:
-        model = keras_hub.models.Backbone.from_preset(str(directory), dtype="float64")
+        with floatx("float64"):
+            model = keras_hub.models.Backbone.from_preset(str(directory), dtype="float64")
         features = keras.ops.convert_to_numpy(model(pixels, training=False))
         return features.mean(axis=(1, 2)), "keras-hub Backbone.from_preset of its directory + average pool"
-    model = keras_hub.models.ImageClassifier.from_preset(str(directory), dtype="float64")
+    with floatx("float64"):
+        model = keras_hub.models.ImageClassifier.from_preset(str(directory), dtype="float64")
     model.output_dense.activation = keras.activations.linear
     logits = keras.ops.convert_to_numpy(model(pixels, training=False))
     return logits, "keras-hub ImageClassifier.from_preset of its directory (logits)"
