@@ -25,11 +25,11 @@ def add_parser(commands: Any) -> None:
         description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
                     "converted models agree within the gate (or with --force).")
     parser.add_argument("src", help="checkpoint to read")
-    parser.add_argument("dst", help="checkpoint to write (a directory for --to transformers)")
+    parser.add_argument("dst", help="checkpoint to write (a directory for --to transformers and keras-hub)")
     parser.add_argument("--to", choices=sorted(TARGETS), default=None,
                         help="write a library's layout: transformers (a save_pretrained directory: config.json + "
-                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
-                             "says, or an existing transformers directory")
+                             "model.safetensors), keras-hub (a save_to_preset directory), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
+                             "says, or an existing transformers or keras-hub directory")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
     cli_options.add_overwrite(parser, "an existing DST")
