@@ -171,3 +171,13 @@ def test_an_existing_keras_hub_directory_is_the_target_without_to(kh, tmp_path, 
     assert "already exists" in refused(capsys, "convert", str(kh / "kh18"), str(destination))
     assert main(["convert", str(kh / "kh18"), str(destination), "--overwrite"]) == 0
     assert_same_preset(destination, kh / "kh18")
+
+
+@pytest.mark.slow
+def test_weights_that_do_not_fit_their_config_are_one_line_naming_the_directory(kh, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(kh / "kh18-base", mixed)
+    shutil.copyfile(kh / "shallow" / "model.weights.h5", mixed / "model.weights.h5")
+    message = refused(capsys, "convert", str(mixed), str(tmp_path / "out.pth"))
+    assert f"{mixed}: keras-hub's ResNetBackbone does not load it" in message
+    assert not (tmp_path / "out.pth").exists()

@@ -39,7 +39,8 @@ def read(path: Path) -> Arrays:
         if model is not backbone:
             model.load_task_weights(str(directory / layout.TASK_WEIGHTS))
     except (ValueError, KeyError, OSError) as error:
-        raise ValueError(f"{directory}: keras-hub's ResNetBackbone does not load it: {error}") from error
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{directory}: keras-hub's ResNetBackbone does not load it: {first}") from error
     return {f"{layer.name}/{variable.name}": keras.ops.convert_to_numpy(variable)
             for layer in _layers(model) for variable in layer.weights}
 
