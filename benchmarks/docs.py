@@ -301,11 +301,19 @@ def render_variants(_: Results) -> str:
     for model_id in spec.MODEL_IDS:
         s = spec.get(model_id)
         references = ", ".join(f"`{r}`" for r in s.references.values()) or spec.origin(model_id).name
-        lines.append(f"| `{model_id}` | {s.family}{', CIFAR stem' if s.stem == 'cifar' else ''} "
+        lines.append(f"| `{model_id}` | {', '.join([s.family, *_design(s)])} "
                      f"| {s.block_kind.replace('_', ' ')} | {', '.join(map(str, s.depths))} "
                      f"| {s.input_size}×{s.input_size}, {s.num_classes} | {constant(s.bn_eps)} | {s.default_head} "
                      f"| {references} |")
     return "\n".join(["", *lines, ""])
+
+
+def _design(s: spec.ModelSpec) -> list[str]:
+    """What an id changes in its family's ResNet: its stem, its shortcut, its attention."""
+    stems = {"cifar": "CIFAR stem", "deep": "deep stem"}
+    return ([stems[s.stem]] if s.stem in stems else []) + \
+        (["average-pool shortcut"] if any(b.shortcut == "avgpool_projection" for b in s.blocks) else []) + \
+        (["squeeze-excitation"] if any(b.attention == "se" for b in s.blocks) else [])
 
 
 RENDERERS: dict[str, Callable[[Results], str]] = {

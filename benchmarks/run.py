@@ -34,7 +34,6 @@ from crosscheck import backends, calibration
 from crosscheck.checkpoints import canonical
 from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.export.session import ExportOptions, export
-from crosscheck.run.session import MatrixRun, RunConfig
 from crosscheck.worker.client import FrameworkWorker
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +41,7 @@ MEASURE = HERE / "measure.py"
 GOAL_RATIO = 1.05
 BATCHES = (1, 8)
 # framework -> spec ids compared against the framework's own reference implementations (see *_side.py)
-LATENCY_MODELS = {"torch": ("resnet18", "resnet50"), "keras": ("resnet50_v1", "resnet50v2"),
+LATENCY_MODELS = {"torch": ("resnet18", "resnet50", "resnet50d"), "keras": ("resnet50_v1", "resnet50v2"),
                   "paddle": ("resnet18", "resnet50")}
 TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
@@ -338,39 +337,103 @@ def onnx_table(bench: Bench) -> Table:
     return table
 
 
-def run_table() -> Table:
-    """Wall time of the default `crosscheck run`, by stage, with and without --onnx."""
-    reports = {}
-    for label, config in (("default", RunConfig()), ("--onnx", RunConfig(onnx=True))):
+RUN_STAGES = ("import", "build+load", "forward float32", "cast to float64", "forward float64",
+              "onnx export + onnxruntime")
+
+
+def timed_command(arguments: Sequence[str], workdir: Path) -> tuple[float, float]:
+    """Run `python -m crosscheck ARGUMENTS` in `workdir`: (wall seconds, CPU seconds of it and all its workers)."""
+    before = os.times()
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "crosscheck", *arguments], cwd=workdir, check=False, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    after = os.times()
+    return time.perf_counter() - started, (after.children_user - before.children_user
+                                           + after.children_system - before.children_system)
+
+
+def run_table(bench: Bench) -> Table:
+    """`crosscheck run` as a user runs it (default, and --onnx): wall and CPU in total and per stage and framework."""
+    columns = {"default": [], "--onnx": ["--onnx"]}
+    measured: dict[str, tuple[dict[str, Any], float, float]] = {}
+    load_before = load_average()
+    for label, extra in columns.items():
         console.log(f"crosscheck run {label}")
-        started = time.perf_counter()
-        report = MatrixRun(config).run()
-        reports[label] = (report, time.perf_counter() - started)
-    stages = list(reports["--onnx"][0].stage_seconds)  # the default run's stages are a subset, in the same order
-    overlapped = list(reports["--onnx"][0].overlapped_seconds)
-    table = Table("Full `crosscheck run` (4 models x 3 frameworks, batch 2, CPU), wall seconds by stage",
-                  ["stage", *reports])
-    for stage in stages:
-        table.rows.append([stage, *(_seconds(r.stage_seconds.get(stage)) for r, _ in reports.values())])
-    for stage in overlapped:
-        table.rows.append([f"{stage} (overlapped)",
-                           *(_seconds(r.overlapped_seconds.get(stage)) for r, _ in reports.values())])
-    table.rows.append(["**total wall**", *(f"**{wall:.1f}**" for _, wall in reports.values())])
-    table.rows.append(["passed", *(str(r.passed) for r, _ in reports.values())])
-    for label, (report, _) in reports.items():
-        failures = [f"{p.model_id} {p.a} vs {p.b} (float32 rel L2 {p.float32.rel_l2:.1e})"
-                    for result in report.results for p in result.pairs if not p.passed]
-        failures += [f"{r.model_id} {fw}: {error.splitlines()[0]}"
-                     for r in report.results for fw, error in r.errors.items()]
-        failures += [f"{fw}: {error.splitlines()[0]}" for fw, error in report.framework_errors.items()]
+        report_path = bench.tmp / f"run{label}.json"
+        wall, cpu = timed_command(["run", *extra, "--json", str(report_path), "--overwrite"], bench.tmp)
+        measured[label] = (json.loads(report_path.read_text()), wall, cpu)
+    table = Table("Full `crosscheck run` (4 models x 3 frameworks, batch 2, CPU), seconds by stage",
+                  ["stage", *(f"{label} {kind}" for label in columns for kind in ("wall", "CPU"))])
+    for framework in FRAMEWORKS:
+        for stage in RUN_STAGES:
+            name = f"{stage} {framework}"
+            cells = [_seconds(report[key].get(name)) for report, _, _ in measured.values()
+                     for key in ("overlapped_seconds", "cpu_seconds")]
+            if any(cell != "-" for cell in cells):
+                table.rows.append([f"{framework}: {stage}", *cells])
+    name = "weights (while workers import)"
+    table.rows.append([f"main process: {name}", *(cell for report, _, _ in measured.values() for cell in (
+        _seconds(report["overlapped_seconds"].get(name)), _seconds(report["cpu_seconds"].get(name))))])
+    table.rows.append(["main process: compare", *(cell for report, _, _ in measured.values() for cell in (
+        _seconds(report["stage_seconds"].get("compare")), "-"))])
+    table.rows.append(["**total** (the command, all processes)",
+                       *(cell for _, wall, cpu in measured.values() for cell in (f"**{wall:.1f}**", f"**{cpu:.1f}**"))])
+    table.rows.append(["passed", *(cell for report, _, _ in measured.values() for cell in (str(report["passed"]), ""))])
+    for label, (report, _, _) in measured.items():
+        failures = [f"{m['model_id']} {p['a']} vs {p['b']}" for m in report["models"] for p in m["pairs"]
+                    if not p["passed"]]
+        failures += [f"{fw}: {error.splitlines()[0]}" for fw, error in report["framework_errors"].items()]
         if failures:
             table.notes.append(f"{label} run failures: " + "; ".join(failures))
     table.notes.append(
-        "`MatrixRun(RunConfig()).run()` and `MatrixRun(RunConfig(onnx=True)).run()` in this process (which starts "
-        "one worker per framework). Stages run one after another and add up to the total; within a stage the "
-        "three workers run concurrently. *(overlapped)* rows are work inside a stage that runs alongside other "
-        "work: each worker imports its framework and implementation (*import torch* etc., timed in the worker) "
-        "while the others do and while this process makes the weights.")
+        "`crosscheck run --json` (and `--onnx`) started as a user starts it; *total*: its wall time and the CPU time "
+        "(user + system) of it and of its three workers. Each worker goes through the four models at its own pace: "
+        "it builds and loads a model once in float32, runs it, casts it to float64 (torch and Paddle in place, Keras "
+        "rebuilt with the weights copied in memory), runs it again; the stage rows are each worker's own wall and CPU "
+        "time per stage, summed over the models (they overlap each other and the main process's weights, so they do not "
+        "add up to the total). Goal: total at most 15 s wall and 28 s CPU, on an idle machine; compare the CPU column "
+        f"on a loaded one. Load average (1, 5, 15 min) before / after: {load_before} / {load_average()}.")
+    return table
+
+
+ONE_FILE = "resnet18 .pth -> .pdparams, 1 file"
+FIVE_FILES = "resnet18 .pth -> .pdparams, 5 files in one call"
+
+
+def convert_table(bench: Bench) -> Table:
+    """`crosscheck convert` as a user runs it: one resnet50 file, and five resnet18 files in one call vs one."""
+    folder = bench.tmp / "convert"
+    folder.mkdir(exist_ok=True)
+    r50 = folder / "resnet50.safetensors"
+    canonical.save(r50, "resnet50", calibration.calibrated_weights("resnet50"))
+    timed_command(["convert", str(r50), str(folder / "resnet50.pth"), "--overwrite"], folder)  # the source file
+    sources = []
+    for seed in range(5):
+        canonical.save(folder / f"r18-{seed}.safetensors", "resnet18", calibration.calibrated_weights("resnet18", seed))
+        timed_command(["convert", str(folder / f"r18-{seed}.safetensors"), str(folder / f"r18-{seed}.pth"),
+                       "--overwrite"], folder)
+        sources.append(str(folder / f"r18-{seed}.pth"))
+    (folder / "out").mkdir(exist_ok=True)
+    runs = {
+        "resnet50 .pth -> .pdparams": ["convert", str(folder / "resnet50.pth"), str(folder / "r50.pdparams")],
+        ONE_FILE: ["convert", sources[0], str(folder / "one.pdparams")],
+        FIVE_FILES: ["convert", *sources, "--to-dir", str(folder / "out"), "--to-format", ".pdparams"],
+    }
+    table = Table("`crosscheck convert` (float64 proof, CPU), seconds", ["conversion", "wall", "CPU", "goal"])
+    times, load_before = {}, load_average()
+    for label, arguments in runs.items():
+        console.log(f"convert: {label}")
+        times[label] = timed_command([*arguments, "--overwrite"], folder)
+    (one_wall, one_cpu), (five_wall, five_cpu) = times[ONE_FILE], times[FIVE_FILES]
+    goals = {"resnet50 .pth -> .pdparams": "wall <= 10 s",
+             FIVE_FILES: f"<= 2 x one file: {five_wall / one_wall:.2f} x wall, {five_cpu / one_cpu:.2f} x CPU"}
+    for label, (wall, cpu) in times.items():
+        table.rows.append([label, f"{wall:.1f}", f"{cpu:.1f}", goals.get(label, "")])
+    table.notes.append(
+        "`crosscheck convert` started as a user starts it; CPU is user + system time of it and its workers (a torch "
+        "and a Paddle worker). Several files in one call share one pool of workers (started once) and keep a built "
+        "model for the next file of the same id; each file is still read, written and proven on its own. Load average "
+        f"(1, 5, 15 min) before / after: {load_before} / {load_average()}.")
     return table
 
 
@@ -471,13 +534,13 @@ def document(tables: Sequence[Table], command: str, seconds: float, load_before:
 
 SECTIONS: dict[str, Callable[..., Table]] = {"latency": latency_table, "memory": memory_table,
                                             "transfer": transfer_table, "precision": precision_table,
-                                            "onnx": onnx_table, "run": run_table}
+                                            "onnx": onnx_table, "run": run_table, "convert": convert_table}
 
 
 def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str]) -> list[Table]:
     """The named sections, in the report's order."""
     arguments = {"latency": (bench, devices), "memory": (bench, devices), "transfer": (bench,),
-                 "precision": (bench,), "onnx": (bench,), "run": ()}
+                 "precision": (bench,), "onnx": (bench,), "run": (bench,), "convert": (bench,)}
     return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
 
 

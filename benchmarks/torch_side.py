@@ -1,10 +1,11 @@
-"""PyTorch side of the benchmarks: torchvision references, device tensors and synchronised calls."""
+"""PyTorch side of the benchmarks: torchvision and timm references, device tensors and synchronised calls."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
+import timm
 import torch
 import torchvision
 from torch import nn
@@ -14,6 +15,7 @@ from crosscheck.backends.torch import adapter
 REFERENCES: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "resnet18": ("torchvision.models.resnet18", torchvision.models.resnet18),
     "resnet50": ("torchvision.models.resnet50", torchvision.models.resnet50),
+    "resnet50d": ("timm.create_model('resnet50d')", lambda: timm.create_model("resnet50d", pretrained=False)),
 }
 
 
@@ -28,7 +30,7 @@ def ours(model_id: str) -> nn.Module:
 
 
 def reference(model_id: str, device: str) -> nn.Module:
-    """The torchvision model in eval mode on `device` ('cpu' or 'cuda')."""
+    """The torchvision (or timm) model in eval mode on `device` ('cpu' or 'cuda')."""
     return REFERENCES[model_id][1]().eval().to(device)
 
 

@@ -103,7 +103,10 @@ def _default_init(rng: np.random.Generator, spec: ModelSpec, layer: LayerSpec, p
         receptive = int(np.prod(shape[2:]))
         limit = np.sqrt(6.0 / (shape[0] * receptive + shape[1] * receptive))
         return rng.uniform(-limit, limit, shape).astype(np.float32)
-    if layer.kind == "conv":  # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), no biases
+    if layer.kind == "conv" and param == "bias":  # an SE conv's bias: torch's default, U(-1/sqrt(fan_in), ...)
+        bound = 1.0 / np.sqrt(layer.in_channels * layer.kernel_size ** 2)
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+    if layer.kind == "conv":  # torchvision (and timm): kaiming_normal_(mode="fan_out", nonlinearity="relu")
         return (rng.standard_normal(shape) * np.sqrt(2.0 / (shape[0] * int(np.prod(shape[2:]))))).astype(np.float32)
     bound = 1.0 / np.sqrt(layer.in_channels)  # nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in)) for both
     return rng.uniform(-bound, bound, shape).astype(np.float32)
@@ -118,9 +121,8 @@ class _CalibratingForward:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         spec = self.spec
-        x = self.conv(x, spec.layer("conv1_conv"))
-        if spec.stem_bn:
-            x = _relu(self.bn(x, spec.layer("conv1_bn")))
+        for layer in spec.layers_of("stem"):  # conv (BN, ReLU) ...; V2's stem conv alone
+            x = self.conv(x, layer) if layer.kind == "conv" else _relu(self.bn(x, layer))
         if spec.stem_pool_padding is not None:  # the CIFAR stem has no max-pool
             x = _max_pool_3x3_s2(x, neg_inf_padding=spec.stem_pool_padding == "neg_inf")
         for block in spec.blocks:
@@ -134,8 +136,10 @@ class _CalibratingForward:
         layers = {layer.name.removeprefix(block.name + "_"): layer for layer in self.spec.layers_of(block.name)}
         # V2 pre-activates the branch input; its projection shortcut sees that, identity/maxpool sees raw x.
         branch_input = _relu(self.bn(x, layers["preact_bn"])) if "preact_bn" in layers else x
-        if block.shortcut == "projection":
-            shortcut = self.conv(branch_input, layers["0_conv"])
+        if block.shortcut in ("projection", "avgpool_projection"):
+            pooled = block.shortcut == "avgpool_projection" and block.stride > 1  # even sizes here: a plain 2x2 mean
+            shortcut = _avg_pool_2x2(branch_input) if pooled else branch_input
+            shortcut = self.conv(shortcut, layers["0_conv"])
             if "0_bn" in layers:
                 shortcut = self.bn(shortcut, layers["0_bn"])
         else:
@@ -148,6 +152,9 @@ class _CalibratingForward:
                 y = self.bn(y, layers[f"{role}_bn"])
                 if role < roles:
                     y = _relu(y)
+        if block.attention is not None:  # squeeze-excitation (calibrated as timm places it, before the add)
+            squeezed = _relu(self.conv(y.mean(axis=(2, 3), keepdims=True), layers["se_reduce"]))
+            y = y / (1 + np.exp(-self.conv(squeezed, layers["se_expand"])))
         out = y + shortcut
         return _relu(out) if block.relu_after_add else out
 
@@ -180,6 +187,12 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int, groups:
 
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
+
+
+def _avg_pool_2x2(x: np.ndarray) -> np.ndarray:
+    """2x2/2 average pool of an even-sized map."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
 
 
 def _max_pool_3x3_s2(x: np.ndarray, neg_inf_padding: bool) -> np.ndarray:

@@ -54,6 +54,9 @@ BlockKind = Literal["basic", "bottleneck", "preact_bottleneck"]
 # conv + BN; "maxpool": keras V2's MaxPooling2D(1, stride) on a strided block without projection; "identity".
 ShortcutKind = Literal["projection", "avgpool_projection", "identity", "maxpool"]
 StemKind = Literal["imagenet", "cifar", "deep"]
+AttentionKind = Literal["se"]
+Gate = Literal["sigmoid", "hard_sigmoid"]
+AttentionPosition = Literal["before_add", "after_add"]
 
 CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
     "conv": ("weight", "bias"),
@@ -142,6 +145,10 @@ class BlockSpec:
     conv_bias: Mapping[str, bool]  # role ("conv0" shortcut, "conv1".."conv3") -> has bias
     relu_after_add: bool
     input_size: int  # spatial size of the block's input at the model's input_size
+    attention: AttentionKind | None = None  # a channel attention module on the main branch (`ATTENTIONS`)
+    attention_channels: int = 0  # its reduced width (timm's rd_channels)
+    gate: Gate = "sigmoid"  # the attention's gate
+    attention_at: AttentionPosition = "before_add"  # timm: after bn3, before the residual add
 
     @property
     def output_size(self) -> int:
@@ -183,6 +190,12 @@ class ModelSpec:
     def headless(self) -> bool:
         """No classifier: the model ends in the global average pool (torch without fc, keras include_top=False)."""
         return self.num_classes == NO_HEAD
+
+    @property
+    def plain_blocks(self) -> bool:
+        """Every block is torchvision's, paddle.vision's or keras.applications': no attention module, no average-pool
+        shortcut (timm's seresnet50 and resnet50d are not)."""
+        return all(b.attention is None and b.shortcut != "avgpool_projection" for b in self.blocks)
 
     @property
     def feature_channels(self) -> int:
@@ -238,6 +251,29 @@ class Stem:
     input_size: int
     convs: tuple[tuple[int, int, int], ...]  # (kernel, stride, out_channels)
     max_pool: bool
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A channel attention kind: global average, 1x1 conv (bias) to the reduced width, ReLU, 1x1 conv (bias) back,
+    the gate, then the block's features times the gate; timm's SEModule with its defaults."""
+
+    description: str
+    rd_ratio: float  # reduced width = make_divisible(channels * rd_ratio, rd_divisor), timm's rule
+    rd_divisor: int
+    gate: Gate
+
+
+ATTENTIONS: dict[str, Attention] = {
+    "se": Attention("squeeze-excitation (timm's SEModule: rd_ratio 1/16, divisor 8, sigmoid gate)", 1 / 16, 8,
+                    "sigmoid"),
+}
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """timm's `make_divisible(value, divisor, round_limit=0.)` as SEModule calls it: the nearest multiple of
+    `divisor` (halves round up), at least `divisor`; round_limit 0 never adds a divisor back."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
 STEMS: dict[str, Stem] = {
@@ -296,26 +332,8 @@ class Variant:
     groups: int = 1  # of each bottleneck's 3x3 conv (ResNeXt's cardinality)
     width_per_group: int = 64  # torchvision's base_width (Wide ResNet: 128)
     downsample: Literal["projection", "avgpool_projection"] = "projection"  # the shortcut where one is needed
-    attention: None = None  # a per-block attention module (squeeze-excitation, ...): no id has one
+    attention: AttentionKind | None = None  # a per-block attention module (`ATTENTIONS`): seresnet50's "se"
     num_classes: int = 1000  # the default head size
-
-
-# The kinds the three builders (pytorch_impl, keras_impl, paddle_impl) build; the others are described above
-# for the variants to come and are refused by `check_built`.
-BUILT_STEMS: tuple[str, ...] = ("imagenet", "cifar")
-BUILT_SHORTCUTS: tuple[str, ...] = ("projection", "identity", "maxpool")
-
-
-def check_built(spec: ModelSpec) -> ModelSpec:
-    """`spec` when the builders build every kind it uses; NotImplementedError naming the first kind they don't."""
-    if spec.stem not in BUILT_STEMS:
-        raise NotImplementedError(f"{spec.model_id}: {STEMS[spec.stem].description} is not built yet "
-                                  f"(built stems: {', '.join(BUILT_STEMS)})")
-    for block in spec.blocks:
-        if block.shortcut not in BUILT_SHORTCUTS:
-            raise NotImplementedError(f"{spec.model_id}: the {block.shortcut!r} shortcut of {block.name} is not built "
-                                      f"yet (built shortcuts: {', '.join(BUILT_SHORTCUTS)})")
-    return spec
 
 
 def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
@@ -337,6 +355,13 @@ def _cifar(torchvision_id: str) -> Variant:
                    "no max-pool; 32x32, 10 classes")
     return replace(imagenet, model_id=f"{torchvision_id}_cifar", references={}, description=description,
                    stem="cifar", num_classes=10)
+
+
+def _timm(model_id: str, depths: tuple[int, ...], what: str, **design: Any) -> Variant:
+    """A timm ResNet with torchvision's conventions (BN 1e-5, no conv bias, stride on the 3x3, logits) and its own
+    stem, shortcut or attention; timm builds it as `timm.create_model(model_id)`."""
+    return Variant(model_id, "torchvision", "bottleneck", depths, {"torch": f"timm.models.{model_id}"},
+                   f"timm {model_id}: bottleneck v1.5, {what}", **design)
 
 
 def _keras(model_id: str, family: Literal["keras_v1", "keras_v2"], depths: tuple[int, ...], name: str) -> Variant:
@@ -362,6 +387,11 @@ VARIANTS: dict[str, Variant] = _registry(
     _keras("resnet50v2", "keras_v2", (3, 4, 6, 3), "ResNet50V2"),
     _keras("resnet101v2", "keras_v2", (3, 4, 23, 3), "ResNet101V2"),
     _keras("resnet152v2", "keras_v2", (3, 8, 36, 3), "ResNet152V2"),
+    _timm("resnet50d", (3, 4, 6, 3), "deep stem, average-pool shortcut (ResNet-D; PaddleClas ResNet50_vd)",
+          stem="deep", downsample="avgpool_projection"),
+    _timm("resnet101d", (3, 4, 23, 3), "deep stem, average-pool shortcut (ResNet-D; PaddleClas ResNet101_vd)",
+          stem="deep", downsample="avgpool_projection"),
+    _timm("seresnet50", (3, 4, 6, 3), "squeeze-excitation after bn3, before the add", attention="se"),
 )
 VARIANTS.update(_registry(*(_cifar(model_id) for model_id in ("resnet18", "resnet34", "resnet50", "resnet101",
                                                                 "resnet152"))))
@@ -493,11 +523,21 @@ def _make_blocks(variant: Variant, conventions: Conventions, stage: int, depth: 
                 conv_bias={role: role in conventions.conv_bias for role in ("conv0", "conv1", "conv2", "conv3")},
                 relu_after_add=conventions.relu_after_add,
                 input_size=size,
+                **_attention(variant, out_channels),
             )
         )
         in_channels = out_channels
         size //= stride
     return blocks
+
+
+def _attention(variant: Variant, channels: int) -> dict[str, Any]:
+    """A block's attention fields: none, or the kind with its reduced width and gate."""
+    if variant.attention is None:
+        return {}
+    attention = ATTENTIONS[variant.attention]
+    return {"attention": variant.attention, "gate": attention.gate,
+            "attention_channels": make_divisible(channels * attention.rd_ratio, attention.rd_divisor)}
 
 
 class _LayerBuilder:
@@ -567,6 +607,10 @@ class _LayerBuilder:
                       b.conv_bias[f"conv{role}"], (cout, size, size), groups)
             if not (b.kind == "preact_bottleneck" and role == 3):  # V2: no BN after the last conv
                 self.bn(f"{n}_{role}_bn", n, f"{path}.bn{role}", cout, (cout, size, size))
+        if b.attention is not None:  # keras.applications' EfficientNet names: _se_reduce, _se_expand
+            rd = b.attention_channels
+            self.conv(f"{n}_se_reduce", n, f"{path}.se.fc1", b.out_channels, rd, 1, 1, 0, True, (rd, 1, 1))
+            self.conv(f"{n}_se_expand", n, f"{path}.se.fc2", rd, b.out_channels, 1, 1, 0, True, (b.out_channels, 1, 1))
 
 
 # --------------------------------------------------------------------------------------------

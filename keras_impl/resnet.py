@@ -4,7 +4,8 @@ The keras-family ids rebuild keras.applications' ResNet50/101/152(V2) layer for 
 layer names, classes and creation order, hence the same weight order, so `set_weights`, `.weights.h5`
 and legacy `.h5` files from keras.applications load unchanged. The torchvision-family ids (v1.5)
 reuse the same blocks, and the CIFAR ids put them behind a 3x3/1 stem without max-pool (32x32 input,
-10 classes by default). Depths, strides, biases, epsilons and names all come from crosscheck.spec.
+10 classes by default). The timm ids add the deep stem (`conv1_1_conv` .. `conv1_3_conv`), ResNet-D's
+average-pool shortcut (`_0_pool`) and squeeze-excitation (`_se_reduce`, `_se_expand`, EfficientNet's names). Depths, strides, biases, epsilons and names all come from crosscheck.spec.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ def build(
     classes=None is the id's default (1000, 10 for the CIFAR ids)."""
     # a ModelSpec is built as given: crosscheck verify builds mutated specs as counterfactuals
     spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, classes if include_top else specs.NO_HEAD)
-    specs.check_built(spec)
     _check_weights(weights)
     if classifier_activation is FROM_SPEC:
         classifier_activation = "softmax" if spec.default_head == "softmax" else None
@@ -98,12 +98,15 @@ def _check_weights(weights: str | os.PathLike[str] | None) -> None:
 
 
 def _stem(x: Any, spec: ModelSpec) -> Any:
-    """7x7/2 conv (+ BN, ReLU unless pre-activation), then the 3x3/2 max-pool; or the CIFAR stem:
-    a 3x3/1 "same" conv, BN, ReLU and no pool, as Keras CIFAR ResNets write it."""
-    x = _conv(x, spec.layer("conv1_conv"), same_padding=spec.stem == "cifar")  # "same" is symmetric at stride 1
-    if spec.stem_bn:
-        x = _batch_norm(x, spec.layer("conv1_bn"))
-        x = layers.Activation("relu", name="conv1_relu")(x)
+    """7x7/2 conv (+ BN, ReLU unless pre-activation), then the 3x3/2 max-pool; the CIFAR stem: a 3x3/1 "same" conv,
+    BN, ReLU and no pool, as Keras CIFAR ResNets write it; the deep stem: three 3x3 convs (conv1_1 .. conv1_3), each
+    followed by BN and ReLU, then the max-pool."""
+    for layer in spec.layers_of("stem"):
+        if layer.kind == "conv":  # "same" is symmetric at stride 1
+            x = _conv(x, layer, same_padding=spec.stem == "cifar")
+        else:
+            x = _batch_norm(x, layer)
+            x = layers.Activation("relu", name=f"{layer.name.removesuffix('_bn')}_relu")(x)
     if spec.stem_pool_padding is None:  # the CIFAR stem keeps the full 32x32 resolution
         return x
     # torch/paddle pad this pool with -inf. After the ReLU every value is >= 0, so zero padding
@@ -124,6 +127,9 @@ def _residual_block(x: Any, block: BlockSpec, spec: ModelSpec) -> Any:
         shortcut = _conv(branch, named["0_conv"])
         if "0_bn" in named:
             shortcut = _batch_norm(shortcut, named["0_bn"])
+    elif block.shortcut == "avgpool_projection":
+        shortcut = _avg_pool(x, block) if block.stride > 1 else x
+        shortcut = _batch_norm(_conv(shortcut, named["0_conv"]), named["0_bn"])
     elif block.shortcut == "maxpool":  # unnamed in keras.applications; no weights, so naming it is safe
         shortcut = layers.MaxPooling2D(1, strides=block.stride, name=f"{block.name}_0_pool")(x)
     else:
@@ -137,13 +143,31 @@ def _residual_block(x: Any, block: BlockSpec, spec: ModelSpec) -> Any:
         if role != roles[-1]:
             branch = layers.Activation("relu", name=f"{block.name}_{role}_relu")(branch)
 
+    if block.attention is not None and block.attention_at == "before_add":
+        branch = _squeeze_excite(branch, block, named)
     if not block.relu_after_add:  # V2: the sum is the block output
         return layers.Add(name=f"{block.name}_out")([shortcut, branch])
     x = layers.Add(name=f"{block.name}_add")([shortcut, branch])
-    return layers.Activation("relu", name=f"{block.name}_out")(x)
+    x = layers.Activation("relu", name=f"{block.name}_out")(x)
+    return _squeeze_excite(x, block, named) if block.attention is not None and block.attention_at == "after_add" else x
 
 
-def _conv(x: Any, layer: LayerSpec, same_padding: bool = False) -> Any:
+def _avg_pool(x: Any, block: BlockSpec) -> Any:
+    """ResNet-D's shortcut pool, torch's AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False): TF's "same"
+    pads an odd map at the bottom/right only and leaves the padding out of each average, as torch's ceil mode does."""
+    return layers.AveragePooling2D(2, strides=block.stride, padding="same", name=f"{block.name}_0_pool")(x)
+
+
+def _squeeze_excite(x: Any, block: BlockSpec, named: dict[str, LayerSpec]) -> Any:
+    """timm's SEModule as keras.applications' EfficientNet writes squeeze-excitation: the global average
+    (`_se_squeeze`), 1x1 convs with their activations (`_se_reduce` ReLU, `_se_expand` the gate), `_se_excite`."""
+    se = layers.GlobalAveragePooling2D(keepdims=True, name=f"{block.name}_se_squeeze")(x)
+    se = _conv(se, named["se_reduce"], activation="relu")
+    se = _conv(se, named["se_expand"], activation=block.gate)
+    return layers.Multiply(name=f"{block.name}_se_excite")([x, se])
+
+
+def _conv(x: Any, layer: LayerSpec, same_padding: bool = False, activation: str | None = None) -> Any:
     """The spec's conv (groups included); padding is an explicit symmetric ZeroPadding2D, because TF's "same" pads
     only bottom/right at stride 2. `same_padding` reproduces keras.applications' stride-1 "same" convs."""
     same = same_padding and layer.padding > 0 and layer.stride == 1
@@ -157,6 +181,7 @@ def _conv(x: Any, layer: LayerSpec, same_padding: bool = False) -> Any:
         padding="same" if same else "valid",
         groups=layer.groups,
         use_bias=layer.bias,
+        activation=activation,
         name=layer.name,
     )(x)
 
@@ -213,7 +238,7 @@ APPLICATIONS: dict[str, str] = {
 
 # How keras names a family in a constructor: resnet18 -> ResNet18, resnext50_32x4d -> ResNeXt50_32x4d,
 # resnet18_cifar -> ResNet18CIFAR.
-_SPELLINGS = {"resnext": "ResNeXt", "resnet": "ResNet", "_cifar": "CIFAR"}
+_SPELLINGS = {"resnext": "ResNeXt", "seresnet": "SEResNet", "resnet": "ResNet", "_cifar": "CIFAR"}
 
 
 def _constructor_name(model_id: str) -> tuple[str, str] | None:

@@ -32,11 +32,48 @@ def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2D:
 
 
 def _projection(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> nn.Sequential | None:
-    """The 1x1 projection shortcut `downsample` (conv, then BN unless pre-activation), or None."""
+    """The shortcut `downsample`: a 1x1 projection (conv, then BN unless pre-activation), ResNet-D's average pool
+    (ceil mode, padding left out of each average: PaddleClas' `AvgPool2D(2, 2, ceil_mode=True)`, an Identity where
+    the block does not stride) + 1x1 stride-1 conv + BN, or None."""
+    if block.shortcut == "avgpool_projection":
+        pool = nn.AvgPool2D(2, block.stride, ceil_mode=True, exclusive=True) if block.stride > 1 else nn.Identity()
+        return nn.Sequential(pool, _conv(layers["downsample.1"]), _batch_norm(layers["downsample.2"]))
     if block.shortcut != "projection":
         return None
     norm = [_batch_norm(layers["downsample.1"])] if "downsample.1" in layers else []
     return nn.Sequential(_conv(layers["downsample.0"]), *norm)
+
+
+def _hard_sigmoid(x: paddle.Tensor) -> paddle.Tensor:
+    """torch's and Keras' hard sigmoid, relu6(x + 3) / 6 (paddle's default slope is 1/6 rounded to 7 digits)."""
+    return F.hardsigmoid(x, slope=1 / 6, offset=0.5)
+
+
+GATES: dict[str, Callable[[paddle.Tensor], paddle.Tensor]] = {"sigmoid": F.sigmoid, "hard_sigmoid": _hard_sigmoid}
+
+
+class SqueezeExcite(nn.Layer):
+    """timm's SEModule: the global average, a 1x1 conv to the reduced width, ReLU, a 1x1 conv back, the gate; the
+    input times the gate."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.fc1 = _conv(layers["se.fc1"])
+        self.act = nn.ReLU()
+        self.fc2 = _conv(layers["se.fc2"])
+        self.gate = GATES[block.gate]
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x_se = x.mean(axis=[2, 3], keepdim=True)
+        x_se = self.fc1(x_se)
+        x_se = self.act(x_se)
+        x_se = self.fc2(x_se)
+        return x * self.gate(x_se)
+
+
+def _attention(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> SqueezeExcite | None:
+    """The block's attention sublayer `se`, or None."""
+    return SqueezeExcite(block, layers) if block.attention == "se" else None
 
 
 class BasicBlock(nn.Layer):
@@ -49,8 +86,10 @@ class BasicBlock(nn.Layer):
         self.relu = nn.ReLU()
         self.conv2 = _conv(layers["conv2"])
         self.bn2 = _batch_norm(layers["bn2"])
+        self.se = _attention(block, layers)
         self.downsample = _projection(block, layers)
         self.relu_after_add = block.relu_after_add
+        self.attention_after_add = block.attention_at == "after_add"
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         # One op per statement, as paddle.vision: rebinding `out` frees each input as soon as it is
@@ -60,9 +99,7 @@ class BasicBlock(nn.Layer):
         out = self.relu(out)
         out = self.conv2(out)
         out = self.bn2(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        out = out + identity
-        return self.relu(out) if self.relu_after_add else out
+        return _residual(self, out, x)
 
 
 class BottleneckBlock(nn.Layer):
@@ -77,9 +114,11 @@ class BottleneckBlock(nn.Layer):
         self.bn2 = _batch_norm(layers["bn2"])
         self.conv3 = _conv(layers["conv3"])
         self.bn3 = _batch_norm(layers["bn3"])
+        self.se = _attention(block, layers)
         self.relu = nn.ReLU()
         self.downsample = _projection(block, layers)
         self.relu_after_add = block.relu_after_add
+        self.attention_after_add = block.attention_at == "after_add"
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
@@ -90,9 +129,17 @@ class BottleneckBlock(nn.Layer):
         out = self.relu(out)
         out = self.conv3(out)
         out = self.bn3(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        out = out + identity
-        return self.relu(out) if self.relu_after_add else out
+        return _residual(self, out, x)
+
+
+def _residual(block: BasicBlock | BottleneckBlock, out: paddle.Tensor, x: paddle.Tensor) -> paddle.Tensor:
+    """The end of a post-activation block: attention (timm: before the add), the shortcut added, ReLU."""
+    if block.se is not None and not block.attention_after_add:
+        out = block.se(out)
+    identity = x if block.downsample is None else block.downsample(x)
+    out = out + identity
+    out = block.relu(out) if block.relu_after_add else out
+    return block.se(out) if block.se is not None and block.attention_after_add else out
 
 
 class PreActBottleneckBlock(nn.Layer):
@@ -149,6 +196,18 @@ def _make_block(model_spec: specs.ModelSpec, block: BlockSpec) -> nn.Layer:
     return BLOCK_TYPES[block.kind](block, layers)
 
 
+def _stem_conv(spec: ModelSpec) -> nn.Layer:
+    """The stem's `conv1`: one conv, or timm's deep stem with its module paths, a Sequential of convs with BN + ReLU
+    between them (`conv1.0`, `conv1.1`, ReLU, `conv1.3`, ...; the last conv's BN is the model's `bn1`)."""
+    layers = [layer for layer in spec.layers_of("stem") if layer.module_path.startswith("conv1")]
+    if len(layers) == 1:
+        return _conv(layers[0])
+    sublayers: list[nn.Layer] = []
+    for layer in layers:
+        sublayers += [_conv(layer)] if layer.kind == "conv" else [_batch_norm(layer), nn.ReLU()]
+    return nn.Sequential(*sublayers)
+
+
 def _stem_pool(padding: str) -> nn.Layer:
     """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative)."""
     if padding == "zero":
@@ -162,7 +221,8 @@ class ResNet(nn.Layer):
     As in paddle.vision, `num_classes <= 0` leaves out `fc` (and the flatten) and `with_pool=False`
     leaves out the global average pool; num_classes=None is the id's default (1000, 10 for the CIFAR
     ids). `softmax=True` applies softmax to the fc output (keras' classifier_activation). Keras V2 ids
-    have no `bn1` and add `post_bn` before the pool; the CIFAR ids have a 3x3/1 `conv1` and no `maxpool`.
+    have no `bn1` and add `post_bn` before the pool; the CIFAR ids have a 3x3/1 `conv1` and no `maxpool`; the
+    ResNet-D ids' `conv1` is timm's deep stem.
     """
 
     def __init__(self, model_id: str | ModelSpec, num_classes: int | None = None, with_pool: bool = True,
@@ -172,13 +232,12 @@ class ResNet(nn.Layer):
             spec = model_id
         else:
             spec = specs.get(model_id, None if num_classes is None else max(num_classes, specs.NO_HEAD))
-        specs.check_built(spec)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes if num_classes is None else num_classes
         self.with_pool = with_pool
         self.softmax = softmax
 
-        self.conv1 = _conv(spec.layer("conv1_conv"))
+        self.conv1 = _stem_conv(spec)
         self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
         self.relu = nn.ReLU()
         self.with_max_pool = spec.stem_pool_padding is not None  # False for the CIFAR stem: 32x32 keeps its size

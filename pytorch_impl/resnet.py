@@ -31,11 +31,43 @@ def _batch_norm(layer: LayerSpec) -> nn.BatchNorm2d:
 
 
 def _projection(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> Optional[nn.Sequential]:
-    """The 1x1 projection shortcut `downsample` (conv, then BN unless pre-activation), or None."""
+    """The shortcut `downsample`: a 1x1 projection (conv, then BN unless pre-activation), ResNet-D's average pool
+    + 1x1 stride-1 conv + BN as timm's `downsample_avg` (an Identity pool where the block does not stride), or None."""
+    if block.shortcut == "avgpool_projection":
+        pool = nn.AvgPool2d(2, block.stride, ceil_mode=True, count_include_pad=False) if block.stride > 1 \
+            else nn.Identity()
+        return nn.Sequential(pool, _conv(layers["downsample.1"]), _batch_norm(layers["downsample.2"]))
     if block.shortcut != "projection":
         return None
     norm = [_batch_norm(layers["downsample.1"])] if "downsample.1" in layers else []
     return nn.Sequential(_conv(layers["downsample.0"]), *norm)
+
+
+GATES: dict[str, Callable[[Tensor], Tensor]] = {"sigmoid": torch.sigmoid, "hard_sigmoid": nn.functional.hardsigmoid}
+
+
+class SqueezeExcite(nn.Module):
+    """timm's SEModule: the global average, a 1x1 conv to the reduced width, ReLU, a 1x1 conv back, the gate; the
+    input times the gate."""
+
+    def __init__(self, block: BlockSpec, layers: Mapping[str, LayerSpec]) -> None:
+        super().__init__()
+        self.fc1 = _conv(layers["se.fc1"])
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = _conv(layers["se.fc2"])
+        self.gate = GATES[block.gate]
+
+    def forward(self, x: Tensor) -> Tensor:
+        x_se = x.mean((2, 3), keepdim=True)
+        x_se = self.fc1(x_se)
+        x_se = self.act(x_se)
+        x_se = self.fc2(x_se)
+        return x * self.gate(x_se)
+
+
+def _attention(block: BlockSpec, layers: Mapping[str, LayerSpec]) -> Optional[SqueezeExcite]:
+    """The block's attention module `se`, or None."""
+    return SqueezeExcite(block, layers) if block.attention == "se" else None
 
 
 class BasicBlock(nn.Module):
@@ -48,8 +80,10 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = _conv(layers["conv2"])
         self.bn2 = _batch_norm(layers["bn2"])
+        self.se = _attention(block, layers)
         self.downsample = _projection(block, layers)
         self.relu_after_add = block.relu_after_add
+        self.attention_after_add = block.attention_at == "after_add"
 
     def forward(self, x: Tensor) -> Tensor:
         # One op per statement and an in-place add, as torchvision: each input is freed as soon as
@@ -59,8 +93,7 @@ class BasicBlock(nn.Module):
         out = self.relu(out)
         out = self.conv2(out)
         out = self.bn2(out)
-        out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out) if self.relu_after_add else out
+        return _residual(self, out, x)
 
 
 class Bottleneck(nn.Module):
@@ -75,9 +108,11 @@ class Bottleneck(nn.Module):
         self.bn2 = _batch_norm(layers["bn2"])
         self.conv3 = _conv(layers["conv3"])
         self.bn3 = _batch_norm(layers["bn3"])
+        self.se = _attention(block, layers)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _projection(block, layers)
         self.relu_after_add = block.relu_after_add
+        self.attention_after_add = block.attention_at == "after_add"
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv1(x)  # one op per statement, for memory: see BasicBlock.forward
@@ -88,8 +123,16 @@ class Bottleneck(nn.Module):
         out = self.relu(out)
         out = self.conv3(out)
         out = self.bn3(out)
-        out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out) if self.relu_after_add else out
+        return _residual(self, out, x)
+
+
+def _residual(block: BasicBlock | Bottleneck, out: Tensor, x: Tensor) -> Tensor:
+    """The end of a post-activation block: attention (timm: before the add), the shortcut added in place, ReLU."""
+    if block.se is not None and not block.attention_after_add:
+        out = block.se(out)
+    out += x if block.downsample is None else block.downsample(x)
+    out = block.relu(out) if block.relu_after_add else out
+    return block.se(out) if block.se is not None and block.attention_after_add else out
 
 
 class PreActBottleneck(nn.Module):
@@ -146,6 +189,18 @@ def _make_layer(spec: ModelSpec, stage: str) -> nn.Sequential:
     return nn.Sequential(*(_make_block(spec, b) for b in spec.blocks if b.module_path.split(".")[0] == stage))
 
 
+def _stem_conv(spec: ModelSpec) -> nn.Module:
+    """The stem's `conv1`: one conv, or timm's deep stem, a Sequential of convs with BN + ReLU between them
+    (`conv1.0`, `conv1.1`, ReLU, `conv1.3`, ...; the last conv's BN is the model's `bn1`)."""
+    layers = [layer for layer in spec.layers_of("stem") if layer.module_path.startswith("conv1")]
+    if len(layers) == 1:
+        return _conv(layers[0])
+    modules: list[nn.Module] = []
+    for layer in layers:
+        modules += [_conv(layer)] if layer.kind == "conv" else [_batch_norm(layer), nn.ReLU(inplace=True)]
+    return nn.Sequential(*modules)
+
+
 def _stem_pool(padding: str | None) -> nn.Module:
     """The 3x3/2 stem max-pool: implicit -inf padding, or keras V2's zero padding (its input can be negative).
 
@@ -163,7 +218,7 @@ class ResNet(nn.Module):
     """One spec model id with torchvision's attributes (conv1, bn1, maxpool, layer1..4, avgpool, fc).
 
     Keras V2 ids have no stem `bn1` (nor its ReLU) and add `post_bn` + ReLU before the pool; the CIFAR
-    ids' `conv1` is 3x3/1 and their `maxpool` an identity. `softmax=True` applies softmax to the fc
+    ids' `conv1` is 3x3/1 and their `maxpool` an identity; the ResNet-D ids' `conv1` is timm's deep stem. `softmax=True` applies softmax to the fc
     output (keras' classifier_activation). num_classes=None: the id's default (1000, 10 for CIFAR ids);
     `num_classes=0` (NO_HEAD) makes `fc` an `nn.Identity`, as torchvision users strip the head: no fc
     weights, pooled features out.
@@ -172,12 +227,11 @@ class ResNet(nn.Module):
     def __init__(self, model_id: str | ModelSpec, num_classes: int | None = None, softmax: bool = False) -> None:
         super().__init__()
         spec = model_id if isinstance(model_id, ModelSpec) else specs.get(model_id, num_classes)
-        specs.check_built(spec)
         self.model_id = spec.model_id
         self.num_classes = spec.num_classes
         self.softmax = softmax and not spec.headless
 
-        self.conv1 = _conv(spec.layer("conv1_conv"))
+        self.conv1 = _stem_conv(spec)
         self.bn1 = _batch_norm(spec.layer("conv1_bn")) if spec.stem_bn else None
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = _stem_pool(spec.stem_pool_padding)

@@ -25,9 +25,15 @@ class Adapter(Protocol):
     def configure(self, device: str, allow_tf32: bool) -> dict[str, str]:
         """Select the device and numeric settings (TF32 off unless allowed); return what is in force."""
 
-    def build(self, model_id: str, num_classes: int | None = None, dtype: str = "float32") -> Any:
+    def build(self, model_id: str, num_classes: int | None = None, dtype: str = "float32",
+              uninitialised: bool = False) -> Any:
         """The spec's model (num_classes None: the id's default) in inference mode with a logits head, in `dtype`,
-        on the configured device."""
+        on the configured device; `uninitialised`: the caller sets every parameter at once, so a framework that can
+        may skip its random initialisers."""
+
+    def cast(self, model: Any, spec: ModelSpec, dtype: str) -> Any:
+        """The loaded `model` computing in `dtype` with the same weights: converted in place where the framework
+        can, else rebuilt with the weights copied in memory; `run` builds and loads each model once this way."""
 
     def get_native(self, model: Any, spec: ModelSpec) -> Arrays:
         """Every parameter and BN statistic as {native key: array in native layout}."""

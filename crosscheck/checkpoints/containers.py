@@ -12,6 +12,7 @@ and ignored pairs shaped like a classifier of the backbone are named in a warnin
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -25,7 +26,6 @@ from crosscheck.checkpoints import hubs, identify
 SEPARATOR = "/"  # between the keys of nested dicts in a container path: "model/ema"
 TOP = ""  # the container path of the file's top-level dict
 TORCH_BN_COUNTER = "num_batches_tracked"  # a training counter of torch BatchNorm2d, not a weight
-STEM_PARAM = ("conv1_conv", "weight")  # every model id has it: anchors the prefix search
 
 Arrays = dict[str, np.ndarray]
 
@@ -86,13 +86,23 @@ def tensor_dicts(tree: Any, is_array: Any = lambda value: isinstance(value, np.n
 
 
 def prefixes(keys: Sequence[str], naming: str) -> list[str]:
-    """'' and every prefix that turns some key into the stem conv's key in `naming`, shortest first."""
-    spec = specs.get("resnet18")
-    layer = spec.layer(STEM_PARAM[0])
-    anchor = layer.canonical_key(STEM_PARAM[1]) if naming == identify.CANONICAL \
-        else hubs.native_key(spec, layer, STEM_PARAM[1], naming)
-    found = {key[: -len(anchor)] for key in keys if key.endswith(anchor)}
+    """'' and every prefix that turns some key into a first stem conv's key in `naming`, shortest first."""
+    found = {key[: -len(anchor)] for key in keys for anchor in _stem_anchors(naming) if key.endswith(anchor)}
     return sorted(found | {""}, key=lambda prefix: (len(prefix), prefix))
+
+
+@functools.cache
+def _stem_anchors(naming: str) -> frozenset[str]:
+    """The weight key of the first stem conv in `naming`: every model id's in a spec naming or the canonical one
+    (`conv1.weight`, timm's deep `conv1.0.weight`, ...), resnet18's in a hub layout (which holds plain stems only)."""
+    model_ids = specs.MODEL_IDS if naming == identify.CANONICAL or naming in specs.NAMINGS else ("resnet18",)
+    anchors = set()
+    for model_id in model_ids:
+        spec = specs.get(model_id)
+        layer = spec.layers[0]
+        anchors.add(layer.canonical_key("weight") if naming == identify.CANONICAL
+                    else hubs.native_key(spec, layer, "weight", naming))
+    return frozenset(anchors)
 
 
 def locate(containers: Mapping[str, Arrays], namings: Sequence[str], model_id: str | None = None,

@@ -66,12 +66,16 @@ def op_file_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """One side of convert's proof: the checkpoint at `path` loaded by this framework's own loader into its float64
     model (never through crosscheck's reader or key mapping), run on `input`; outputs saved to `output`."""
     spec = specs.get(request["model_id"], request["num_classes"])
-    model = worker.model(spec.model_id, spec.num_classes, "float64")
-    if request["naming"] == CANONICAL:  # crosscheck's own file: no framework reads it, the spec maps it
-        _, arrays, _ = canonical.load(request["path"], spec.model_id)
-        worker.checkpoints.load_state(model, spec, specs.to_native(spec, arrays, worker.naming))
-    else:
-        worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"])
+    model = worker.model(spec.model_id, spec.num_classes, "float64", uninitialised=True)  # the loader sets them all
+    try:
+        if request["naming"] == CANONICAL:  # crosscheck's own file: no framework reads it, the spec maps it
+            _, arrays, _ = canonical.load(request["path"], spec.model_id)
+            worker.checkpoints.load_state(model, spec, specs.to_native(spec, arrays, worker.naming))
+        else:
+            worker.checkpoints.load_into(model, spec, request["path"], request["container"], request["prefix"])
+    except Exception:
+        worker.release(spec.model_id)  # never keep a model whose parameters were not all set
+        raise
     np.save(request["output"], np.asarray(worker.adapter.forward(model, np.load(request["input"])), np.float64))
     return {}
 

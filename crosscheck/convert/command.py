@@ -10,8 +10,8 @@ from rich.table import Table
 
 from crosscheck import cli_options
 from crosscheck.checkpoints.hubs.targets import TARGETS
-from crosscheck.checkpoints.reader import FORMATS
-from crosscheck.convert.session import ConvertOptions, ConvertResult, convert
+from crosscheck.checkpoints.reader import FORMATS, READ_ONLY
+from crosscheck.convert.session import ConvertOptions, ConvertResult, ManyResult, convert, convert_many
 from crosscheck.metrics import FLOAT64_RTOL
 
 EXIT_MISMATCH = 1
@@ -24,12 +24,18 @@ def add_parser(commands: Any) -> None:
         "convert", help="convert a checkpoint between PyTorch, Keras, Paddle and safetensors, verified",
         description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
                     "converted models agree within the gate (or with --force).")
-    parser.add_argument("src", help="checkpoint to read")
-    parser.add_argument("dst", help="checkpoint to write (a directory for --to transformers and keras-hub)")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="SRC DST: the checkpoint to read and the one to write (a directory for --to transformers "
+                             "and keras-hub); with --to-dir, every SRC to convert")
     parser.add_argument("--to", choices=sorted(TARGETS), default=None,
                         help="write a library's layout: transformers (a save_pretrained directory: config.json + "
-                             "model.safetensors), keras-hub (a save_to_preset directory), paddleclas (a .pdparams of PaddleClas' keys); default: DST's extension "
-                             "says, or an existing transformers or keras-hub directory")
+                             "model.safetensors), keras-hub (a save_to_preset directory), paddleclas (a .pdparams of "
+                             "PaddleClas' keys); default: DST's extension says, or an existing transformers or keras-hub "
+                             "directory")
+    parser.add_argument("--to-dir", metavar="DIR", help="convert every SRC into DIR (one pool of workers for all; "
+                        "all or nothing: written only if every file converts and passes)")
+    parser.add_argument("--to-format", metavar="SUFFIX", choices=[f for f in FORMATS if f not in READ_ONLY],
+                        help=f"with --to-dir: the format written, by extension ({', '.join(f for f in FORMATS if f not in READ_ONLY)})")
     cli_options.add_model(parser, "model id, or 'auto' (default): infer it from keys and shapes; ids", default=AUTO)
     cli_options.add_checkpoint_location(parser)
     cli_options.add_overwrite(parser, "an existing DST")
@@ -43,15 +49,45 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> int:
     options = ConvertOptions(model_id=None if args.model == AUTO else args.model, key=args.key, prefix=args.prefix,
                              overwrite=args.overwrite, to=args.to,
                              force=args.force, seed=args.seed, timeout=args.timeout)
-    result = convert(args.src, args.dst, options, progress=lambda message: console.print(message, highlight=False, markup=False))
-    print_result(result, args.src, args.dst, Console())
+    say = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
+    if args.to_dir is None:
+        if args.to_format or len(args.paths) != 2:
+            raise ValueError("convert takes SRC DST, or several SRC with --to-dir DIR --to-format SUFFIX")
+        src, dst = args.paths
+        result = convert(src, dst, options, progress=say)
+        print_result(result, src, dst, Console())
+        _warn(result)
+        return 0 if result.passed else EXIT_MISMATCH
+    if args.to_format is None:
+        raise ValueError("--to-dir needs --to-format: the format to write, by extension (e.g. .pdparams)")
+    many = convert_many(args.paths, args.to_dir, args.to_format, options, progress=say)
+    print_many(many, Console())
+    return 0 if many.passed else EXIT_MISMATCH
+
+
+def print_many(many: ManyResult, console: Console) -> None:
+    """Each file's match report and proof, then what was written and how many workers served them all."""
+    for source, target, result in many.conversions:
+        print_result(result, str(source), str(target), console, written=many.written)
+        _warn(result)
+    count = len(many.conversions)
+    workers = f"{len(many.workers_started)} worker(s) ({', '.join(many.workers_started)}) started once for {count} files"
+    if many.written:
+        console.print(f"wrote {count} files; {workers}", highlight=False, markup=False)
+    else:
+        failed = ", ".join(str(source) for source, _, result in many.conversions if not result.passed)
+        console.print(f"[red]nothing written[/red] (all or nothing): {failed} failed the proof; --force writes "
+                      f"them all anyway; {workers}", highlight=False)
+
+
+def _warn(result: ConvertResult) -> None:
     for warning in result.found.warnings:  # last, where it cannot scroll past unseen
         Console().print(f"warning: {warning}", style="bold yellow", highlight=False, markup=False)
-    return 0 if result.passed else EXIT_MISMATCH
 
 
-def print_result(result: ConvertResult, src: str, dst: str, console: Console) -> None:
-    """The match report: source framework vs destination framework on the same input."""
+def print_result(result: ConvertResult, src: str, dst: str, console: Console, written: bool | None = None) -> None:
+    """The match report: source framework vs destination framework on the same input; `written` overrides
+    whether DST was written (several files are written all together or not at all)."""
     head = "no head: pooled features compared" if result.spec.headless else f"num_classes={result.spec.num_classes}"
     table = Table(title=f"{src} -> {dst}: {result.spec.model_id}, {head}  "
                         f"(float64 gate: rel L2 <= {FLOAT64_RTOL:.0e})", title_justify="left")
@@ -70,8 +106,10 @@ def print_result(result: ConvertResult, src: str, dst: str, console: Console) ->
                       markup=False)
     if result.preprocessing:
         console.print(result.preprocessing, highlight=False, markup=False)
-    if result.written:
+    if result.written if written is None else written:
         console.print(f"wrote {dst}" + ("" if result.passed else " [red](--force: verification failed)[/red]"))
-    else:
+    elif not result.passed:
         console.print(f"[red]not written: {dst}[/red] (the converted model does not reproduce the source; "
                       "--force writes it anyway)")
+    else:
+        console.print(f"not written: {dst} (another file failed; all or nothing)", highlight=False, markup=False)

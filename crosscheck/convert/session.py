@@ -20,10 +20,13 @@ says which.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, hubs, identify, reader
 from crosscheck.checkpoints.containers import TOP, Located
 from crosscheck.checkpoints.hubs.targets import TARGETS, Target, inferred
-from crosscheck.files import atomic_directory, atomic_output, check_writable, check_writable_directory
+from crosscheck.files import atomic_directory, atomic_output, check_outputs, check_writable, check_writable_directory
 from crosscheck.gate import verdict
 from crosscheck.metrics import FLOAT64_RTOL, Agreement
 from crosscheck.preprocessing import note as preprocessing_note
@@ -78,8 +81,9 @@ class ConvertResult:
 
 
 def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertOptions(),
-            pool: WorkerPool | None = None, progress: Progress | None = None) -> ConvertResult:
-    """Convert SRC to DST, verify the outputs agree, and write DST only if they do (or `force`)."""
+            pool: WorkerPool | None = None, progress: Progress | None = None, keep_loaded: bool = False) -> ConvertResult:
+    """Convert SRC to DST, verify the outputs agree, and write DST only if they do (or `force`); `keep_loaded` leaves
+    the built models in the workers of a given `pool` for the next file of the same model id."""
     target = destination_target(Path(dst), options.to)
     try:
         source = reader.checkpoint(src)
@@ -100,9 +104,93 @@ def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertO
         raise ConvertError(f"{destination.path}: is the source file; write the conversion elsewhere")
     try:
         with worker_session("convert", options.timeout, pool=pool) as session:
-            return _Conversion(source, destination, target, options, session.pool, session.tmp, say).run()
+            return _Conversion(source, destination, target, options, session.pool, session.tmp, say, keep_loaded).run()
     except WorkerError as error:
         raise ConvertError(str(error)) from error
+
+
+@dataclass
+class ManyResult:
+    """`convert SRC... --to-dir D`: every file's conversion, in order, and whether they were written (all or none)."""
+
+    conversions: list[tuple[Path, Path, ConvertResult]]  # (source, destination, result)
+    written: bool
+    workers_started: list[str]  # every worker process started, in order: one per framework for all the files
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for _, _, result in self.conversions)
+
+
+def destinations(sources: Sequence[str | Path], to_dir: str | Path, suffix: str) -> list[Path]:
+    """Each source's destination in `to_dir`: its name with its format's extension replaced by `suffix`."""
+    named = []
+    for source in sources:
+        try:
+            found = reader.checkpoint(source)
+        except reader.CheckpointError as error:
+            raise ConvertError(str(error)) from error
+        named.append(Path(to_dir) / (found.path.name[:-len(found.suffix)] + suffix))
+    return named
+
+
+def convert_many(sources: Sequence[str | Path], to_dir: str | Path, suffix: str,
+                 options: ConvertOptions = ConvertOptions(), progress: Progress | None = None) -> ManyResult:
+    """Convert every source into `to_dir` as `suffix` files with one pool of workers, each file proven as `convert`
+    proves one. All or nothing: the files are written only once every one is converted and passes (or `force`); a
+    bad file raises ConvertError naming it and saying what became of the others, and nothing is written."""
+    if not Path(to_dir).is_dir():
+        raise ConvertError(f"{to_dir}: no such directory")
+    if options.to is not None and TARGETS[options.to].directory:
+        raise ConvertError(f"--to {options.to} writes a directory per model: convert those files one at a time")
+    targets = destinations(sources, to_dir, suffix)
+    for target in targets:
+        reader.checkpoint(target, writing=True)  # a format convert cannot write fails here, before any work
+    check_outputs(targets, options.overwrite)  # also refuses two sources with the same destination
+    pool = WorkerPool(options.timeout)
+    conversions: list[tuple[Path, Path, ConvertResult]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="crosscheck-convert-staged-") as staging:
+            for index, (source, target) in enumerate(zip(sources, targets)):
+                staged = Path(staging) / target.name
+                try:
+                    result = convert(source, staged, dataclasses.replace(options, overwrite=True), pool, progress,
+                                     keep_loaded=True)  # the next file of the same model id reuses the built models
+                except ConvertError as error:
+                    raise ConvertError(f"{error}; {_fate_of_the_others(sources, index, to_dir)}") from error
+                if conversions and conversions[-1][2].spec.model_id != result.spec.model_id:
+                    release(pool, conversions[-1][2].spec.model_id)
+                conversions.append((Path(source), target, result))
+            write = all(result.passed for _, _, result in conversions) or options.force
+            if write:
+                _write_all({target: Path(staging) / target.name for _, target, _ in conversions}, options.overwrite)
+    finally:
+        pool.close()
+    return ManyResult(conversions, write, pool.started)
+
+
+def _fate_of_the_others(sources: Sequence[str | Path], failed: int, to_dir: str | Path) -> str:
+    """What a bad file at index `failed` means for the rest: nothing is written; which were converted, which not."""
+    done, left = [str(s) for s in sources[:failed]], [str(s) for s in sources[failed + 1:]]
+    parts = [f"nothing written to {to_dir} (all or nothing)"]
+    if done:
+        parts.append(f"converted and proven but not written: {', '.join(done)}")
+    if left:
+        parts.append(f"not converted: {', '.join(left)}")
+    return "; ".join(parts)
+
+
+def _write_all(staged: dict[Path, Path], overwrite: bool) -> None:
+    """Copy every staged file beside its target first, then rename them all into place: a failed copy writes none."""
+    with contextlib.ExitStack() as renames:
+        for target, source in staged.items():
+            shutil.copyfile(source, renames.enter_context(atomic_output(target, overwrite)))
+
+
+def release(pool: WorkerPool, model_id: str) -> None:
+    """Drop every model built for `model_id` in every running worker of `pool`."""
+    for framework in list(pool.workers):
+        pool[framework].request("release", model_id=model_id)
 
 
 def destination_target(destination: Path, to: str | None) -> Target | None:
@@ -138,9 +226,9 @@ class _Conversion:
     """One conversion's steps, sharing the temp directory, the options and the workers."""
 
     def __init__(self, source: reader.Checkpoint, destination: reader.Checkpoint, target: Target | None,
-                 options: ConvertOptions, pool: WorkerPool, tmp: Path, say: Progress) -> None:
+                 options: ConvertOptions, pool: WorkerPool, tmp: Path, say: Progress, keep_loaded: bool = False) -> None:
         self.source, self.destination, self.target, self.options = source, destination, target, options
-        self.pool, self.tmp, self.say = pool, tmp, say
+        self.pool, self.tmp, self.say, self.keep_loaded = pool, tmp, say, keep_loaded
 
     def run(self) -> ConvertResult:
         found = self.read(self.source, self.options.model_id, self.options.key, self.options.prefix)
@@ -167,8 +255,8 @@ class _Conversion:
         before, source_reading = self.outputs("source", found.file, found.located, spec, arrays, images)
         after, destination_reading = self.outputs("destination", written, _whole_file(found.located, naming),
                                                   spec, self.written_arrays(written, naming, spec, arrays), images)
-        for framework in {self.source.framework, self.destination.framework}:  # a shared pool keeps one model at a time
-            self.pool[framework].request("release", model_id=spec.model_id)
+        if not self.keep_loaded:
+            release(self.pool, spec.model_id)  # a shared pool keeps one model at a time
         measured, passed = verdict(after, before, self.options.rtol)
         if (passed or self.options.force) and self.target and self.target.directory:
             with atomic_directory(self.destination.path, self.options.overwrite) as temp:

@@ -116,9 +116,12 @@ def print_report(report: RunReport, console: Console) -> None:
     console.print("numeric settings in force:")
     for framework, values in report.settings.items():
         console.print(f"  {framework}: " + ", ".join(f"{k}={v}" for k, v in values.items()), highlight=False)
-    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in
-                       {**report.stage_seconds, **report.overlapped_seconds}.items())
-    console.print(f"wall time by stage: {stages} (total {sum(report.stage_seconds.values()):.1f} s)", highlight=False)
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stage_seconds.items())
+    console.print(f"wall time: {stages} (total {sum(report.stage_seconds.values()):.1f} s); inside the workers "
+                  "stage, wall / CPU seconds summed over the models:", highlight=False)
+    for owner, stages in _work_by_owner(report).items():
+        console.print(f"  {owner}: " + ", ".join(f"{stage} {wall:.1f} / {cpu}" for stage, (wall, cpu) in stages.items()),
+                      highlight=False)
     verdict = "[green]all pairs match[/green]" if report.passed else "[red]MISMATCH or ERROR: see above[/red]"
     console.print(verdict)
 
@@ -142,4 +145,20 @@ def markdown(report: RunReport) -> str:
               for fw, values in report.settings.items()]
     lines += ["", "## Wall time by stage", ""]
     lines += [f"- {name}: {seconds:.2f} s" for name, seconds in report.stage_seconds.items()]
+    lines += ["", "Inside the workers stage, wall / CPU seconds summed over the models:", ""]
+    lines += [f"- {owner}: " + ", ".join(f"{stage} {wall:.2f} / {cpu}" for stage, (wall, cpu) in stages.items())
+              for owner, stages in _work_by_owner(report).items()]
     return "\n".join(lines) + "\n"
+
+
+def _work_by_owner(report: RunReport) -> dict[str, dict[str, tuple[float, str]]]:
+    """{framework, or "main process": {stage: (wall, CPU as text, "-" where unmeasured)}} from the report's
+    "stage framework" keys."""
+    owners: dict[str, dict[str, tuple[float, str]]] = {}
+    for name, wall in report.overlapped_seconds.items():
+        stage, _, owner = name.rpartition(" ")
+        if owner not in report.config.frameworks:
+            stage, owner = name, "main process"
+        cpu = report.cpu_seconds.get(name)
+        owners.setdefault(owner, {})[stage] = (wall, "-" if cpu is None else f"{cpu:.1f}")
+    return owners

@@ -8,15 +8,19 @@ named as the outlier instead of loosening its own gate. ONNX exports run in floa
 are judged against their source framework's float64 truth the same way.
 
 The main process never imports a framework. Each framework runs in its own worker process
-(imported once, reused for every model); workers run concurrently, stage by stage, and arrays
-travel through files in a temporary directory. Models go one at a time: each is compared, then
-released in every worker, so a run of every id needs the memory of its largest model, not of all.
+(imported once, reused for every model), started before the weights are made here. Each worker then
+goes through the models at its own pace, never waiting for a slower one: it builds and loads a model
+once, in float32, runs it, casts it to float64 in place (Keras: rebuilt, weights copied in memory),
+runs it again and releases it, so a run of every id needs the memory of its largest model, not of
+all. Arrays travel through files in a temporary directory, one weights file per model. The pairs are
+compared once every worker is done.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -140,7 +144,8 @@ class RunReport:
     settings: dict[str, dict[str, str]] = field(default_factory=dict)  # framework -> numeric settings
     framework_errors: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # consecutive stages: they add up
-    overlapped_seconds: dict[str, float] = field(default_factory=dict)  # work inside a stage, for benchmarks
+    overlapped_seconds: dict[str, float] = field(default_factory=dict)  # "stage framework": wall, summed over models
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # the same stages' CPU time (a worker's: every thread)
     results: list[ModelResult] = field(default_factory=list)
 
     @property
@@ -165,6 +170,7 @@ class RunReport:
             "framework_errors": self.framework_errors,
             "stage_seconds": self.stage_seconds,
             "overlapped_seconds": self.overlapped_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "models": [
                 {
                     "model_id": r.model_id,
@@ -193,50 +199,93 @@ class MatrixRun:
         self.report = RunReport(config)
         self.results = {model_id: ModelResult(model_id) for model_id in config.models}
         self.digests: dict[str, str] = {}  # model id -> sha256 of its canonical weights, for ONNX metadata
+        self.weights_made = {model_id: threading.Event() for model_id in config.models}
+        self.timing = threading.Lock()  # the pipelines add to the same timing dicts
 
     def run(self) -> RunReport:
         with worker_session("run", self.config.timeout, self.config.device, self.config.allow_tf32,
                             self.worker_factory) as session:
             self.tmp, self.pool = session.tmp, session.pool
-            self._stage("start workers + weights", self._start_workers_and_make_weights)
-            for model_id in self.config.models:
-                self._run_model(model_id)
+            self._stage("workers", self._pipelines)
+            self._stage("compare", lambda: [self._compare(model_id) for model_id in self.config.models])
         self.report.results = list(self.results.values())
         return self.report
 
-    def _run_model(self, model_id: str) -> None:
-        """Load, run (and export) one model in every framework, compare, then free it in every worker."""
-        self._stage("transfer", lambda: self._each_framework(self._load, model_id))
-        self._stage("forward", lambda: self._each_framework(self._forward, model_id))
+    def _pipelines(self) -> None:
+        """Start every worker, make the weights here while they import, and let each worker go through the models
+        at its own pace: a fast framework never waits for a slow one (the comparisons come after)."""
+        self.pool.launch(self.config.frameworks)
+        with ThreadPoolExecutor(max_workers=len(self.config.frameworks)) as threads:
+            pipelines = [threads.submit(self._pipeline, framework) for framework in self.config.frameworks]
+            try:
+                self._timed("", "weights (while workers import)", self._make_weights)
+            finally:
+                for made in self.weights_made.values():  # a failure here must not leave a pipeline waiting
+                    made.set()
+            for pipeline in pipelines:
+                pipeline.result()
+
+    def _pipeline(self, framework: str) -> None:
+        """One worker's whole run: configure, then every model in turn as soon as its weights exist."""
+        self._guarded(framework, None, self._configure)
+        for model_id in self.config.models:
+            self.weights_made[model_id].wait()
+            self._guarded(framework, model_id, self._run_model)
+            self._guarded(framework, model_id, self._release, even_after_a_failure=True)
+
+    def _configure(self, framework: str) -> None:
+        worker = self.pool.workers[framework]
+        self.report.settings[framework] = self.pool.configure(framework)["settings"]
+        self._record(framework, "import", worker.import_seconds, worker.import_cpu_seconds)
+        self.progress(framework, "ready")
+
+    def _run_model(self, framework: str, model_id: str) -> None:
+        """Build and load the model once in float32, run it (and export it), cast it to float64 and run it again."""
+        self._request(framework, "build+load", "load", model_id=model_id, weights=self.weights_path(model_id),
+                      dtype="float32")
+        self.progress(framework, f"loaded {model_id}")
+        self._forward(framework, model_id, "float32")
         if self.config.onnx:
-            self._stage("onnx", lambda: self._each_framework(self._onnx, model_id))
-        self._stage("compare", lambda: self._compare(model_id))
-        self._each_framework(self._release, model_id, even_after_a_failure=True)
+            self._timed(framework, "onnx export + onnxruntime", lambda: self._onnx(framework, model_id))
+        self._request(framework, "cast to float64", "cast", model_id=model_id, dtype="float64")
+        self._forward(framework, model_id, "float64")
+        self.progress(framework, f"ran {model_id}")
+
+    def _forward(self, framework: str, model_id: str, dtype: str) -> None:
+        self._request(framework, f"forward {dtype}", "forward", model_id=model_id, input=self.input_path(model_id),
+                      dtype=dtype, output=self.output_path(framework, model_id, dtype))
+
+    def _request(self, framework: str, stage: str, op: str, **arguments: Any) -> dict[str, Any]:
+        """One request to `framework`'s worker, its wall and CPU time (as the worker measured them) added to `stage`."""
+        reply = self.pool[framework].request(op, **arguments)
+        self._record(framework, stage, reply.get("seconds"), reply.get("cpu_seconds"))
+        return reply
+
+    def _timed(self, framework: str, stage: str, work: Callable[[], None]) -> None:
+        """Run `work` in this process, adding its wall and this thread's CPU time to `stage`."""
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            work()
+        finally:
+            self._record(framework, stage, time.perf_counter() - started, time.thread_time() - cpu)
+
+    def _record(self, framework: str, stage: str, seconds: float | None, cpu_seconds: float | None) -> None:
+        """Add to the stage's totals over all models (wall in overlapped_seconds, CPU in cpu_seconds)."""
+        name = f"{stage} {framework}".strip()
+        with self.timing:
+            for totals, value in ((self.report.overlapped_seconds, seconds), (self.report.cpu_seconds, cpu_seconds)):
+                if value is not None:
+                    totals[name] = round(totals.get(name, 0.0) + value, 3)
 
     def _stage(self, name: str, work: Callable[[], None]) -> None:
-        """Run `work`, adding its wall time to the stage's total over all models."""
+        """Run `work`, adding its wall time to the stage's total (the stages run one after another)."""
         started = time.perf_counter()
         work()
         elapsed = self.report.stage_seconds.get(name, 0.0) + time.perf_counter() - started
         self.report.stage_seconds[name] = round(elapsed, 3)
 
-    def _start_workers_and_make_weights(self) -> None:
-        """Start every worker, make the weights while they import their frameworks, then configure them."""
-        self.pool.launch(self.config.frameworks)
-        started = time.perf_counter()
-        self._make_weights()
-        self.report.overlapped_seconds["weights (while workers import)"] = round(time.perf_counter() - started, 3)
-
-        def configure(framework: str) -> None:
-            self.report.settings[framework] = self.pool.configure(framework)["settings"]
-            worker = self.pool.workers[framework]
-            if worker.import_seconds is not None:
-                self.report.overlapped_seconds[f"import {framework}"] = round(worker.import_seconds, 3)
-            self.progress(framework, "ready")
-
-        self._each_framework(configure)
-
     def _make_weights(self) -> None:
+        """Each model's input and weights files, written once per model (both precisions load the same file)."""
         for model_id in self.config.models:
             np.save(self.input_path(model_id), calibration.sample_input(self.config.batch, self.config.seed,
                                                                         specs.get(model_id).input_size))
@@ -245,24 +294,14 @@ class MatrixRun:
                 self.digests[model_id] = canonical.digest(specs.get(model_id), arrays)
             canonical.save(self.weights_path(model_id), model_id, arrays,
                            {"source": f"crosscheck.calibration ({self.config.weights})", "seed": str(self.config.seed)})
+            self.weights_made[model_id].set()
             self.progress("", f"weights {model_id}")
-
-    def _load(self, framework: str, model_id: str) -> None:
-        for dtype in specs.PRECISIONS:
-            self.pool[framework].request("load", model_id=model_id, weights=self.weights_path(model_id), dtype=dtype)
-        self.progress(framework, f"loaded {model_id}")
-
-    def _forward(self, framework: str, model_id: str) -> None:
-        for dtype in specs.PRECISIONS:
-            self.pool[framework].request("forward", model_id=model_id, input=self.input_path(model_id),
-                                            dtype=dtype, output=self.output_path(framework, model_id, dtype))
-        self.progress(framework, f"ran {model_id}")
 
     def _release(self, framework: str, model_id: str) -> None:
         self.pool[framework].request("release", model_id=model_id)
 
     def _onnx(self, framework: str, model_id: str) -> None:
-        """Export the loaded model with the framework's exporter, then run the export in onnxruntime here."""
+        """Export the loaded float32 model with the framework's exporter, then run the export in onnxruntime here."""
         name = participant(framework)
         path = self.tmp / f"{name}-{model_id}.onnx"
         try:
@@ -276,32 +315,27 @@ class MatrixRun:
             self.results[model_id].errors[name] = str(error)
         self.progress(framework, f"exported {model_id}")
 
-    def _each_framework(self, work: Callable[..., None], model_id: str | None = None,
-                        even_after_a_failure: bool = False) -> None:
-        """Run `work(framework[, model_id])` for every live framework concurrently; for a model, frameworks where an
-        earlier step of it failed are skipped unless `even_after_a_failure`. The first error per model is kept."""
-
-        def drive(framework: str) -> None:
-            if model_id is not None and framework in self.report.framework_errors:
-                self.results[model_id].errors.setdefault(framework, f"{framework} worker is not running")
-                return
-            if model_id is not None and framework in self.results[model_id].errors and not even_after_a_failure:
-                return  # an earlier step of this model failed in this framework
-            try:
-                work(framework) if model_id is None else work(framework, model_id)
-            except WorkerCrashed as error:
+    def _guarded(self, framework: str, model_id: str | None, work: Callable[..., None],
+                 even_after_a_failure: bool = False) -> None:
+        """Run `work(framework[, model_id])`, turning worker failures into the report's errors; for a model,
+        frameworks where an earlier step of it failed are skipped unless `even_after_a_failure`. The first error per
+        model is kept; a crashed or unavailable worker fails its framework for the rest of the run."""
+        if model_id is not None and framework in self.report.framework_errors:
+            self.results[model_id].errors.setdefault(framework, f"{framework} worker is not running")
+            return
+        if model_id is not None and framework in self.results[model_id].errors and not even_after_a_failure:
+            return  # an earlier step of this model failed in this framework
+        try:
+            work(framework) if model_id is None else work(framework, model_id)
+        except WorkerCrashed as error:
+            self._framework_failed(framework, error)
+            if model_id is not None:
+                self.results[model_id].errors.setdefault(framework, str(error))
+        except WorkerError as error:
+            if model_id is None:
                 self._framework_failed(framework, error)
-                if model_id is not None:
-                    self.results[model_id].errors.setdefault(framework, str(error))
-            except WorkerError as error:
-                if model_id is None:
-                    self._framework_failed(framework, error)
-                else:
-                    self.results[model_id].errors.setdefault(framework, str(error))
-
-        live = [fw for fw in self.config.frameworks if fw not in self.report.framework_errors]
-        with ThreadPoolExecutor(max_workers=len(live) or 1) as pool:
-            list(pool.map(drive, live))
+            else:
+                self.results[model_id].errors.setdefault(framework, str(error))
 
     def _framework_failed(self, framework: str, error: WorkerError) -> None:
         tail = f"\n{error.detail}" if error.detail else ""
@@ -337,9 +371,15 @@ class MatrixRun:
         return first_diverging_block(blocks[a], blocks[b], self.config.float64_rtol), None
 
     def _block_outputs(self, framework: str, model_id: str) -> dict[str, np.ndarray]:
+        """The float64 block outputs, from the model loaded again (each worker released it when it was done)."""
         path = self.tmp / f"{framework}-{model_id}-blocks.npz"
-        self.pool[framework].request("block_outputs", model_id=model_id, input=self.input_path(model_id),
-                                        output=path, dtype="float64")
+        worker = self.pool[framework]
+        worker.request("load", model_id=model_id, weights=self.weights_path(model_id), dtype="float64")
+        try:
+            worker.request("block_outputs", model_id=model_id, input=self.input_path(model_id), output=path,
+                           dtype="float64")
+        finally:
+            worker.request("release", model_id=model_id)
         with np.load(path) as archive:
             return dict(archive)
 

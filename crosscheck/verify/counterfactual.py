@@ -4,7 +4,8 @@ A structural finding says *what* differs; a counterfactual proves that it is *wh
 differ: if the reference with exactly that change matches the candidate at the gate at every point,
 the finding explains the whole mismatch, and nothing else is wrong. Mutations are plain
 `dataclasses.replace` on the spec, limited to what every implementation reads from the spec
-(LayerSpec stride and eps, the blocks' ReLU after the add, the stem pool padding in torch/paddle);
+(LayerSpec stride and eps, the blocks' ReLU after the add, their shortcut kind, their squeeze-excitation's
+position and gate, the stem pool padding in torch/paddle);
 the head needs no rebuild. Every finding code has either a mutation or, in NO_COUNTERFACTUAL, the
 reason none can be built, so every cause verify names carries one or the other.
 """
@@ -26,7 +27,7 @@ class Mutation:
     """One single change to a spec: which finding it tests, and how to say it."""
 
     code: str  # the finding it would explain
-    name: str  # stride_on | bn_eps | relu_after_add | stem_pool_padding | head
+    name: str  # stride_on | bn_eps | relu_after_add | stem_pool_padding | head | downsample | attention_at | gate
     value: str | float | bool
 
     @property
@@ -55,6 +56,12 @@ def mutations(findings: list[Finding], candidate: Structure, spec: ModelSpec, fr
     if "pool_padding_value" in found and absent("pool_padding_value", framework) is None:
         proposed.append(Mutation("pool_padding_value", "stem_pool_padding",
                                  "zero" if spec.stem_pool_padding == "neg_inf" else "neg_inf"))
+    if "resnet_d_no_avgpool" in found:
+        proposed.append(Mutation("resnet_d_no_avgpool", "downsample", "projection"))
+    if "se_after_add" in found:
+        proposed.append(Mutation("se_after_add", "attention_at", "after_add"))
+    if "se_gate" in found:
+        proposed.append(Mutation("se_gate", "gate", _candidate_gate(candidate)))
     if found & {"head_softmax", "head_logits"}:
         proposed.append(Mutation("head_softmax" if "head_softmax" in found else "head_logits", "head",
                                  "softmax" if spec.default_head == "logits" else "logits"))
@@ -82,6 +89,12 @@ NO_COUNTERFACTUAL: dict[str, str] = {
     "preact_order": "pre- and post-activation blocks have different layers (BN roles), so the weights do not map",
     "shortcut": "another shortcut kind changes which layers exist",
     "shortcut_bn_missing": "the spec has no switch for the shortcut's BN",
+    "avgpool_ceil_mode": "at an odd size the floor-mode shortcut is one row and column short and the add fails, so "
+                         "the candidate has no numbers there to match; at even sizes both modes agree",
+    "avgpool_count_pad": "the spec has no switch for a shortcut pool that averages padding in; it changes only the "
+                         "last row and column of odd-sized maps",
+    "se_reduction": "another reduced width changes the squeeze-excitation's weight shapes, so the same weights cannot "
+                    "load into both",
     "shortcut_bn_extra": "the spec has no switch for the shortcut's BN",
     "missing_layer": "a layer the candidate lacks has no spec switch",
     "extra_layer": "a layer the reference lacks has no spec switch",
@@ -110,7 +123,26 @@ def mutate(spec: ModelSpec, name: str, value: str | float | bool) -> ModelSpec:
         return replace(spec, stem_pool_padding=value)
     if name == "head":
         return replace(spec, default_head=value)
+    if name == "downsample":
+        return _strided_projection(spec)
+    if name in ("attention_at", "gate"):
+        return replace(spec, blocks=tuple(replace(b, **{name: value}) if b.attention else b for b in spec.blocks))
     raise ValueError(f"unknown mutation {name!r}")
+
+
+def _strided_projection(spec: ModelSpec) -> ModelSpec:
+    """ResNet-D's average-pool shortcuts as plain strided 1x1 projections (torchvision's `downsample.0`, `.1`)."""
+    blocks = {b.name: b for b in spec.blocks if b.shortcut == "avgpool_projection"}
+    layers = []
+    for layer in spec.layers:
+        block = blocks.get(layer.block)
+        role = layer.name.removeprefix(f"{layer.block}_")
+        if block is not None and role in ("0_conv", "0_bn"):
+            path = f"{block.module_path}.downsample.{0 if role == '0_conv' else 1}"
+            layer = replace(layer, module_path=path, **({"stride": block.stride} if role == "0_conv" else {}))
+        layers.append(layer)
+    return replace(spec, layers=tuple(layers), blocks=tuple(replace(b, shortcut="projection") if b.name in blocks else b
+                                                            for b in spec.blocks))
 
 
 def _stride_on(spec: ModelSpec, conv: str) -> ModelSpec:
@@ -129,6 +161,11 @@ def _stride_on(spec: ModelSpec, conv: str) -> ModelSpec:
         layers.append(layer)
     return replace(spec, stride_on=conv, layers=tuple(layers),
                    blocks=tuple(replace(b, stride_on=conv) if b.kind != "basic" else b for b in spec.blocks))
+
+
+def _candidate_gate(candidate: Structure) -> str:
+    """The gate the candidate's squeeze-excitations use."""
+    return next((b.gate for b in candidate.blocks if b.gate), "hard_sigmoid")
 
 
 def _candidate_eps(candidate: Structure) -> float:

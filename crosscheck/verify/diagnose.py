@@ -19,6 +19,7 @@ from crosscheck.spec import ModelSpec
 from crosscheck.verify.graph import Block, Record, Structure, effective_padding, producer
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
+_SEVERITY_RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
 
 # code -> one-line title; the finding's message adds the specifics.
 TITLES: dict[str, str] = {
@@ -47,6 +48,12 @@ TITLES: dict[str, str] = {
     "shortcut": "different shortcut type",
     "shortcut_bn_missing": "projection shortcut without BatchNorm",
     "shortcut_bn_extra": "projection shortcut with a BatchNorm the reference does not have",
+    "resnet_d_no_avgpool": "strided 1x1 projection where ResNet-D average-pools first (the stride left on the 1x1)",
+    "avgpool_ceil_mode": "shortcut average pool in floor mode where the reference uses ceil_mode=True",
+    "avgpool_count_pad": "shortcut average pool that counts padding where the reference leaves it out",
+    "se_after_add": "squeeze-excitation after the residual add instead of before it",
+    "se_reduction": "squeeze-excitation reduced to another width",
+    "se_gate": "squeeze-excitation gate other than the reference's",
     "missing_layer": "missing layer",
     "extra_layer": "extra layer",
     "post_norm": "final BatchNorm+ReLU (post_bn) differs",
@@ -93,9 +100,14 @@ class _Findings:
         self.by_code: dict[str, Finding] = {}
 
     def add(self, code: str, place: str, explanation: str = "", severity: str = ERROR) -> None:
-        """Record `code` at `place`; the first explanation given for a code stands for all its places."""
+        """Record `code` at `place`; the first explanation given for a code stands for all its places, unless a
+        place where it is more severe (a warning that is an error at this input size here) comes later: that place
+        leads, with its explanation."""
         finding = self.by_code.setdefault(code, Finding(code, severity, [], explanation))
-        if place not in finding.places:
+        if _SEVERITY_RANK[severity] > _SEVERITY_RANK[finding.severity]:
+            finding.severity, finding.explanation = severity, explanation
+            finding.places.insert(0, place)
+        elif place not in finding.places:
             finding.places.append(place)
 
     def result(self, order: Sequence[str]) -> list[Finding]:
@@ -144,8 +156,9 @@ def _compare_stem(candidate: Structure, reference: Structure, spec: ModelSpec, f
     kinds = _stem_kind(candidate), _stem_kind(reference)
     if None not in kinds and kinds[0] != kinds[1]:  # one cause, not a kernel + stride + pool difference
         found.add("stem_kind", "conv1_conv", _stem_kind_explanation(candidate, kinds[0], spec))
-    elif "conv1_conv" in cand and "conv1_conv" in ref:
-        _compare_conv(candidate, reference, "conv1_conv", cand["conv1_conv"], ref["conv1_conv"], found)
+    else:
+        for role in sorted(r for r in cand.keys() & ref.keys() if r.endswith("_conv")):
+            _compare_conv(candidate, reference, role, cand[role], ref[role], found)
     if ("conv1_bn" in cand) != ("conv1_bn" in ref):
         what = "a BN+ReLU after the stem conv" if "conv1_bn" in cand else "no BN+ReLU after the stem conv"
         found.add("stem", "conv1_conv", f"{what} (reference stem: {' -> '.join(reference.stem_sequence)})")
@@ -263,8 +276,14 @@ def _compare_strides(candidate: Structure, reference: Structure, found: _Finding
 def _compare_block(candidate: Structure, reference: Structure, block: Block, ref: Block, found: _Findings) -> None:
     name = block.name
     strided_elsewhere = block.stride != ref.stride
-    if block.shortcut != ref.shortcut and not (strided_elsewhere and {block.shortcut, ref.shortcut} <= {"identity", "maxpool"}):
+    if (block.shortcut, ref.shortcut) == ("projection", "avgpool_projection"):
+        found.add("resnet_d_no_avgpool", f"{name}_0_conv", f"{name}: the 1x1 projection strides "
+                  f"{block.shortcut_stride} and so reads one position in four; ResNet-D averages each 2x2 window "
+                  f"(AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)) before a stride-1 1x1")
+    elif block.shortcut != ref.shortcut and not (strided_elsewhere and {block.shortcut, ref.shortcut} <= {"identity", "maxpool"}):
         found.add("shortcut", name, f"{name}: {block.shortcut} shortcut, reference {ref.shortcut}")
+    elif block.shortcut == "avgpool_projection" and block.shortcut_pool and ref.shortcut_pool:
+        _compare_shortcut_pool(candidate, reference, block, ref, found)
     elif block.shortcut == "projection":
         if "0_bn" in ref.layers and "0_bn" not in block.layers:
             found.add("shortcut_bn_missing", f"{name}_0_bn", f"{name}: shortcut conv without BN")
@@ -277,8 +296,11 @@ def _compare_block(candidate: Structure, reference: Structure, block: Block, ref
                   if ref.relu_after_add else "the sum goes through a ReLU; the reference (pre-activation) has none")
     if _compare_sequence(block, ref, found):
         return  # pre- vs post-activation: the roles of the BNs do not correspond
+    _compare_attention(block, ref, found)
     for role, rec in block.layers.items():
         layer = f"{name}_{role}"
+        if role.startswith("se_") and "se_reduction" in found.by_code and role in ref.layers:
+            continue
         if role not in ref.layers:
             if not (role.startswith("0_") and ({"shortcut", "shortcut_bn_extra"} & found.by_code.keys())):
                 found.add("extra_layer", layer, f"{layer}: {rec['op']} the reference does not have")
@@ -290,6 +312,47 @@ def _compare_block(candidate: Structure, reference: Structure, block: Block, ref
         if role.startswith("0_") and ({"shortcut", "shortcut_bn_missing"} & found.by_code.keys()):
             continue
         found.add("missing_layer", f"{name}_{role}", f"{name}_{role} ({ref.layers[role]['op']}) is missing")
+
+
+def _compare_shortcut_pool(candidate: Structure, reference: Structure, block: Block, ref: Block,
+                           found: _Findings) -> None:
+    """ResNet-D's shortcut pool: ceil mode and left-out padding matter only where its input is odd-sized; there the
+    difference is an error, elsewhere a warning naming when it bites."""
+    cand, want = block.shortcut_pool, ref.shortcut_pool
+    size = candidate.records[producer(candidate.records, cand["inputs"][0])]["shape"][1:] if cand["inputs"] and \
+        cand["inputs"][0] >= 0 else []
+    odd = any(n % 2 for n in size)
+    severity = ERROR if odd else WARNING
+    at = (f"its input here is {_k(size)}, odd" if odd else
+          f"equal at this run's {_k(size)} input, it differs wherever the map reaching it is odd-sized")
+    cpad, _ = effective_padding(candidate.records, cand)
+    if want.get("ceil_mode", False) and not cand.get("ceil_mode", False) and not any(cpad):
+        found.add("avgpool_ceil_mode", f"{block.name}_0_conv", f"floor mode drops the last row and column of an odd "
+                  f"map, so the shortcut comes out one smaller than the main branch's 3x3/2 and the add fails; {at}",
+                  severity)
+    explicit = cpad != list(cand["padding"])  # a pad op in front: its zeros are part of the pool's input
+    counts = explicit or (any(cand["padding"]) and cand.get("count_include_pad", True))
+    if counts and not any(effective_padding(reference.records, want)[0]):
+        found.add("avgpool_count_pad", f"{block.name}_0_conv", f"padding {_pad(cpad)} is averaged in as zeros, so "
+                  f"the last row and column of an odd map are halved; the reference averages only the map's own "
+                  f"values (ceil_mode=True, count_include_pad=False; TF's 'same'); {at}", severity)
+
+
+def _compare_attention(block: Block, ref: Block, found: _Findings) -> None:
+    """Where the squeeze-excitation runs, its reduced width and its gate."""
+    if block.attention_at is None or ref.attention_at is None:
+        return
+    if block.attention_at != ref.attention_at:
+        found.add("se_after_add" if block.attention_at == "after_add" else "extra_layer", f"{block.name}_se_reduce",
+                  f"{block.name}: the squeeze-excitation scales the block's output; timm's scales the main branch "
+                  f"after bn3, before the shortcut is added")
+    cand, want = block.layers.get("se_reduce"), ref.layers.get("se_reduce")
+    if cand and want and cand["out_channels"] != want["out_channels"]:
+        found.add("se_reduction", f"{block.name}_se_reduce", f"{block.name}: {cand['in_channels']} -> "
+                  f"{cand['out_channels']} channels, reference {want['in_channels']} -> {want['out_channels']} "
+                  f"(timm: make_divisible(channels / 16, 8))")
+    if block.gate != ref.gate:
+        found.add("se_gate", f"{block.name}_se_expand", f"{block.name}: gate {block.gate}, reference {ref.gate}")
 
 
 def _compare_sequence(block: Block, ref: Block, found: _Findings) -> bool:

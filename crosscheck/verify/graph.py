@@ -2,18 +2,22 @@
 
 The trace modules (`crosscheck/backends/<name>/trace.py`) turn a forward pass into plain op records:
 
-* every record: ``index``, ``op`` (conv, bn, dense, maxpool, avgpool, gap, pad, relu, add, softmax,
-  other), ``name`` (module path or layer name, may be empty), ``inputs`` (producer indices, -1 for the
+* every record: ``index``, ``op`` (conv, bn, dense, maxpool, avgpool, gap, pad, relu, add, mul, sigmoid,
+  hard_sigmoid, softmax, other), ``name`` (module path or layer name, may be empty), ``inputs`` (producer indices, -1 for the
   model input), ``shape`` (output shape without the batch axis, channels first);
 * conv: in/out_channels, kernel, stride, padding [top, bottom, left, right], bias, params;
   bn: channels, eps, params; dense: in/out_features, bias, activation (keras), params;
-  maxpool/avgpool: kernel, stride, padding; pad: padding, value.
+  maxpool/avgpool: kernel, stride, padding; avgpool also ceil_mode, count_include_pad; pad: padding, value;
+  add and mul: both producers in ``inputs``.
 
 Blocks are found by dataflow, not by names or raw order: each residual add closes a block; the
 block's ops are the add's ancestors after the previous block's output; the add input with more
 convs is the main branch, the other the shortcut. Roles are numbered along the main branch
 (1_conv, 1_bn, ...), so a torch block that runs its downsample last and a keras block that creates
 ``_0_conv`` first get the same roles. Stages are runs of blocks with the same output width.
+A squeeze-excitation (a global average, convs, a gate, a multiply) is taken out of the branch it sits in
+and named ``se_reduce`` / ``se_expand``; one that runs after a block's add belongs to that block
+(``attention_at`` "after_add"). A stem of several convs names them ``conv1_1_conv`` ... as the spec does.
 
 A forward pass that raised ends its records with the failing op (``error``: the message,
 ``input_shapes``, ``shape`` None): the structure holds what ran up to it, and `failure` is that op.
@@ -48,6 +52,9 @@ class Block:
     output: Record  # the add, or the ReLU after it
     shortcut_stride: int = 1  # product of the shortcut's strides
     main_input: int = 0  # which input of the add is the main branch
+    shortcut_pool: Record | None = None  # the shortcut's average or max pool
+    attention_at: str | None = None  # "before_add" | "after_add": where a squeeze-excitation runs
+    gate: str | None = None  # its gate op (sigmoid, hard_sigmoid)
 
 
 @dataclass
@@ -137,10 +144,21 @@ def extract(records: Sequence[Record]) -> Structure:
     previous = stem_end["index"] if stem_end else -1
     seen = _ancestors(records, previous)
     blocks: list[Block] = []
+    attention = _attention_ops(records)
     for add in adds:
-        block = _block(records, add, seen, consumers)
+        trailing = _attention_after(records, attention, seen, add)
+        if blocks and trailing:  # the previous block's squeeze-excitation ran after its add
+            _attach_attention(records, blocks[-1], trailing, "after_add")
+            blocks[-1].output = records[max(trailing)]
+        block = _block(records, add, seen | trailing, consumers, attention)
         blocks.append(block)
         previous = block.output["index"]
+        seen = seen | _ancestors(records, previous)
+    last = [i for i in attention if i > previous and i not in seen]
+    if blocks and last:
+        _attach_attention(records, blocks[-1], set(last), "after_add")
+        blocks[-1].output = records[max(last)]
+        previous = max(last)
         seen = seen | _ancestors(records, previous)
     structure.stages = _stages(blocks)
     head_ops = [r["index"] for r in records if r["index"] > previous and r["index"] not in seen]
@@ -173,14 +191,47 @@ def _stem_end(records: Sequence[Record], first_add: Record) -> Record | None:
     return records[max(common)] if common else None
 
 
-def _block(records: Sequence[Record], add: Record, seen: set[int], consumers: dict[int, list[int]]) -> Block:
-    """The block closed by `add`: its ops are the add's ancestors not `seen` in the stem or earlier blocks."""
+def _attention_ops(records: Sequence[Record]) -> set[int]:
+    """Every op of every squeeze-excitation: a multiply whose one input derives from the other through a global
+    average (the gate's ops and the multiply, not the features it scales)."""
+    ops: set[int] = set()
+    for r in records:
+        if r["op"] != "mul" or len(r["inputs"]) != 2:
+            continue
+        a, b = (_ancestors(records, i) for i in r["inputs"])
+        for gate, features in ((a, b), (b, a)):
+            own = gate - features
+            if any(records[i]["op"] == "gap" for i in own):
+                ops |= own | {r["index"]}
+    return ops
+
+
+def _attention_after(records: Sequence[Record], attention: set[int], seen: set[int], add: Record) -> set[int]:
+    """The squeeze-excitation ops `add` depends on through both of its inputs: run after the previous block's add."""
+    a, b = (_ancestors(records, i) - seen for i in add["inputs"])
+    return a & b & attention
+
+
+def _attach_attention(records: Sequence[Record], block: Block, ops: set[int], at: str) -> None:
+    """Name a block's squeeze-excitation convs (se_reduce, se_expand) and record where it runs and its gate."""
+    convs = sorted(i for i in ops if records[i]["op"] == "conv")
+    for role, i in zip(("se_reduce", "se_expand"), convs):
+        block.layers[role] = records[i]
+    gates = [records[i]["op"] for i in sorted(ops) if records[i]["op"] in ("sigmoid", "hard_sigmoid")]
+    block.attention_at, block.gate = at, gates[0] if gates else "other"
+
+
+def _block(records: Sequence[Record], add: Record, seen: set[int], consumers: dict[int, list[int]],
+           attention: set[int]) -> Block:
+    """The block closed by `add`: its ops are the add's ancestors not `seen` in the stem or earlier blocks; a
+    squeeze-excitation on its main branch is named apart from the branch's own layers."""
     branches = [_ancestors(records, i) - seen for i in add["inputs"]]
     common = branches[0] & branches[1]
     own = [b - common for b in branches]
     convs = [sum(records[i]["op"] == "conv" for i in b) for b in own]
     main_at = 0 if (convs[0], len(own[0])) >= (convs[1], len(own[1])) else 1
-    main = sorted(common | own[main_at])
+    main = sorted((common | own[main_at]) - attention)
+    inner_attention = (common | own[main_at]) & attention
     short = sorted(own[1 - main_at])
 
     layers: dict[str, Record] = {}
@@ -199,12 +250,14 @@ def _block(records: Sequence[Record], add: Record, seen: set[int], consumers: di
 
     after = [records[c] for c in consumers.get(add["index"], [])]
     relu = next((r for r in after if r["op"] == "relu"), None)
-    pooled = any(records[i]["op"] in ("maxpool", "avgpool") for i in short)
+    pools = [records[i] for i in short if records[i]["op"] in ("maxpool", "avgpool")]
     strided = ("conv", "maxpool", "avgpool")
-    return Block(
+    averaged = any(p["op"] == "avgpool" for p in pools)
+    block = Block(
         name="",
         layers=layers,
-        shortcut="projection" if short_convs else ("maxpool" if pooled else "identity"),
+        shortcut=("avgpool_projection" if averaged else "projection") if short_convs else (
+            "maxpool" if pools else "identity"),
         relu_after_add=relu is not None,
         sequence=_kinds(records, main),
         stride=math.prod(records[i]["stride"][0] for i in main if records[i]["op"] in strided),
@@ -212,7 +265,11 @@ def _block(records: Sequence[Record], add: Record, seen: set[int], consumers: di
         output=relu or add,
         shortcut_stride=math.prod(records[i]["stride"][0] for i in short if records[i]["op"] in strided),
         main_input=main_at,
+        shortcut_pool=pools[0] if pools else None,
     )
+    if inner_attention:
+        _attach_attention(records, block, inner_attention, "before_add")
+    return block
 
 
 def _stages(blocks: list[Block]) -> list[list[Block]]:
@@ -229,13 +286,18 @@ def _stages(blocks: list[Block]) -> list[list[Block]]:
 
 
 def _stem_roles(records: Sequence[Record], ops: list[int]) -> dict[str, Record]:
+    """conv1_conv, conv1_bn and the pool; a stem of several convs as the spec names the deep stem: conv1_1_conv,
+    conv1_1_bn, ..., its last conv's BN conv1_bn."""
+    convs = [records[i] for i in ops if records[i]["op"] == "conv"]
     roles: dict[str, Record] = {}
     for i in ops:
         r = records[i]
         if r["op"] == "conv":
-            roles.setdefault("conv1_conv", r)
+            roles.setdefault("conv1_conv" if len(convs) == 1 else f"conv1_{convs.index(r) + 1}_conv", r)
         elif r["op"] == "bn":
-            roles.setdefault("conv1_bn", r)
+            source = producer(records, r["inputs"][0])
+            position = next((n for n, c in enumerate(convs) if c["index"] == source), len(convs) - 1)
+            roles.setdefault("conv1_bn" if position == len(convs) - 1 else f"conv1_{position + 1}_bn", r)
         elif r["op"] in ("maxpool", "avgpool"):
             roles["pool"] = r
     return roles

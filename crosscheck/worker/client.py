@@ -43,6 +43,12 @@ class FrameworkUnavailable(WorkerError):
     """The framework could not be imported in the worker (not installed, or an import conflict)."""
 
 
+# OpenMP threads that wait at a barrier sleep instead of spinning: with three workers on a few cores, torch's
+# spinning threads burned several times the CPU of its forwards and slowed the others (BENCHMARKS.md, run).
+# Set in the environment by the user, the user's value is kept.
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def worker_command(framework: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.worker", framework]
 
@@ -64,13 +70,14 @@ class FrameworkWorker:
         self._process = subprocess.Popen(
             list(command or worker_command(framework)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, bufsize=1, env={**os.environ, **backend_environment(framework), **(env or {})},
+            text=True, bufsize=1, env={**WAIT_POLICY, **os.environ, **backend_environment(framework), **(env or {})},
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()
         self.dead = False
         self.ready = False
         self.import_seconds: float | None = None  # reported by the worker once its framework is imported
+        self.import_cpu_seconds: float | None = None  # the same import's CPU time, every thread of the worker
 
     def wait_ready(self) -> None:
         """Wait until the worker has imported its framework (start several workers, then wait on each)."""
@@ -82,6 +89,7 @@ class FrameworkWorker:
             raise FrameworkUnavailable(self.framework, reply.get("error", "could not start"))
         self.ready = True
         self.import_seconds = reply.get("seconds")
+        self.import_cpu_seconds = reply.get("cpu_seconds")
 
     def _read_replies(self) -> None:
         assert self._process.stdout is not None
@@ -164,12 +172,14 @@ class WorkerPool:
         self.allow_tf32 = allow_tf32
         self.factory = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))
         self.workers: dict[str, FrameworkWorker] = {}
+        self.started: list[str] = []  # every framework whose worker this pool started, in order (again after a close)
 
     def launch(self, frameworks: Iterable[str]) -> list[str]:
         """Start the processes not running yet without waiting for their imports (they overlap); those started."""
         new = [fw for fw in dict.fromkeys(frameworks) if fw not in self.workers]
         for framework in new:
             self.workers[framework] = self.factory(framework)
+            self.started.append(framework)
         return new
 
     def configure(self, framework: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ these are the shared ones several commands use.
 
 from __future__ import annotations
 
-import gc
 import time
 from typing import Any
 
@@ -26,10 +25,21 @@ def op_load(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     model_id, arrays, _ = canonical.load(request["weights"], request["model_id"])
     spec = canonical.spec_for(model_id, arrays)
     started = time.perf_counter()
-    model = worker.model(model_id, spec.num_classes, request.get("dtype", "float32"))
+    model = worker.model(model_id, spec.num_classes, request.get("dtype", "float32"), uninitialised=True)
     built = time.perf_counter()
-    worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.naming))
+    try:
+        worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.naming))
+    except Exception:
+        worker.release(model_id)  # never keep a model whose parameters were not all set
+        raise
     return {"build_seconds": built - started, "load_seconds": time.perf_counter() - built}
+
+
+def op_cast(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Move the one loaded model of `model_id` to `dtype` (in place, or rebuilt with its weights copied in memory)."""
+    started = time.perf_counter()
+    worker.cast(request["model_id"], request.get("num_classes"), request["dtype"])
+    return {"cast_seconds": time.perf_counter() - started}
 
 
 def op_forward(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -58,9 +68,7 @@ def op_save_canonical(worker: Worker, request: dict[str, Any]) -> dict[str, Any]
 
 def op_release(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Drop every model built for one model id (all dtypes and head sizes): a run of many ids stays at one's memory."""
-    for key in [key for key in worker.models if key[0] == request["model_id"]]:
-        del worker.models[key]
-    gc.collect()
+    worker.release(request["model_id"])
     return {}
 
 
@@ -89,6 +97,7 @@ def op_probe(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 OPS = {
     "configure": op_configure,
     "load": op_load,
+    "cast": op_cast,
     "forward": op_forward,
     "block_outputs": op_block_outputs,
     "save_canonical": op_save_canonical,

@@ -6,6 +6,7 @@ it lives apart from the server (crosscheck/worker/server.py) so that the ops imp
 
 from __future__ import annotations
 
+import gc
 from functools import cached_property
 from typing import Any, cast
 
@@ -46,11 +47,31 @@ class Worker:
     def checkpoints(self) -> Checkpoints:
         return cast(Checkpoints, backends.load(self.framework, "checkpoints"))
 
-    def model(self, model_id: str, num_classes: int | None = None, dtype: str = "float32") -> Any:
+    def model(self, model_id: str, num_classes: int | None = None, dtype: str = "float32",
+              uninitialised: bool = False) -> Any:
+        """The built model of the key, built now if need be (`uninitialised`: the caller sets every parameter at
+        once, see Adapter.build)."""
         key = self.key(model_id, num_classes, dtype)
         if key not in self.models:
-            self.models[key] = self.adapter.build(model_id, key[1], key[2])
+            self.models[key] = self.adapter.build(model_id, key[1], key[2], uninitialised=uninitialised)
         return self.models[key]
+
+    def cast(self, model_id: str, num_classes: int | None, dtype: str) -> Any:
+        """The loaded model of `model_id` (in whichever dtype it is) moved to `dtype` by the adapter, kept under its
+        new key only: one model per id, built and loaded once, serves both precisions."""
+        target = self.key(model_id, num_classes, dtype)
+        if target not in self.models:
+            sources = [key for key in self.models if key[:2] == target[:2]]
+            if not sources:
+                raise RuntimeError(f"{model_id} has not been loaded in the {self.framework} worker")
+            self.models[target] = self.adapter.cast(self.models.pop(sources[0]), specs.get(model_id, target[1]), dtype)
+        return self.models[target]
+
+    def release(self, model_id: str) -> None:
+        """Drop every model built for `model_id` (all dtypes and head sizes)."""
+        for key in [key for key in self.models if key[0] == model_id]:
+            del self.models[key]
+        gc.collect()
 
     def loaded_model(self, request: dict[str, Any]) -> Any:
         key = self.key(request["model_id"], request.get("num_classes"), request.get("dtype", "float32"))

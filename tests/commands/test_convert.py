@@ -495,7 +495,7 @@ def test_truncated_files_are_refused(tmp_path, capsys, suffix):
 def test_paths_extensions_and_existing_outputs(tmp_path, capsys, paddle_resnet18):
     src = write_pdparams(tmp_path / "ok.pdparams", paddle_resnet18)
     assert "nope.pth: no such file" in fails(capsys, tmp_path, str(tmp_path / "nope.pth"), str(tmp_path / "o.pdparams"))
-    assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(src), str(tmp_path / "out.onnx"))
+    assert "out.onnx: not a checkpoint file name" in fails(capsys, tmp_path, str(src), str(tmp_path / "out.onnx"))
     assert "unknown checkpoint extension" in fails(capsys, tmp_path, str(tmp_path / "w.npz"), str(tmp_path / "o.pth"))
     existing = tmp_path / "existing.pth"
     existing.write_bytes(b"keep me")

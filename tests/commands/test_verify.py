@@ -27,6 +27,8 @@ PADDLE = f"{CANDIDATES / 'blog_resnet18_paddle.py'}"
 KERAS_SUBCLASSED = f"{CANDIDATES / 'tf2_resnet18_keras.py'}:ResNet18"
 TUTORIAL_TORCH = f"{CANDIDATES / 'blog_basicblock_torch.py'}:ResNet18"
 PORTED_V2 = f"{CANDIDATES / 'ported_resnet50v2_torch.py'}:ResNet50V2"
+RESNET_D = f"{CANDIDATES / 'blog_resnet_d_torch.py'}:BlogResNetD"
+SE_RESNET = {"deep_stem": False, "avg_down": False, "se": True}  # the blog's SE-ResNet-50: 7x7 stem, plain shortcuts
 GATE = 1e-9  # the documented float64 gate (README): equal functions agree to ~1e-13 and below in float64
 KUANGLIU = f"{CANDIDATES / 'kuangliu_cifar_resnet.py'}"
 PADDLE_CIFAR = f"{CANDIDATES / 'blog_cifar_resnet18_paddle.py'}:ResNet18"
@@ -41,6 +43,9 @@ COUNTERFACTUALS = {
     ("torch", "bn_eps"): ["bn_eps=0.001"],
     ("paddle", "bn_eps"): ["bn_eps=0.001"],
     ("torch", "head_softmax"): ["head=softmax"],
+    ("torch", "resnet_d_no_avgpool"): ["downsample=projection"],
+    ("torch", "se_after_add"): ["attention_at=after_add"],
+    ("torch", "se_gate"): ["gate=hard_sigmoid"],
     ("torch", "relu_after_add_missing"): ["relu_after_add=False"],
     ("paddle", "relu_after_add_missing"): ["relu_after_add=False"],
     ("keras", "relu_after_add_extra"): ["relu_after_add=True"],
@@ -212,6 +217,16 @@ def test_port_with_the_standard_eps_diverges_from_its_nonstandard_source(tmp_pat
     # shortcut after the main branch, so the strided second conv is the first point whose shape differs
     ("torch", TORCH, "resnet18", {"depth": 18, "second_conv_stride": True}, "basic_conv2_stride",
      "conv3_block1_2_conv", "conv3_block1_2_conv"),
+    # ResNet-D written as torchvision's downsample: the stride stays on the shortcut's 1x1, no average pool
+    ("torch", RESNET_D, "resnet50d", {"avg_down": False}, "resnet_d_no_avgpool", "conv3_block1_0_conv",
+     "conv3_block1_0_conv"),
+    # SE on the block output: its squeeze reads the sum, not bn3's output
+    ("torch", RESNET_D, "seresnet50", SE_RESNET | {"se_after_add": True}, "se_after_add", "conv2_block1_se_reduce",
+     "conv2_block1_se_reduce"),
+    pytest.param("torch", RESNET_D, "seresnet50", SE_RESNET | {"hard_gate": True}, "se_gate", "conv2_block1_se_expand",
+                 "conv2_block1", marks=pytest.mark.slow),
+    pytest.param("torch", RESNET_D, "seresnet50", SE_RESNET | {"se_reduction": 8}, "se_reduction",
+                 "conv2_block1_se_reduce", "conv2_block1_se_reduce", marks=pytest.mark.slow),
     # V2 strides in the LAST block of conv2..conv4; a port from v1 code strides the first block of conv3..conv5
     ("keras", KERAS, "resnet50v2", {"stride_first": True}, "stride_block", "conv2_block3", "conv2_block3_2_conv"),
     ("paddle", f"{PADDLE}:PaddleResNet18", "resnet18", {"stride_on_second": True}, "stride", "conv3_block1_1_conv",
@@ -257,7 +272,8 @@ def test_translation_bug_is_named_at_the_layer_where_it_diverges(tmp_path, frame
 def test_every_finding_has_a_counterfactual_or_says_why_not(code, framework):
     """Exactly one of: a single-change mutation that changes the spec, or a reason why none can be built."""
     # a reference the finding can occur against
-    spec = specs.get({"relu_after_add_extra": "resnet50v2", "stride_on_3x3": "resnet50_v1"}.get(code, "resnet50"))
+    spec = specs.get({"relu_after_add_extra": "resnet50v2", "stride_on_3x3": "resnet50_v1", "resnet_d_no_avgpool":
+                      "resnet50d", "se_after_add": "seresnet50", "se_gate": "seresnet50"}.get(code, "resnet50"))
     finding = diagnose.Finding(code, diagnose.ERROR, ["conv1_conv"])
     proposed = counterfactual.mutations([finding], graph.Structure(records=[]), spec, framework)
     why = counterfactual.absent(code, framework)
@@ -287,6 +303,50 @@ def test_counterfactual_mutations_keep_the_spec_consistent():
     eps = counterfactual.mutate(v15, "bn_eps", 1e-3)
     assert {l.eps for l in eps.layers if l.kind == "bn"} == {1e-3} and eps.bn_eps == 1e-3
     assert v15.layer("conv1_bn").eps == 1e-5 and v15.layer("conv3_block1_2_conv").stride == 2  # original untouched
+
+
+@pytest.mark.parametrize("slip, code", [({"floor_pool": True}, "avgpool_ceil_mode"),
+                                        pytest.param({"padded_pool": True}, "avgpool_count_pad", marks=pytest.mark.slow)],
+                         ids=["floor_mode", "counted_padding"])
+def test_resnet_d_shortcut_pool_slips_are_errors_where_a_map_is_odd(tmp_path, slip, code):
+    """At 56x56 conv4_block1's shortcut pool reads a 7x7 map: floor mode leaves the shortcut 3x3 against the main
+    branch's 4x4 (the add fails), counted zero padding halves its last row and column. conv3_block1's and
+    conv5_block1's maps are even, where both slips compute the reference's numbers: the same finding, said there."""
+    report = tmp_path / "verify.json"
+    exit_code = main(["verify", RESNET_D, "--framework", "torch", "--model", "resnet50d", "--kwargs", json.dumps(slip),
+                      "--input-shape", "3,56,56", "--no-alternatives", "--json", str(report)])
+    found = findings(json.loads(report.read_text()))
+    assert exit_code == 1 and found[code]["severity"] == "error"
+    assert found[code]["places"][0] == "conv4_block1_0_conv" and "7x7, odd" in found[code]["explanation"]
+    # (a floor-mode forward stops at conv4_block1's add, so conv5_block1 is never traced)
+    assert {"conv3_block1_0_conv", "conv4_block1_0_conv"} <= set(found[code]["places"]) <= \
+        {"conv3_block1_0_conv", "conv4_block1_0_conv", "conv5_block1_0_conv"}
+    assert set(found) - {code} <= {"forward_fails"}
+
+
+@pytest.mark.slow
+def test_resnet_d_shortcut_pool_slips_are_warnings_where_every_map_is_even(tmp_path):
+    """At 64x64 every shortcut pool reads an even map: floor mode and counted padding give the reference's numbers,
+    so the candidate matches, warned where the slips would bite."""
+    code, report = verify(tmp_path, RESNET_D, "torch", "resnet50d", {"padded_pool": True}, "--no-alternatives")
+    assert code == 0 and error_codes(report) == set()
+    assert {f["code"]: f["severity"] for f in report["findings"]} == {"avgpool_count_pad": "warning"}
+
+
+def test_resnet_d_counterfactual_is_torchvisions_projection_on_the_same_layers():
+    """resnet50d with its average pools taken out: every shortcut 1x1 strides as torchvision's resnet50's does, at
+    torchvision's module paths (downsample.0, .1), and nothing else moves."""
+    plain = counterfactual.mutate(specs.get("resnet50d"), "downsample", "projection")
+    torchvision = {l.name: (l.stride, l.module_path, l.output_shape) for l in specs.get("resnet50").layers}
+    shortcuts = [l for l in plain.layers if l.name.split("_", 2)[-1] in ("0_conv", "0_bn")]
+    assert [(l.stride, l.module_path, l.output_shape) for l in shortcuts] == [torchvision[l.name] for l in shortcuts]
+    assert all(b.shortcut in ("projection", "identity") for b in plain.blocks)
+    assert [l for l in plain.layers if l not in shortcuts] == \
+        [l for l in specs.get("resnet50d").layers if l.name not in {s.name for s in shortcuts}]
+    late = counterfactual.mutate(specs.get("seresnet50"), "attention_at", "after_add")
+    assert {(b.attention_at, b.gate) for b in late.blocks} == {("after_add", "sigmoid")}
+    hard = counterfactual.mutate(specs.get("seresnet50"), "gate", "hard_sigmoid")
+    assert {(b.attention_at, b.gate) for b in hard.blocks} == {("before_add", "hard_sigmoid")}
 
 
 def test_foldable_conv_bias_is_a_note_and_matches_when_zero(tmp_path):

@@ -13,6 +13,7 @@ import keras_impl  # noqa: E402
 from keras_impl import resnet  # noqa: E402
 from crosscheck import calibration  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
+from timm_references import ODD_SIZE, SHORT, sample_images, timm_output  # noqa: E402  (tests/ helpers)
 
 # ResNeXt's 32x4d bottleneck behind the CIFAR stem, one block per stage: cheap, and every stage's 3x3 is grouped
 RESNEXT_CIFAR = replace(specs.VARIANTS["resnet50_cifar"], model_id="resnext_32x4d_cifar", depths=(1, 1, 1, 1),
@@ -47,10 +48,19 @@ def test_grouped_variant_computes_the_grouped_numpy_forward(floatx):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_kinds_no_builder_builds_are_refused():
-    deep = replace(specs.VARIANTS["resnet50"], model_id="resnet50d", stem="deep")
-    with pytest.raises(NotImplementedError, match="deep stem"):
-        keras_impl.build(specs.get(deep))
+@pytest.mark.parametrize("model_id", SHORT)
+def test_timm_designs_compute_what_timm_computes_in_float64(floatx, model_id):
+    """The deep stem, the average-pool shortcut on odd maps (TF's "same" average = torch's ceil mode without the
+    padding) and squeeze-excitation, against timm itself; float32 within float32's rounding."""
+    spec = specs.get(SHORT[model_id])
+    images, expected = sample_images(), timm_output(model_id)
+    model = keras_impl.build(spec, input_shape=(ODD_SIZE, ODD_SIZE, 3))
+    native = specs.to_native(spec, calibration.calibrated_weights(SHORT[model_id]), "keras")
+    for layer in spec.layers:
+        model.get_layer(layer.name).set_weights([native[layer.native_key(p, "keras")] for p in layer.shapes])
+    actual = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1).astype(floatx), training=False))
+    error = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
+    assert error <= (1e-9 if floatx == "float64" else 1e-5)
 
 
 def test_constructors_are_keras_applications_names_and_one_per_other_id():
@@ -58,8 +68,9 @@ def test_constructors_are_keras_applications_names_and_one_per_other_id():
     constructor, its name being keras.applications'; the rest are named after their id."""
     constructors = [name for name in keras_impl.__all__ if name.startswith("ResNet")]
     assert constructors == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
-                            "ResNet152V2", "ResNet18CIFAR", "ResNet34CIFAR", "ResNet50CIFAR", "ResNet101CIFAR",
-                            "ResNet152CIFAR"]
+                            "ResNet152V2", "ResNet50d", "ResNet101d", "ResNet18CIFAR", "ResNet34CIFAR",
+                            "ResNet50CIFAR", "ResNet101CIFAR", "ResNet152CIFAR"]
+    assert resnet._constructor_name("seresnet50") == ("SEResNet50", "seresnet50")
     assert resnet._constructor_name("resnet50") is None  # whatever order the spec lists resnet50 and resnet50_v1 in
     assert resnet._constructor_name("resnet50_v1") == ("ResNet50", "resnet50")
     assert resnet._constructor_name("resnext50_32x4d") == ("ResNeXt50_32x4d", "resnext50_32x4d")

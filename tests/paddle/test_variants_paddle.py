@@ -16,6 +16,8 @@ from paddle.vision import models as vision  # noqa: E402
 import paddle_impl  # noqa: E402
 from crosscheck import calibration  # noqa: E402
 from crosscheck import spec as specs  # noqa: E402
+from crosscheck.backends.paddle import adapter  # noqa: E402
+from timm_references import SHORT, sample_images, timm_output  # noqa: E402  (tests/ helpers)
 
 def test_grouped_variant_has_paddle_visions_resnext50_32x4d_state_dict():
     """paddle.vision's resnext50_32x4d is ResNet(BottleneckBlock, 50, width=4, groups=32)."""
@@ -52,10 +54,30 @@ def test_grouped_variant_computes_the_grouped_numpy_forward():
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_kinds_no_builder_builds_are_refused():
-    deep = replace(specs.VARIANTS["resnet50"], model_id="resnet50d", stem="deep")
-    with pytest.raises(NotImplementedError, match="deep stem"):
-        paddle_impl.build(specs.get(deep))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("model_id", SHORT)
+def test_timm_designs_compute_what_timm_computes(model_id, dtype):
+    """The deep stem, the average-pool shortcut on odd maps (ceil mode, padding left out: `exclusive=True`) and
+    squeeze-excitation against timm itself; float64 with the adapter's epsilon correction within the proof's gate."""
+    spec = specs.get(SHORT[model_id])
+    model = paddle_impl.build(spec)
+    model.to(dtype=dtype)
+    model.eval()
+    native = specs.to_native(spec, calibration.calibrated_weights(SHORT[model_id]), "paddle")
+    adapter.set_native(model, spec, native)
+    with paddle.no_grad():
+        actual = model(paddle.to_tensor(sample_images().astype(dtype))).numpy()
+    expected = timm_output(model_id)
+    assert np.linalg.norm(actual - expected) / np.linalg.norm(expected) <= (1e-9 if dtype == "float64" else 1e-5)
+
+
+def test_the_shortcut_pool_is_paddleclass_resnet_vd_pool():
+    """PaddleClas' ResNet_vd shortcut: AvgPool2D(kernel_size=2, stride=2, padding=0, ceil_mode=True), paddle's default
+    exclusive=True (padding left out of each average), none in the first stage."""
+    model = paddle_impl.resnet50d()
+    assert isinstance(model.layer1[0].downsample[0], paddle.nn.Identity)
+    pool = model.layer2[0].downsample[0]
+    assert (pool.ksize, pool.stride, pool.ceil_mode, pool.exclusive) == (2, 2, True, True)
 
 
 def test_every_spec_id_has_a_named_constructor():

@@ -30,13 +30,21 @@ class Family:
     bottleneck: bool
     keras: str | None  # None (torchvision / paddle.vision), "v1" or "v2"
     cifar: bool
+    resnet_d: bool = False  # timm's "d": the deep stem and the average-pool shortcut
+    se: bool = False  # timm's "se": squeeze-excitation in every block
 
 
 def family_of(model_id: str) -> tuple[str, Family]:
     """The torchvision depth name behind an id, and its family, read from the id's spelling."""
-    base = model_id.removesuffix("_cifar").removesuffix("_v1").removesuffix("v2")
+    resnet_d, se = model_id.endswith("d"), model_id.startswith("se")
+    base = model_id.removesuffix("_cifar").removesuffix("_v1").removesuffix("v2").removeprefix("se")
+    base = base.removesuffix("d") if resnet_d else base
     keras = "v1" if model_id.endswith("_v1") else "v2" if model_id.endswith("v2") else None
-    return base, Family(bottleneck=base not in ("resnet18", "resnet34"), keras=keras, cifar=model_id.endswith("_cifar"))
+    return base, Family(bottleneck=base not in ("resnet18", "resnet34"), keras=keras, cifar=model_id.endswith("_cifar"),
+                        resnet_d=resnet_d, se=se)
+
+# sum(p.numel() for p in timm.create_model(id).parameters()), timm's count (the model cards round it: 25.6M, 28.1M)
+TIMM_NUM_PARAMS = {"resnet50d": 25_576_264, "resnet101d": 44_568_392, "seresnet50": 28_088_024}
 
 
 @dataclass
@@ -62,7 +70,14 @@ def expected_layers(model_id: str, num_classes: int) -> Expected:
     base, family = family_of(model_id)
     out = Expected({}, {}, {})
     size = 32 if family.cifar else 224 // 2  # the 7x7 stem conv has stride 2; the CIFAR 3x3 stem stride 1
-    out.conv("conv1_conv", 3, 64, 3 if family.cifar else 7, 1 if family.cifar else 2, size, bias=family.keras is not None)
+    if family.resnet_d:  # timm's deep stem, stem_width 32: 3x3/2 3->32, BN, 3x3 32->32, BN, 3x3 32->64
+        for index, (cin, cout, stride) in enumerate([(3, 32, 2), (32, 32, 1), (32, 64, 1)], start=1):
+            out.conv(f"conv1_{index}_conv", cin, cout, 3, stride, size, bias=False)
+            if index < 3:
+                out.bn(f"conv1_{index}_bn", cout)
+    else:
+        out.conv("conv1_conv", 3, 64, 3 if family.cifar else 7, 1 if family.cifar else 2, size,
+                 bias=family.keras is not None)
     if family.keras != "v2":  # V2 is pre-activation: the stem conv feeds the pool directly
         out.bn("conv1_bn", 64)
     if not family.cifar:
@@ -80,8 +95,9 @@ def expected_layers(model_id: str, num_classes: int) -> Expected:
             if family.keras == "v2":
                 out.bn(f"{name}_preact_bn", channels)
             projection = index == 0 if family.keras else (stride != 1 or channels != cout)
-            if projection:
-                out.conv(f"{name}_0_conv", channels, cout, 1, stride, size // stride, bias=family.keras is not None)
+            if projection:  # ResNet-D: an average pool strides, the 1x1 does not
+                out.conv(f"{name}_0_conv", channels, cout, 1, 1 if family.resnet_d else stride, size // stride,
+                         bias=family.keras is not None)
                 if family.keras != "v2":
                     out.bn(f"{name}_0_bn", cout)
             if family.bottleneck:
@@ -96,6 +112,9 @@ def expected_layers(model_id: str, num_classes: int) -> Expected:
                 out.conv(f"{name}_{role}_conv", cin, cout_, k, s, size, bias)
                 if not (family.keras == "v2" and role == 3):  # V2: no BN after the last conv
                     out.bn(f"{name}_{role}_bn", cout_)
+            if family.se:  # timm's SEModule(cout): 1x1 convs with bias to cout / 16 (a multiple of 8 here) and back
+                out.conv(f"{name}_se_reduce", cout, cout // 16, 1, 1, 1, bias=True)
+                out.conv(f"{name}_se_expand", cout // 16, cout, 1, 1, 1, bias=True)
             channels = cout
     if family.keras == "v2":
         out.bn("post_bn", channels)
@@ -131,6 +150,11 @@ def test_headless_spec_drops_only_the_classifier(model_id):
 @pytest.mark.parametrize("model_id", TORCHVISION_NUM_PARAMS)
 def test_parameter_count_is_torchvisions_documented_count(model_id):
     assert specs.get(model_id).num_params() == TORCHVISION_NUM_PARAMS[model_id]
+
+
+@pytest.mark.parametrize("model_id", TIMM_NUM_PARAMS)
+def test_parameter_count_is_timms(model_id):
+    assert specs.get(model_id).num_params() == TIMM_NUM_PARAMS[model_id]
 
 
 def test_keras_families_list_layers_in_keras_creation_order():

@@ -10,6 +10,8 @@ import pytest
 
 from crosscheck import calibration
 from crosscheck import spec as specs
+from crosscheck.checkpoints import containers
+from crosscheck.checkpoints.hubs import paddleclas, transformers
 
 # id -> (family, block, depths, stem, default classes): torchvision.models / paddle.vision.models, keras.applications
 # and the CIFAR blogs' ResNets as their sources define them.
@@ -30,7 +32,14 @@ EXPECTED = {
     "resnet50_cifar": ("torchvision", "bottleneck", (3, 4, 6, 3), "cifar", 10),
     "resnet101_cifar": ("torchvision", "bottleneck", (3, 4, 23, 3), "cifar", 10),
     "resnet152_cifar": ("torchvision", "bottleneck", (3, 8, 36, 3), "cifar", 10),
+    # timm's resnet50d / resnet101d / seresnet50: Bottleneck, layers (3, 4, 6, 3) / (3, 4, 23, 3)
+    "resnet50d": ("torchvision", "bottleneck", (3, 4, 6, 3), "deep", 1000),
+    "resnet101d": ("torchvision", "bottleneck", (3, 4, 23, 3), "deep", 1000),
+    "seresnet50": ("torchvision", "bottleneck", (3, 4, 6, 3), "imagenet", 1000),
 }
+# timm's model_args beyond the block and layers: avg_down=True (the average-pool shortcut), attn_layer='se'
+DESIGNS = {"resnet50d": ("avgpool_projection", None), "resnet101d": ("avgpool_projection", None),
+           "seresnet50": ("projection", "se")}
 
 # torchvision's builders: resnext50_32x4d is groups=32, width_per_group=4; wide_resnet50_2 width_per_group=128;
 # the 3x3 conv of each stage's bottleneck (layerN.0.conv2.weight) in their state dicts.
@@ -54,7 +63,7 @@ def test_each_id_is_its_variant_fields(model_id):
     assert (variant.family, variant.block, variant.depths, variant.stem, variant.num_classes) == \
         (family, block, depths, stem, classes)
     assert (variant.groups, variant.width_per_group, variant.downsample, variant.attention) == \
-        (1, 64, "projection", None)
+        (1, 64, *DESIGNS.get(model_id, ("projection", None)))
     spec = specs.get(model_id)
     assert (spec.family, spec.block_kind, spec.depths, spec.stem, spec.num_classes) == \
         (family, block, depths, stem, classes)
@@ -92,7 +101,7 @@ def test_a_variant_object_builds_the_same_spec_as_its_id():
     assert specs.get(specs.VARIANTS["resnet18_cifar"], 7) == specs.get("resnet18_cifar", 7)
 
 
-RESNET50D = replace(specs.VARIANTS["resnet50"], model_id="resnet50d", stem="deep", downsample="avgpool_projection")
+RESNET50D = specs.VARIANTS["resnet50d"]
 
 
 def test_deep_stem_and_avgpool_shortcut_have_timms_resnet50d_keys():
@@ -111,12 +120,25 @@ def test_deep_stem_and_avgpool_shortcut_have_timms_resnet50d_keys():
     assert spec.layer("conv1_3_conv").output_shape == (64, 112, 112) and spec.blocks[0].input_size == 56
 
 
-def test_kinds_no_builder_builds_are_refused_by_name():
-    specs.check_built(specs.get("resnet50v2"))  # maxpool and identity shortcuts, the ImageNet stem
-    with pytest.raises(NotImplementedError, match="deep stem"):
-        specs.check_built(specs.get(RESNET50D))
-    with pytest.raises(NotImplementedError, match="'avgpool_projection' shortcut of conv2_block1"):
-        specs.check_built(specs.get(replace(RESNET50D, stem="imagenet")))
+def test_se_layers_have_timms_seresnet50_keys_and_widths():
+    """timm's SEModule(channels) in each Bottleneck: fc1 channels -> make_divisible(channels / 16, 8), fc2 back, both
+    1x1 with bias; block outputs 256, 512, 1024, 2048 give 16, 32, 64, 128."""
+    shapes = specs.get("seresnet50").native_shapes("torch")
+    expected = {"layer1.0.se.fc1.weight": (16, 256, 1, 1), "layer1.0.se.fc1.bias": (16,),
+                "layer1.2.se.fc2.weight": (256, 16, 1, 1), "layer2.3.se.fc1.weight": (32, 512, 1, 1),
+                "layer3.5.se.fc2.bias": (1024,), "layer4.0.se.fc1.weight": (128, 2048, 1, 1)}
+    assert {key: shapes.get(key) for key in expected} == expected
+    assert sum(".se." in key for key in shapes) == 16 * 4  # every block: two convs, weight and bias
+    assert specs.get("seresnet50").layer("conv3_block2_se_expand").bias
+    block = specs.get("seresnet50").blocks[0]
+    assert (block.attention, block.gate, block.attention_at) == ("se", "sigmoid", "before_add")
+
+
+@pytest.mark.parametrize("value, divisor, expected", [(16.0, 8, 16), (4.0, 8, 8), (12.0, 8, 16), (11.9, 8, 8),
+                                                      (20.0, 8, 24), (19.9, 8, 16), (3.0, 4, 4), (100.0, 8, 104)])
+def test_make_divisible_is_timms_rule_with_round_limit_zero(value, divisor, expected):
+    """int(v + d/2) // d * d, at least d (timm.layers.make_divisible with round_limit=0., as SEModule calls it)."""
+    assert specs.make_divisible(value, divisor) == expected
 
 
 def _conv_by_definition(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
@@ -163,3 +185,20 @@ def test_a_grouped_variant_calibrates():
     assert {key: w.shape for key, w in weights.items()} == specs.get(variant).canonical_shapes()
     variances = [w for key, w in weights.items() if key.endswith("running_var")]
     assert all(np.isfinite(v).all() and (v > 0).all() for v in variances)
+
+
+def test_a_prefixed_timm_checkpoint_is_found_by_its_deep_stem():
+    """timm's train scripts and wrappers prefix the keys ("module.", "model."); the deep stem has no `conv1.weight`, its
+    first conv `conv1.0.weight` anchors the prefix search."""
+    keys = [f"model.{key}" for key in specs.get("resnet50d").native_shapes("torch")]
+    assert containers.prefixes(keys, "torch")[:2] == ["", "model."]  # (a block's conv1 suggests longer ones too)
+    keras_keys = [f"backbone/{key}" for key in specs.get("resnet50d").native_shapes("keras")]
+    assert containers.prefixes(keras_keys, "keras") == ["", "backbone/"]
+
+
+def test_hub_layouts_hold_no_timm_design():
+    """PaddleClas' ResNet (vb) and transformers' ResNet have no squeeze-excitation and no average-pool shortcut: a
+    seresnet50 file is never read as a PaddleClas ResNet50 or a transformers resnet-50."""
+    timm_ids = {"resnet50d", "resnet101d", "seresnet50"}
+    assert not timm_ids & set(paddleclas.holdable()) and not timm_ids & set(transformers.holdable())
+    assert "resnet50" in paddleclas.holdable() and "resnet50" in transformers.holdable()

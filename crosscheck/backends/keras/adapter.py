@@ -54,9 +54,10 @@ def _op_determinism_enabled() -> bool:
     return config.is_op_determinism_enabled()
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> keras.Model:
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> keras.Model:
     """The spec's model with a logits head (None: the id's default classes; NO_HEAD: include_top=False, pooled
-    features), computing in `dtype`; any input size, as torch and paddle accept."""
+    features), computing in `dtype`; any input size, as torch and paddle accept. Initialised whatever
+    `uninitialised` says: Keras has no public way to create a layer's variables without their initialiser."""
     with _floatx(dtype):
         if num_classes == specs.NO_HEAD:
             return resnet.build(model_id, include_top=False, pooling="avg", input_tensor=keras.Input(shape=(None, None, 3)))
@@ -75,6 +76,15 @@ def _floatx(dtype: str) -> Iterator[None]:
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
+
+
+def cast(model: keras.Model, spec: ModelSpec, dtype: str) -> keras.Model:
+    """The model rebuilt in `dtype` (a Keras variable's dtype is fixed once created) with the weights copied from
+    `model` in memory, layer by layer in the builder's order."""
+    rebuilt = build(spec.model_id, spec.num_classes, dtype)
+    for target, source in zip(rebuilt.weights, model.weights, strict=True):
+        target.assign(np.asarray(source.numpy(), target.dtype))
+    return rebuilt
 
 
 def get_native(model: keras.Model, spec: ModelSpec) -> dict[str, np.ndarray]:

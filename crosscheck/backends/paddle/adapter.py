@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import weakref
@@ -76,9 +77,13 @@ def _cudnn_deterministic() -> str:
     return str(paddle.get_flags(["FLAGS_cudnn_deterministic"])["FLAGS_cudnn_deterministic"])
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device."""
-    model = build_model(model_id, num_classes, softmax=False)
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device;
+    `uninitialised` in Paddle's default dtype: built under `paddle.LazyGuard`, which skips the parameters' random
+    initialisers (the caller's set_state_dict gives them their values; `Layer.to` cannot convert lazy parameters)."""
+    lazy = uninitialised and dtype == paddle.get_default_dtype()
+    with paddle.LazyGuard() if lazy else contextlib.nullcontext():
+        model = build_model(model_id, num_classes, softmax=False)
     model.to(dtype=dtype)
     model.eval()
     return model
@@ -95,12 +100,16 @@ def epsilon_correction(epsilon: float) -> float:
 _GIVEN_VARIANCE: weakref.WeakKeyDictionary[nn.Layer, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
 
 
-def _corrected_layers(model: nn.Layer, spec: ModelSpec) -> dict[str, nn.Layer]:
-    """{running-variance key: its BatchNorm} for the float64 BatchNorms (float32 ones compute with float32 eps anyway)."""
+def _batch_norms(model: nn.Layer, spec: ModelSpec) -> dict[str, nn.Layer]:
+    """{running-variance key: its BatchNorm} for every BatchNorm of the spec."""
     sublayers = dict(model.named_sublayers())
     keys = (layer.native_key("running_var", "paddle") for layer in spec.layers if layer.kind == "bn")
-    layers = {key: sublayers[key.rsplit(".", 1)[0]] for key in keys}
-    return {key: bn for key, bn in layers.items() if bn._variance.dtype == paddle.float64}
+    return {key: sublayers[key.rsplit(".", 1)[0]] for key in keys}
+
+
+def _corrected_layers(model: nn.Layer, spec: ModelSpec) -> dict[str, nn.Layer]:
+    """{running-variance key: its BatchNorm} for the float64 BatchNorms (float32 ones compute with float32 eps anyway)."""
+    return {key: bn for key, bn in _batch_norms(model, spec).items() if bn._variance.dtype == paddle.float64}
 
 
 def write_variance(bn: nn.Layer, given: np.ndarray) -> np.ndarray:
@@ -118,6 +127,18 @@ def read_variance(bn: nn.Layer, stored: np.ndarray) -> np.ndarray:
     if written is not None and np.array_equal(written[0], stored):
         return written[1]
     return stored - epsilon_correction(float(bn._epsilon))
+
+
+def cast(model: nn.Layer, spec: ModelSpec, dtype: str) -> nn.Layer:
+    """The model converted in place to `dtype` by `Layer.to`; each running variance is then stored as set_native
+    stores it in that dtype (with the float64 epsilon correction, or without it in float32)."""
+    given = {bn: read_variance(bn, bn._variance.numpy()) if bn._variance.dtype == paddle.float64 else bn._variance.numpy()
+             for bn in _batch_norms(model, spec).values()}
+    model.to(dtype=dtype)
+    for bn, variance in given.items():
+        stored = write_variance(bn, variance) if dtype == "float64" else np.asarray(variance, dtype)
+        bn._variance.set_value(paddle.to_tensor(stored).astype(bn._variance.dtype))
+    return model
 
 
 def get_native(model: nn.Layer, spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -146,7 +167,7 @@ def set_native(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray
 def load_checkpoint_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
     """Paddle's `set_state_dict` (strict) of a checkpoint's own arrays, widened to the model's dtype as `model.to`
     would (set_state_dict refuses a dtype change), plus the float64 epsilon correction set_native applies."""
-    dtype = np.dtype(str(model.conv1.weight.dtype).removeprefix("paddle."))
+    dtype = np.dtype(str(model_dtype(model)).removeprefix("paddle."))
     load_strict(model, _corrected_state(model, spec, state, dtype))
 
 
@@ -158,10 +179,15 @@ def _corrected_state(model: nn.Layer, spec: ModelSpec, state: Mapping[str, np.nd
     return {key: write_variance(corrected[key], value) if key in corrected else value for key, value in widened.items()}
 
 
+def model_dtype(model: nn.Layer) -> paddle.dtype:
+    """The dtype the model computes in: its first parameter's (a stem conv's, whichever stem it has)."""
+    return model.parameters()[0].dtype
+
+
 def forward(model: nn.Layer, images_nchw: np.ndarray) -> np.ndarray:
     """Logits for an NCHW batch (paddle is NCHW already), computed in the model's dtype; a headless model's
     pooled [N, C, 1, 1] flattened."""
-    dtype = model.conv1.weight.dtype
+    dtype = model_dtype(model)
     with paddle.no_grad():
         outputs = model(paddle.to_tensor(np.asarray(images_nchw)).astype(dtype)).numpy()
     return outputs.reshape(len(outputs), -1)

@@ -47,7 +47,7 @@ def train(model: nn.Layer, spec: ModelSpec, native: Mapping[str, np.ndarray], im
     model.train()
     parameters = {key: p for key, p in model.named_parameters() if not p.stop_gradient}  # BN statistics are parameters too
     sgd = optimizer(list(parameters.values()), hyper)
-    dtype = model.conv1.weight.dtype
+    dtype = model.parameters()[0].dtype  # the stem's first conv, whichever stem the model has
     images = paddle.to_tensor(np.ascontiguousarray(images_nchw)).astype(dtype)
     targets = paddle.to_tensor(np.asarray(labels, np.int64))
     statistics = {layer.native_key(p, "paddle") for layer in spec.layers if layer.kind == "bn"

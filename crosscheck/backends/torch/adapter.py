@@ -52,9 +52,15 @@ def configure(device: str, allow_tf32: bool) -> dict[str, str]:
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def build(model_id: str, num_classes: int | None = None, dtype: str = "float32") -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device."""
+def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> ResNet:
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device (initialised
+    whatever `uninitialised` says: torch's initialisers cost little)."""
     return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
+
+
+def cast(model: nn.Module, spec: ModelSpec, dtype: str) -> nn.Module:
+    """The model converted in place to `dtype` (float32 weights widen to float64 exactly)."""
+    return model.to(DTYPES[dtype])
 
 
 def get_native(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:

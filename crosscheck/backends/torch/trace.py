@@ -2,7 +2,8 @@
 
 `crosscheck verify` needs the layers of a user's own ResNet in execution order with their real
 configuration, whatever the module names. A TorchFunctionMode sees every functional call (conv2d,
-batch_norm, relu, the residual `+=`, max_pool2d, pad, linear, softmax), and tensor identities give
+batch_norm, relu, the residual `+=`, max_pool2d, avg_pool2d, pad, linear, softmax, and squeeze-excitation's
+mean, sigmoid or hardsigmoid and multiply), and tensor identities give
 the dataflow between them. Records are plain dicts (see crosscheck/verify/graph.py for the schema).
 """
 
@@ -22,6 +23,9 @@ _ADD = {"add", "add_", "__add__", "__iadd__", "__radd__"}
 _RELU = {"relu", "relu_"}
 _SOFTMAX = {"softmax", "log_softmax"}
 _GAP = {"adaptive_avg_pool2d", "mean"}
+_MUL = {"mul", "mul_", "__mul__", "__imul__", "__rmul__"}
+_GATES = {"sigmoid": "sigmoid", "sigmoid_": "sigmoid", "hardsigmoid": "hard_sigmoid", "hardsigmoid_": "hard_sigmoid"}
+_TWO_INPUTS = {"add", "mul"}  # ops whose record keeps both producers
 
 
 def is_model(candidate: Any) -> bool:
@@ -126,7 +130,7 @@ class _Tracer(TorchFunctionMode):
             if self.failing is None:
                 record = _describe(name, args, kwargs, self.names, failing=True) or {"op": "other", "func": name}
                 record.update(name=self.stack[-1] if self.stack else "",
-                              inputs=inputs if record["op"] == "add" else inputs[:1],
+                              inputs=inputs if record["op"] in _TWO_INPUTS else inputs[:1],
                               input_shapes=[list(t.shape[1:]) for t in tensors[:2]])
                 self.failing = record
             raise
@@ -135,7 +139,7 @@ class _Tracer(TorchFunctionMode):
         record = _describe(name, args, kwargs, self.names)
         if record is None:
             return output
-        if record["op"] != "add":
+        if record["op"] not in _TWO_INPUTS:
             inputs = inputs[:1]
         index = len(self.records)
         record.update(index=index, name=self.stack[-1] if self.stack else "", inputs=inputs,
@@ -167,11 +171,17 @@ def _describe(name: str, args: tuple, kwargs: dict, names: dict[int, str], faili
         weight, bias = _args(args, kwargs, ("weight", "bias"), (None, None))
         return {"op": "dense", "in_features": int(weight.shape[1]), "out_features": int(weight.shape[0]),
                 "bias": bias is not None, "params": _names({"weight": weight, "bias": bias}, names)}
-    if name in ("max_pool2d", "avg_pool2d"):
+    if name == "max_pool2d":
         kernel, stride, padding = _args(args, kwargs, ("kernel_size", "stride", "padding"), (None, None, 0))
         kernel = _pair(kernel)
-        return {"op": "maxpool" if name == "max_pool2d" else "avgpool", "kernel": kernel,
-                "stride": _pair(stride) if stride not in (None, ()) else kernel, "padding": _tblr(padding)}
+        return {"op": "maxpool", "kernel": kernel, "stride": _pair(stride) if stride not in (None, ()) else kernel,
+                "padding": _tblr(padding)}
+    if name == "avg_pool2d":
+        kernel, stride, padding, ceil_mode, count_pad = _args(
+            args, kwargs, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"), (None, None, 0, False, True))
+        kernel = _pair(kernel)
+        return {"op": "avgpool", "kernel": kernel, "stride": _pair(stride) if stride not in (None, ()) else kernel,
+                "padding": _tblr(padding), "ceil_mode": bool(ceil_mode), "count_include_pad": bool(count_pad)}
     if name == "pad":
         pad, _, value = _args(args, kwargs, ("pad", "mode", "value"), (None, "constant", None))
         left, right, top, bottom = (list(pad) + [0, 0, 0, 0])[:4]
@@ -181,6 +191,11 @@ def _describe(name: str, args: tuple, kwargs: dict, names: dict[int, str], faili
         if isinstance(other, torch.Tensor) and x.dim() == other.dim() == 4 and (failing or other.shape == x.shape):
             return {"op": "add"}
         return None
+    if name in _MUL:  # a feature map times a per-channel gate (squeeze-excitation); a scalar factor is no op here
+        other = args[1] if len(args) > 1 else kwargs.get("other")
+        return {"op": "mul"} if isinstance(other, torch.Tensor) and x.dim() == other.dim() == 4 else None
+    if name in _GATES:
+        return {"op": _GATES[name]}
     if name in _RELU:
         return {"op": "relu"}
     if name in _SOFTMAX:

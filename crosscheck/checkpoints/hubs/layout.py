@@ -52,7 +52,8 @@ class HubLayout:
 
 
 def plain_torchvision(model_id: str) -> bool:
-    """torchvision's plain ResNet: the 7x7 stem, ungrouped blocks, BN eps 1e-5, stride on the 3x3 (what the hub
-    libraries' plain ResNets build)."""
+    """torchvision's plain ResNet: the 7x7 stem, ungrouped blocks without timm's designs, BN eps 1e-5, stride on the
+    3x3 (what the hub libraries' plain ResNets build)."""
     spec = specs.get(model_id)
-    return spec.family == "torchvision" and spec.stem == "imagenet" and spec.groups == 1 and spec.width_per_group == 64
+    return (spec.family == "torchvision" and spec.stem == "imagenet" and spec.groups == 1 and spec.width_per_group == 64
+            and spec.plain_blocks)

@@ -93,7 +93,7 @@ def holdable() -> list[str]:
 
 def _fits_id(spec: ModelSpec) -> bool:
     return (spec.family == "torchvision" and spec.stem == "imagenet" and spec.block_kind == "bottleneck"
-            and spec.groups == 1 and spec.width_per_group == 64)
+            and spec.groups == 1 and spec.width_per_group == 64 and spec.plain_blocks)
 
 
 LAYOUT = HubLayout(

@@ -74,7 +74,8 @@ def fits(spec: ModelSpec) -> str | None:
     """Why transformers' ResNet cannot hold `spec` (None: it can)."""
     if not fits_id(spec.model_id):
         return (f"transformers' ResNet is torchvision's plain ResNet (7x7/2 stem + max-pool, no conv biases, BN eps "
-                f"1e-5, stride on the 3x3, no groups): {spec.model_id} is not; it holds {', '.join(holdable())}")
+                f"1e-5, stride on the 3x3, no groups, no attention): {spec.model_id} is not; it holds "
+                f"{', '.join(holdable())}")
     return None
 
 
