@@ -181,3 +181,15 @@ def test_weights_that_do_not_fit_their_config_are_one_line_naming_the_directory(
     message = refused(capsys, "convert", str(mixed), str(tmp_path / "out.pth"))
     assert f"{mixed}: keras-hub's ResNetBackbone does not load it" in message
     assert not (tmp_path / "out.pth").exists()
+
+
+@pytest.mark.slow
+def test_predict_and_export_read_a_keras_hub_preset(kh, tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 240, 3), dtype=np.uint8)).save(image)
+    assert main(["predict", str(image), "--weights", str(kh / "kh18"), "--framework", "torch", "--top", "5"]) == 0
+    assert main(["export", "--model", "resnet18", "--weights", str(kh / "kh18-base"), "--framework", "torch",
+                 "-o", str(tmp_path / "out.onnx")]) == 0
+    assert (tmp_path / "out.onnx").is_file()
