@@ -227,11 +227,11 @@ def render_train_step(results: Results) -> str:
     for model_id, m in models.items():
         first = f"{model_id} ({duration(m['seconds'])})"
         for quantity, label in TRAIN_STEP_QUANTITIES.items():
-            per_framework = ", ".join(sci(m["float32_vs_float64"][quantity][fw]) for fw in backends.names())
+            per_framework = ", ".join(sci(m["float32_vs_float64"][quantity][fw]) for fw in backends.default_names())
             lines.append(f"| {first} | {label} | {sci(m['float64_worst_pair'][quantity])} | {per_framework} |")
             first = ""
         statistics = ", ".join(f"{sci(m['float32_vs_float64']['running_mean'][fw])} / "
-                               f"{sci(m['float32_vs_float64']['running_var'][fw])}" for fw in backends.names())
+                               f"{sci(m['float32_vs_float64']['running_var'][fw])}" for fw in backends.default_names())
         lines.append(f"| {first} | BN running mean / variance | {sci(m['float64_worst_pair']['running_mean'])} / "
                      f"{sci(m['float64_worst_pair']['running_var'])} | {statistics} |")
     losses = "; ".join(f"{model_id} {', then '.join(f'{loss:.2g}' for loss in m['float64_losses'])}"

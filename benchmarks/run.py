@@ -36,6 +36,8 @@ from crosscheck.convert.session import ConvertOptions, convert
 from crosscheck.export.session import ExportOptions, export
 from crosscheck.worker.client import FrameworkWorker
 
+from benchmarks import peers
+
 HERE = Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"
 GOAL_RATIO = 1.05
@@ -47,7 +49,7 @@ TRANSFER_MODEL = "resnet50"
 ONNX_MODEL = "resnet50"
 PRECISION_MODELS = ("resnet50", "resnet50v2")
 PRECISION_BATCH = 2  # crosscheck run's default batch
-FRAMEWORKS = backends.names()
+FRAMEWORKS = backends.default_names()
 PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "paddlepaddle", "onnx", "onnxruntime", "onnxscript",
             "tf2onnx", "paddle2onnx", "numpy", "safetensors")
 
@@ -532,15 +534,29 @@ def document(tables: Sequence[Table], command: str, seconds: float, load_before:
     return "\n".join(header) + "\n" + "\n".join(table.markdown() for table in tables)
 
 
+def peers_table(bench: Bench, python: str) -> Table:
+    """crosscheck next to PaDiff and X2Paddle (benchmarks/peers.py), installed in `python`'s environment."""
+    console.log(f"peers with {python}")
+    return Table(*peers.peers_table(bench.tmp, bench.weights("resnet50"), python))
+
+
+def watch_table(bench: Bench) -> Table:
+    """`verify --watch`: the first verdict, and each verdict after a saved edit (benchmarks/peers.py)."""
+    console.log("verify --watch")
+    return Table(*peers.watch_table(bench.tmp))
+
+
 SECTIONS: dict[str, Callable[..., Table]] = {"latency": latency_table, "memory": memory_table,
                                             "transfer": transfer_table, "precision": precision_table,
-                                            "onnx": onnx_table, "run": run_table, "convert": convert_table}
+                                            "onnx": onnx_table, "run": run_table, "convert": convert_table,
+                                            "watch": watch_table, "peers": peers_table}
 
 
-def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str]) -> list[Table]:
+def make_tables(names: Sequence[str], bench: Bench, devices: Sequence[str], peers_python: str) -> list[Table]:
     """The named sections, in the report's order."""
     arguments = {"latency": (bench, devices), "memory": (bench, devices), "transfer": (bench,),
-                 "precision": (bench,), "onnx": (bench,), "run": (bench,), "convert": (bench,)}
+                 "precision": (bench,), "onnx": (bench,), "run": (bench,), "convert": (bench,), "watch": (bench,),
+                 "peers": (bench, peers_python)}
     return [section(SECTIONS[name], *arguments[name]) for name in SECTIONS if name in names]
 
 
@@ -578,6 +594,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"comma-separated sections to re-measure and splice into the existing report "
                              f"(default: all, written anew): {', '.join(SECTIONS)}")
     parser.add_argument("--output", default=str(HERE.parent / "BENCHMARKS.md"), help="where to write the report")
+    parser.add_argument("--peers-python", default=sys.executable,
+                        help="the interpreter of the environment PaDiff and X2Paddle are installed in (pip install "
+                             "padiff pyyaml x2paddle there), for the peers section (default: this one)")
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -588,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started, load_before = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="crosscheck-bench-") as tmp:
         bench = Bench(Path(tmp), effort)
-        tables = make_tables(args.only, bench, ["cpu", "cuda"] if gpu() else ["cpu"])
+        tables = make_tables(args.only, bench, ["cpu", "cuda"] if gpu() else ["cpu"], args.peers_python)
     for table in tables:
         table.print()
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])

@@ -59,8 +59,10 @@ def comma_list(text: str) -> list[str]:
 
 
 def add_frameworks(parser: argparse.ArgumentParser, help: str) -> None:
-    """--frameworks: comma-separated framework names, all of them by default (the command checks the names)."""
-    parser.add_argument("--frameworks", type=comma_list, default=list(backends.names()), help=help)
+    """--frameworks: comma-separated framework names, the default participants by default (the command checks the
+    names)."""
+    parser.add_argument("--frameworks", type=comma_list, default=list(backends.default_names()),
+                        help=f"{help}; all: {','.join(backends.names())}")
 
 
 def add_seed(parser: argparse.ArgumentParser, seeds: str) -> None:

@@ -21,7 +21,10 @@ TIER_FRAMEWORKS: dict[str, frozenset[str]] = {
     "unit": frozenset(),
     "commands": frozenset(),
     "torch": frozenset({"torch"}),
-    "keras": frozenset({"keras", "tensorflow", "jax"}),  # keras-hub imports tensorflow.lite, which imports jax
+    # `import keras` imports jax itself whenever jax is installed (its orbax checkpoint callback), on every engine
+    "keras": frozenset({"keras", "tensorflow", "jax"}),
+    "keras_jax": frozenset({"keras", "jax"}),  # Keras on JAX and on torch: the environment set by the tier's conftest
+    "keras_torch": frozenset({"keras", "torch", "jax"}),
     "paddle": frozenset({"paddle"}),
 }
 FRAMEWORK_TIERS = tuple(tier for tier, frameworks in TIER_FRAMEWORKS.items() if frameworks)

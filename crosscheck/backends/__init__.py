@@ -39,6 +39,12 @@ def names() -> tuple[str, ...]:
     return tuple(records())
 
 
+def default_names() -> tuple[str, ...]:
+    """The participants a command runs when no --frameworks is given: one per implementation package and naming
+    (torch, keras, paddle); Keras' other engines (keras_jax, keras_torch) join when named (docs/backends.md)."""
+    return tuple(name for name, backend in records().items() if backend.in_default_run)
+
+
 def get(name: str) -> Backend:
     """The record of participant `name`, or UnknownFrameworkError listing the valid names."""
     return records()[check(name)]

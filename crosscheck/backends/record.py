@@ -39,6 +39,9 @@ class Backend:
     training: Convention
     environment: Mapping[str, str] = field(default_factory=dict)  # set in its worker before the framework is imported
     cannot_build: Mapping[str, str] = field(default_factory=dict)  # verify finding code -> why no counterfactual here
+    in_default_run: bool = True  # run when no --frameworks is given (another engine under the same model code: opt-in)
+    cannot_export: str = ""  # why `exporter` cannot run in crosscheck's install, when it cannot
+    float32_training: str = ""  # what takes its float32 training gradients away from float64, and the switch if any
 
     def preprocess_call(self, style: str) -> str:
         """The call that applies preprocessing `style` in this participant's implementation package."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from crosscheck import backends
 from crosscheck import cli_options
 from crosscheck.doctor.environment import collect
 from crosscheck.framework_probe import PROBE_TIMEOUT
@@ -41,7 +42,7 @@ def add_parser(commands: Any) -> None:
 def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     if args.json and args.json != STDOUT:
         check_writable(args.json, args.overwrite)  # fail now, not after the probes
-    with console.status("doctor: probing torch, keras, paddle in their workers"):
+    with console.status(f"doctor: probing {', '.join(backends.names())} in their workers"):
         env = collect(timeout=args.timeout, check_import_order=args.check_import_order)
     findings = diagnose(env)
     if args.json == STDOUT:

@@ -45,7 +45,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 def diagnose(env: Environment) -> list[Finding]:
     """Every known-bad combination present in `env`, errors first."""
-    found = [*_framework_findings(env), *_package_findings(env), *_import_order(env)]
+    found = [*_framework_findings(env), *_package_findings(env), *_import_order(env), *_float32_training(env)]
     order = {"error": 0, "warning": 1, "note": 2}
     return sorted(found, key=lambda finding: order[finding.severity])
 
@@ -54,7 +54,8 @@ def _framework_findings(env: Environment) -> list[Finding]:
     found = []
     for probe in env.frameworks.values():
         if probe.status == "missing":
-            found.append(Finding("error", probe.error.split("; install it with")[0],
+            severity = "error" if probe.framework in backends.default_names() else "note"  # opt-in participants
+            found.append(Finding(severity, probe.error.split("; install it with")[0],
                                  f"pip install 'crosscheck[{backends.get(probe.framework).extra}]' for the CPU proof; "
                                  f"for a GPU: {backends.get(probe.framework).gpu_install}"))
         elif probe.status == "failed":
@@ -114,6 +115,18 @@ def _import_order(env: Environment) -> list[Finding]:
         problem = f"`import tensorflow, paddle` in one process ended with {env.import_order} here ({versions})"
     return [Finding("note", problem + "; crosscheck's workers keep them in separate processes",
                     "in your own scripts import paddle first (paddle_impl refuses the other order with an ImportError)")]
+
+
+def _float32_training(env: Environment) -> list[Finding]:
+    """Where a participant's float32 training gradients drift from float64 (train-step measures it), with the switch:
+    named for TensorFlow while its oneDNN kernels are on, and for Keras' other engines when installed."""
+    found = []
+    for probe in env.frameworks.values():
+        note = backends.get(probe.framework).float32_training
+        if probe.status == "ok" and note and probe.tf32.get("onednn_opts", True):
+            found.append(Finding("note", f"{probe.framework}: float32 training gradients are further from float64 than "
+                                         "torch's", note))
+    return found
 
 
 def _versions(probe: FrameworkProbe) -> str:

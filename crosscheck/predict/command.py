@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
                     "the top classes and whether the frameworks agree (exit 1 if not, 2 for bad input).")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow decodes)")
     parser.add_argument("--weights", required=True, metavar="FILE", help="any checkpoint convert reads")
-    parser.add_argument("--framework", choices=(*backends.names(), ALL), default=ALL, help="which to run (default all)")
+    parser.add_argument("--framework", choices=(*backends.names(), ALL), default=ALL, help="which to run (default all: the default participants; name keras_jax or keras_torch to run one of them)")
     cli_options.add_model(parser, "model id (default: inferred from the checkpoint); ids")
     cli_options.add_checkpoint_location(parser)
     parser.add_argument("--preprocess", choices=(ORIGIN, *specs.PREPROCESS_CHOICES), default=ORIGIN,
@@ -42,7 +42,7 @@ def add_parser(commands: Any) -> None:
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    options = PredictOptions(frameworks=backends.names() if args.framework == ALL else (args.framework,),
+    options = PredictOptions(frameworks=backends.default_names() if args.framework == ALL else (args.framework,),
                              model_id=args.model, key=args.key, prefix=args.prefix, top=args.top,
                              preprocess=None if args.preprocess == ORIGIN else args.preprocess, timeout=args.timeout)
     result = predict(args.images, args.weights, options,

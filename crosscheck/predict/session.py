@@ -33,7 +33,7 @@ class PredictError(ValueError):
 
 @dataclass(frozen=True)
 class PredictOptions:
-    frameworks: tuple[str, ...] = backends.names()
+    frameworks: tuple[str, ...] = backends.default_names()
     model_id: str | None = None  # None: inferred from the checkpoint
     key: str | None = None
     prefix: str | None = None

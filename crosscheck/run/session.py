@@ -46,7 +46,7 @@ Progress = Callable[[str, str], None]  # (framework, what just finished)
 @dataclass(frozen=True)
 class RunConfig:
     models: Sequence[str] = DEFAULT_MODELS
-    frameworks: Sequence[str] = backends.names()
+    frameworks: Sequence[str] = backends.default_names()
     batch: int = 2
     seed: int = 0
     device: str = "auto"

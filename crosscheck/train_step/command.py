@@ -89,6 +89,8 @@ def lines(report: TrainReport) -> list[str]:
            + ("" if used == config.hyper else " (given values rounded so that every framework represents them exactly)")]
     out += [f"  {fw}: BN momentum {native['bn_momentum']!r}, BN epsilon {native['bn_epsilon']!r}"
             for fw, native in report.native_hyper.items()]
+    out += [f"float32 gradients, {fw}: {backends.get(fw).float32_training}"
+            for fw in next(iter(report.float32_distance.values()), {}) if backends.get(fw).float32_training]
     for framework, error in report.errors.items():
         out.append(f"FAIL {framework}: {error.splitlines()[0]}")
     for pair in report.pairs:

@@ -43,7 +43,7 @@ Results = dict[str, dict[str, np.ndarray]]  # quantity -> {canonical key (or "st
 @dataclass(frozen=True)
 class TrainConfig:
     model_id: str
-    frameworks: Sequence[str] = backends.names()
+    frameworks: Sequence[str] = backends.default_names()
     steps: int = 2  # the first step's velocity is its gradient: momentum and weight decay coupling show from the 2nd
     hyper: Hyperparameters = Hyperparameters()
     batch: int = 2

@@ -7,11 +7,14 @@ back as plain records and arrays as .npz files in a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -23,13 +26,15 @@ from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
-from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, worker_session
+from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, WorkerSession, worker_session
 
 CANDIDATE, SOURCE = "candidate", "source"
 AGAINST_NO_COUNTERFACTUAL = ("checked --against a source, which is not a model id's spec: there is no reference to "
                              "put the change into")
 
+CAPTURES_KEPT = 2  # captured reference traces kept between runs: each holds every point's float64 arrays
 Progress = Callable[[str], None]
+Trace = tuple[list[dict], dict[str, np.ndarray]]
 
 
 class VerifyUsageError(ValueError):
@@ -242,27 +247,82 @@ def _rank(place: str, order: list[str]) -> int:
     return next((i for i, name in enumerate(order) if name == scope or name.startswith(scope + "_")), len(order))
 
 
-class Verification:
-    """Owns the workers and the temporary directory of one verify run."""
+class Verifier:
+    """Warm workers, the scratch directory and the references built and traced so far, shared by every verify run
+    made through it (several candidates in one call, `--watch`): a run redoes only its candidate's own work."""
 
-    def __init__(self, config: VerifyConfig, progress: Progress | None = None) -> None:
+    def __init__(self, session: WorkerSession) -> None:
+        self.pool, self.tmp = session.pool, session.tmp
+        self.built: set[tuple[str, str]] = set()  # (framework, handle) of the references built so far
+        self.structures: dict[tuple[str, str, str], Trace] = {}  # reference structure traces, small: all kept
+        self.captures: OrderedDict[tuple[str, str, str, tuple[int, ...]], Trace] = OrderedDict()  # the latest few
+
+    def verify(self, config: VerifyConfig, progress: Progress | None = None) -> VerifyReport:
+        return Verification(config, self, progress).run()
+
+    def forget(self, framework: str) -> None:
+        """Close `framework`'s worker (it crashed) and drop what it held: the next run starts it afresh."""
+        self.pool.close([framework])
+        self.built.difference_update({key for key in self.built if key[0] == framework})
+        self.structures = {key: trace for key, trace in self.structures.items() if key[0] != framework}
+        self.captures = OrderedDict((key, trace) for key, trace in self.captures.items() if key[0] != framework)
+
+    def trace(self, framework: str, handle: str, images: Path, capture: list[int]) -> Trace:
+        """Trace the model held under `handle`: records and captured arrays; a reference's trace is kept, since a
+        reference never changes for the same input (a candidate's or source's is redone: the user may edit it)."""
+        reusable = handle not in (CANDIDATE, SOURCE)
+        key = (framework, handle, images.name)
+        if reusable and not capture and key in self.structures:
+            return self.structures[key]
+        if reusable and (*key, tuple(capture)) in self.captures:
+            self.captures.move_to_end((*key, tuple(capture)))
+            return self.captures[(*key, tuple(capture))]
+        output = self.tmp / "trace.npz"
+        reply = self.pool[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
+                                             capture=capture, output=output, handle=handle)
+        with np.load(output) as archive:
+            trace = reply["result"]["records"], dict(archive)
+        if reusable and not capture:
+            self.structures[key] = trace
+        elif reusable:
+            self.captures[(*key, tuple(capture))] = trace
+            while len(self.captures) > CAPTURES_KEPT:
+                self.captures.popitem(last=False)
+        return trace
+
+
+@contextlib.contextmanager
+def verifier(timeout: float = DEFAULT_TIMEOUT) -> Iterator[Verifier]:
+    """A Verifier whose workers (CPU, started on first use) and scratch directory go when the block is left."""
+    with worker_session("verify", timeout, device="cpu") as session:
+        yield Verifier(session)
+
+
+class Verification:
+    """One verify run, on the workers and references of a Verifier."""
+
+    def __init__(self, config: VerifyConfig, warm: Verifier, progress: Progress | None = None) -> None:
         config.validate()
         self.config = config
+        self.warm = warm
+        self.pool, self.tmp, self.built = warm.pool, warm.tmp, warm.built
         self.progress = progress or (lambda what: None)
         self.report = VerifyReport(config)
-        self.built: set[tuple[str, str]] = set()  # (framework, handle) of the references built so far
 
     def run(self) -> VerifyReport:
         started = time.perf_counter()
-        frameworks = dict.fromkeys([self.config.framework] + ([self.config.against.framework]
-                                                               if self.config.against else []))
-        with worker_session("verify", self.config.timeout, device="cpu") as session:
-            self.tmp, self.pool = session.tmp, session.pool
-            self.pool.start(frameworks)
-            images = calibration.sample_input(self.config.batch, self.config.seed, self.config.image_size)
+        config = self.config
+        frameworks = [config.framework] + ([config.against.framework] if config.against else [])
+        launched = self.pool.launch(frameworks)  # their framework imports overlap the inputs and weights made here
+        if not self.input_path.exists():
+            images = calibration.sample_input(config.batch, config.seed, config.image_size)
             np.save(self.input_path, images)
             np.save(self.structure_input_path, images[:1])  # structure traces need one image only
-            self._run_against() if self.config.against else self._run()
+        if config.model_id:
+            self._weights(config.model_id)
+        for framework in launched:
+            self.pool.configure(framework)
+        self._run_against() if config.against else self._run()
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -339,14 +399,24 @@ class Verification:
         return nearest
 
     def _reference_structure(self, framework: str, model_id: str, weights: Path | None = None,
-                             mutation: counterfactual.Mutation | None = None) -> graph.Structure:
-        """Build (once) this project's float64 model of `model_id` in `framework`'s worker and trace its structure."""
+                             mutation: counterfactual.Mutation | None = None,
+                             images: Path | None = None) -> graph.Structure:
+        """Build (once) this project's float64 model of `model_id` in `framework`'s worker and trace its structure
+        (on one image of the run's size unless `images` says otherwise)."""
         handle = self._reference(framework, model_id, weights, mutation)
-        return graph.extract(self._trace(framework, handle)[0])
+        return graph.extract(self._trace(framework, handle, images=images)[0])
+
+    def _structure_input(self, size: int) -> Path:
+        """One image of `size` (the run's seed), written once."""
+        path = self.structure_input_path.with_name(f"input-1-seed{self.config.seed}-{size}.npy")
+        if not path.exists():
+            np.save(path, calibration.sample_input(1, self.config.seed, size))
+        return path
 
     def _reference(self, framework: str, model_id: str, weights: Path | None = None,
                    mutation: counterfactual.Mutation | None = None) -> str:
-        handle = f"reference:{model_id}" + (f"+{mutation.describe}" if mutation else "") + ("+w" if weights else "")
+        handle = (f"reference:{model_id}" + (f"+{mutation.describe}" if mutation else "")
+                  + (f"+w{self.config.seed}" if weights else ""))
         if (framework, handle) not in self.built:
             self.pool[framework].request("verify_reference", model_id=model_id, handle=handle,
                                             weights=str(weights) if weights else None,
@@ -387,7 +457,7 @@ class Verification:
 
     def _weights(self, model_id: str) -> Path:
         """The calibrated canonical weights of `model_id`, written once."""
-        path = self.tmp / f"{model_id}.safetensors"
+        path = self.tmp / f"{model_id}-seed{self.config.seed}.safetensors"
         if not path.exists():
             weights = calibration.calibrated_weights(model_id, self.config.seed)
             canonical.save(path, model_id, weights, {"source": "crosscheck.calibration"})
@@ -421,7 +491,9 @@ class Verification:
 
     def _alternative(self, candidate: graph.Structure, model_id: str) -> Alternative:
         self.progress(f"trying {model_id}")
-        reference = self._reference_structure(self.config.framework, model_id)
+        reference = self._reference_structure(self.config.framework, model_id,
+                                              images=self._structure_input(alternative_size(self.config.image_size,
+                                                                              str(self.config.model_id), model_id)))
         spec = specs.get(model_id)
         alternative = Alternative(model_id, diagnose.compare(candidate, reference, spec))
         if not diagnose.errors(alternative.findings):
@@ -429,23 +501,36 @@ class Verification:
             alternative.output_rel_l2 = points[-1].rel_l2
         return alternative
 
-    def _trace(self, framework: str, handle: str,
-               capture: list[int] | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
+    def _trace(self, framework: str, handle: str, capture: list[int] | None = None,
+               images: Path | None = None) -> Trace:
         """Trace a model held under `handle` in `framework`'s worker; records and captured arrays."""
-        output = self.tmp / "trace.npz"
-        images = self.input_path if capture else self.structure_input_path
-        reply = self.pool[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
-                                                capture=capture or [], output=output, handle=handle)
-        with np.load(output) as archive:
-            return reply["result"]["records"], dict(archive)
+        images = images or (self.input_path if capture else self.structure_input_path)
+        return self.warm.trace(framework, handle, images, capture or [])
 
     @property
     def input_path(self) -> Path:
-        return self.tmp / "input.npy"
+        config = self.config
+        return self.tmp / f"input-{config.batch}-seed{config.seed}-{config.image_size}.npy"
 
     @property
     def structure_input_path(self) -> Path:
-        return self.tmp / "input-1.npy"
+        return self.input_path.with_name(f"input-1-seed{self.config.seed}-{self.config.image_size}.npy")
+
+
+def alternative_size(size: int, checked_id: str, model_id: str) -> int:
+    """The input size at which `model_id`'s maps after its stem are those of `checked_id` at `size`.
+
+    The structure of a reference does not depend on the input size (its head pool is global, its padding
+    explicit), so an alternative with a less reducing stem (a CIFAR id for an ImageNet one) is traced on a
+    smaller image, not at several times the checked id's work; a more reducing one keeps the run's size."""
+    reduction, checked = _stem_reduction(model_id), _stem_reduction(checked_id)
+    return size * reduction // checked if reduction < checked and size * reduction % checked == 0 else size
+
+
+def _stem_reduction(model_id: str) -> int:
+    """How many times smaller than the input the maps leaving `model_id`'s stem are."""
+    stem = specs.STEMS[specs.get(model_id).stem]
+    return math.prod(stride for _, stride, _ in stem.convs) * (2 if stem.max_pool else 1)
 
 
 def _same_kind(structure: graph.Structure, model_id: str) -> bool:
@@ -461,4 +546,6 @@ def _alternative_ids(candidate: graph.Structure, model_id: str) -> list[str]:
 
 
 def verify(config: VerifyConfig, progress: Progress | None = None) -> VerifyReport:
-    return Verification(config, progress).run()
+    """One run on workers started for it and closed after it."""
+    with verifier(config.timeout) as warm:
+        return warm.verify(config, progress)

@@ -41,9 +41,12 @@ def load_candidate(source: str, name: str, kwargs: dict[str, Any], worker: Worke
         raise CandidateError(f"{source}: not a Python source file")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = module
-    sys.path.insert(0, str(path.parent))  # the file may import its neighbours
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # the file may import its neighbours
     try:
-        loader_spec.loader.exec_module(module)
+        # compiled from the file's bytes, never from __pycache__: an edit within the same second and of the same
+        # size (1e-5 -> 1e-3) leaves a cached .pyc looking fresh, and `verify --watch` must see every edit
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
     except Exception as error:  # anything the user's module raises while importing
         raise CandidateError(f"{source} does not import: {_summary(error, path)}") from None
     factory = getattr(module, name, None)

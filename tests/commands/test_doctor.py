@@ -46,7 +46,9 @@ def doctor(tmp_path_factory):
 def test_doctor_exits_0_when_the_cpu_proof_can_run(doctor):
     code, _, report = doctor
     assert code == 0 and report["cpu_proof_ready"]
-    assert {name: fw["status"] for name, fw in report["frameworks"].items()} == dict.fromkeys(("torch", "keras", "paddle"), "ok")
+    assert {name: report["frameworks"][name]["status"] for name in ("torch", "keras", "paddle")} == dict.fromkeys(
+        ("torch", "keras", "paddle"), "ok")
+    assert list(report["frameworks"]) == list(backends.names())  # Keras' other engines reported too, installed or not
 
 
 def read_in_its_own_process(code: str) -> object:
@@ -191,6 +193,28 @@ def test_missing_framework_blocks_the_cpu_proof_and_exits_1(monkeypatch, capsys)
     monkeypatch.setattr(command, "collect", lambda timeout, check_import_order: environment())
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["gpu_proof_ready"] is True
+
+
+def test_a_missing_keras_engine_is_a_note_that_leaves_the_cpu_proof_ready():
+    """keras_jax joins a run only when named, so without jax the default proof still runs: a note names the extra."""
+    missing = FrameworkProbe("keras_jax", "missing", "keras_jax: the framework is not installed (No module named 'jax'); "
+                                                     "install it with: pip install 'crosscheck[jax]'")
+    env = environment({"torch": probe("torch"), "keras": probe("keras"), "paddle": probe("paddle"), "keras_jax": missing})
+    assert env.cpu_proof_ready
+    [finding] = [f for f in diagnose(env) if f.problem.startswith("keras_jax")]
+    assert finding.severity == "note" and "pip install 'crosscheck[jax]'" in finding.fix
+
+
+def test_tensorflows_onednn_is_named_with_its_switch_only_while_it_is_on():
+    """Keras on TensorFlow trains further from float64 with oneDNN on (docs/train-step.md); TF_ENABLE_ONEDNN_OPTS=0."""
+    def float32_notes(onednn: bool) -> list:
+        keras = probe("keras", tf32={"tensor_float_32_execution": False, "onednn_opts": onednn})
+        env = environment({"torch": probe("torch"), "keras": keras, "paddle": probe("paddle")})
+        return [f for f in diagnose(env) if "float32 training gradients" in f.problem]
+
+    [finding] = float32_notes(onednn=True)
+    assert finding.severity == "note" and finding.problem.startswith("keras:") and "TF_ENABLE_ONEDNN_OPTS=0" in finding.fix
+    assert float32_notes(onednn=False) == []
 
 
 def test_a_framework_that_does_not_import_is_probed_as_missing():

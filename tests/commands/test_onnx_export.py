@@ -132,8 +132,9 @@ def test_exports_are_checked_named_and_stamped(resnet18_exports):
         }
 
 
-@pytest.mark.parametrize("frameworks", [("torch",), pytest.param(backends.names(), marks=pytest.mark.slow)],
-                         ids=["torch", "all"])
+@pytest.mark.parametrize("frameworks", [("torch",), pytest.param(backends.default_names(), marks=pytest.mark.slow),
+                                        pytest.param(("keras_torch",), marks=pytest.mark.slow)],
+                         ids=["torch", "all", "keras_torch"])
 def test_resnet18_cifar_exports_take_32x32_with_a_dynamic_batch(tmp_path, frameworks):
     """The CIFAR id exports at its own input size and head, [batch, 3, 32, 32] -> [batch, 10], equal to its native
     model; the quick tier exports from torch (where CIFAR ResNets are trained), the slow one from all three."""

@@ -186,12 +186,12 @@ def no_work(monkeypatch):
         calls.append("run")
         return RunReport(config)
 
-    def fake_verify(config, progress):
+    def fake_verify(verifier, config, progress):
         calls.append("verify")
         return verify_report_fixture()
 
     monkeypatch.setattr(run_command, "run", fake_run)
-    monkeypatch.setattr(verify_command, "verify", fake_verify)
+    monkeypatch.setattr(verify_command.Verifier, "verify", fake_verify)
     return calls
 
 

@@ -12,7 +12,7 @@ keras_hub = pytest.importorskip("keras_hub")
 
 from crosscheck import spec as specs  # noqa: E402
 from crosscheck.backends.keras import adapter  # noqa: E402
-from crosscheck.backends.keras.adapter import _floatx as floatx  # noqa: E402
+from crosscheck.backends.keras.shared import _floatx as floatx  # noqa: E402
 from crosscheck.checkpoints.hubs import keras_hub as layout  # noqa: E402
 from crosscheck.checkpoints.hubs import keras_hub_runtime as runtime  # noqa: E402
 from crosscheck.checkpoints.hubs import to_base  # noqa: E402

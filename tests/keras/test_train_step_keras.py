@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from crosscheck.training_conventions import CONVENTIONS
+from crosscheck.backends.keras import shared as keras_shared
 from crosscheck.backends.keras import train as keras_train
 from train_step_references import (EPS, G1, G2, LR, MU, P0, START_MEAN, START_VAR, WD, X,  # tests/ helpers
                                    check_bn_running_update, check_unbiased_rewrite, f32, numpy_sgd, train_with_slip)
@@ -57,8 +58,8 @@ def test_a_keras_worker_with_decoupled_weight_decay_fails_naming_the_weight_deca
             return keras.optimizers.SGD(learning_rate=hyper["lr"], momentum=hyper["momentum"],
                                         weight_decay=hyper["weight_decay"])
 
-    monkeypatch.setattr(keras_train, "optimizer", decoupled)
-    monkeypatch.setattr(keras_train, "coupled_l2", lambda gradients, variables, weight_decay: gradients)
+    monkeypatch.setattr(keras_shared, "optimizer", decoupled)  # the training loop every Keras engine shares
+    monkeypatch.setattr(keras_shared, "coupled_l2", lambda gradients, variables, weight_decay: gradients)
     pair = train_with_slip(["torch", "keras"], in_process="keras")
     assert pair["passed"] is False
     assert pair["loss"]["passed"] and pair["gradients"]["passed"] and not pair["parameters"]["passed"], pair

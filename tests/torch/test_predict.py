@@ -56,7 +56,7 @@ def test_predict_gives_torchvisions_top5_in_all_three_frameworks(photos, resnet1
     Normalize, torchvision.models.resnet18), class for class and in order."""
     path, model = resnet18_weights
     result = predict(photos, path)
-    assert result.agree and set(result.predictions) == set(backends.names())
+    assert result.agree and set(result.predictions) == set(backends.default_names())
     assert result.preprocess == "torch" and result.logits_rel_l2 < 1e-5  # float32 pairs of resnet18: ~1e-6
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     reference = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),

@@ -186,8 +186,8 @@ def test_report_fits_80_columns_with_every_number_intact():
 
     config = session.TrainConfig("resnet50v2")
     report = session.TrainReport(config, config.hyper.snap(),
-                                 {fw: config.hyper.snap().native(fw, 1.001e-5) for fw in backends.names()})
-    report.float32_distance = {q: {fw: 1.23e-4 for fw in backends.names()} for q in session.QUANTITIES}
+                                 {fw: config.hyper.snap().native(fw, 1.001e-5) for fw in backends.default_names()})
+    report.float32_distance = {q: {fw: 1.23e-4 for fw in backends.default_names()} for q in session.QUANTITIES}
     report.pairs = [session.PairResult(a, b, [session.Comparison(q, 3.2e-12, 0.5, True) for q in session.QUANTITIES],
                                        1.07e-3) for a, b in (("torch", "keras"), ("torch", "paddle"), ("keras", "paddle"))]
     console = Console(width=80, record=True, force_terminal=False)

@@ -47,10 +47,12 @@ def defined_names(path: Path) -> set[str]:
     return names
 
 
-def test_the_registry_lists_the_three_participants_in_the_spec_naming_order():
-    assert backends.names() == ("torch", "keras", "paddle")
-    assert backends.get("keras").impl_package == "keras_impl"
-    with pytest.raises(specs.UnknownFrameworkError, match="unknown framework 'jax'; valid: torch, keras, paddle"):
+def test_the_registry_lists_the_participants_in_the_spec_naming_order():
+    assert backends.names() == ("torch", "keras", "keras_jax", "keras_torch", "paddle")
+    assert backends.default_names() == ("torch", "keras", "paddle")  # Keras' other engines run when named
+    assert {backends.get(name).impl_package for name in ("keras", "keras_jax", "keras_torch")} == {"keras_impl"}
+    with pytest.raises(specs.UnknownFrameworkError,
+                       match="unknown framework 'jax'; valid: torch, keras, keras_jax, keras_torch, paddle"):
         backends.get("jax")
 
 
@@ -68,8 +70,9 @@ def test_each_record_names_what_exists(name):
     for suffix in backend.checkpoint_suffixes:
         assert reader.FORMATS.get(suffix) == backend.naming, f"{name}: {suffix} is not a format in its naming"
         assert suffix in reader.SIGNATURES
-    assert backend.exporter in {re.split(r"[<>=!~\[ ;]", requirement)[0] for requirement in extras["onnx"]}, \
-        f"{name}: exporter {backend.exporter!r} is not in the onnx extra"
+    exporters = {re.split(r"[<>=!~\[ ;]", requirement)[0] for requirement in extras["onnx"]}
+    assert (backend.exporter in exporters) != bool(backend.cannot_export), \
+        f"{name}: exporter {backend.exporter!r} must be in the onnx extra, or the record must say why it cannot be"
     assert backend.gpu_install.startswith("pip ")
 
 

@@ -19,4 +19,7 @@ BACKEND = Backend(
     environment={"KERAS_BACKEND": "tensorflow"},
     cannot_build={"pool_padding_value": "keras_impl always zero-pads its stem max-pool, so the -inf padding cannot be "
                                         "built in Keras"},
+    float32_training="TensorFlow's float32 reductions (BatchNormalization's batch moments) accumulate sequentially, "
+                     "and its oneDNN kernels move the gradients further; TF_ENABLE_ONEDNN_OPTS=0 (set before "
+                     "TensorFlow is imported) turns oneDNN off (docs/train-step.md)",
 )

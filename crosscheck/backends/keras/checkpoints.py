@@ -14,7 +14,7 @@ from keras.src.legacy.saving import legacy_h5_format
 from crosscheck import spec as specs
 from crosscheck.checkpoints.containers import Arrays
 from crosscheck.checkpoints.keras_formats import ARCHIVE_SUFFIX, WEIGHTS_SUFFIX, layers, open_h5, read, stored_dtype
-from crosscheck.backends.keras.adapter import set_native as load_state
+from crosscheck.backends.keras.shared import set_native as load_state
 from crosscheck.spec import ModelSpec
 
 __all__ = ["layers", "load_into", "load_state", "read", "read_order_based", "stored_dtype", "write"]

@@ -15,7 +15,7 @@ import keras
 import keras_hub
 import numpy as np
 
-from crosscheck.backends.keras.adapter import _floatx as floatx
+from crosscheck.backends.keras.shared import _floatx as floatx
 from crosscheck.checkpoints.hubs import keras_hub as layout
 from crosscheck.checkpoints.keras_formats import stored_dtype
 from crosscheck.spec import ModelSpec
