@@ -151,7 +151,10 @@ def read(file: Checkpoint, pool: WorkerPool, scratch: Path, model_id: str | None
     check_signature(file)
     places: Mapping[str, Arrays] = {}
     try:
-        if file.suffix == KERAS_ORDER_BASED:
+        layout = hubs.read_in_worker(file.path)
+        if layout is not None:
+            located = _read_hub_in_worker(file, layout, pool, scratch, model_id)
+        elif file.suffix == KERAS_ORDER_BASED:
             located = _read_order_based(file, pool, scratch, model_id, num_classes)
         else:
             places = _normalised(_containers(file, pool, scratch))
@@ -279,10 +282,20 @@ def _read_order_based(file: Checkpoint, pool: WorkerPool, scratch: Path, model_i
     return Located(spec, "keras", root, "", native, left_out, head, backbone_only=num_classes == specs.NO_HEAD)
 
 
-def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object]) -> dict[str, Arrays]:
-    """{container: arrays} read in the file's framework worker, passed back through an .npz."""
+def _read_hub_in_worker(file: Checkpoint, layout: hubs.HubLayout, pool: WorkerPool, scratch: Path,
+                        model_id: str | None) -> Located:
+    """A hub file whose weights name no layer (a keras-hub preset): its config checked here first, then read by the
+    library's own model in the base worker, and identified from the layer names and shapes that gives."""
+    config = hubs.config_for(layout.name, file.path)
+    arrays = _worker_read(file, pool, scratch, {"layout": layout.name}, op="hub_read")
+    return containers.locate(arrays, [layout.name], model_id or (config.model_id if config else None), None, None)
+
+
+def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object],
+                 op: str = "read_checkpoint") -> dict[str, Arrays]:
+    """{container: arrays} read in the file's framework worker (by `op`), passed back through an .npz."""
     output = scratch / "native.npz"
-    pool[file.naming].request("read_checkpoint", path=file.path, output=output, **model)
+    pool[file.naming].request(op, path=file.path, output=output, **model)
     found: dict[str, Arrays] = {}
     with np.load(output) as archive:
         for name in archive.files:

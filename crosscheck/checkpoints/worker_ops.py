@@ -98,8 +98,29 @@ def op_hub_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     return {"how": how}
 
 
+def op_hub_read(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Read a hub file whose weights name no layer (a keras-hub preset) with the library's own model (its layout's
+    runtime `read`), saved to the `output` .npz as read_checkpoint saves a file's top level."""
+    runtime = importlib.import_module(hubs.LAYOUTS[request["layout"]].runtime)
+    found = runtime.read(Path(request["path"]))
+    np.savez(request["output"], **{json.dumps([TOP, key]): array for key, array in found.items()})
+    return {"containers": [TOP]}
+
+
+def op_hub_write(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Write the canonical `weights` file as a hub library's directory at `output`, with the library's own saver (its
+    layout's runtime `write`, in this worker)."""
+    model_id, arrays, _ = canonical.load(request["weights"])
+    spec = canonical.spec_for(model_id, arrays)
+    native = hubs.from_base(spec, specs.to_native(spec, arrays, worker.naming), request["layout"])
+    importlib.import_module(hubs.LAYOUTS[request["layout"]].runtime).write(Path(request["output"]), spec, native)
+    return {}
+
+
 OPS = {
     "hub_outputs": op_hub_outputs,
+    "hub_read": op_hub_read,
+    "hub_write": op_hub_write,
     "file_outputs": op_file_outputs,
     "read_checkpoint": op_read_checkpoint,
     "checkpoint_layers": op_checkpoint_layers,

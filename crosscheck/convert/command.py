@@ -25,13 +25,13 @@ def add_parser(commands: Any) -> None:
         description=f"Formats by extension: {', '.join(FORMATS)}. DST is written only if the source and "
                     "converted models agree within the gate (or with --force).")
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="SRC DST: the checkpoint to read and the one to write (a directory for --to transformers); "
-                             "with --to-dir, every SRC to convert")
+                        help="SRC DST: the checkpoint to read and the one to write (a directory for --to transformers "
+                             "and keras-hub); with --to-dir, every SRC to convert")
     parser.add_argument("--to", choices=sorted(TARGETS), default=None,
                         help="write a library's layout: transformers (a save_pretrained directory: config.json + "
-                             "model.safetensors), paddleclas (a .pdparams of PaddleClas' keys), timm (a .pth timm's "
-                             "resnet load_state_dict takes: torchvision's keys); default: DST's extension "
-                             "says, or an existing transformers directory")
+                             "model.safetensors), keras-hub (a save_to_preset directory), paddleclas (a .pdparams of "
+                             "PaddleClas' keys), timm (a .pth timm's resnet load_state_dict takes: torchvision's keys); "
+                             "default: DST's extension says, or an existing transformers or keras-hub directory")
     parser.add_argument("--to-dir", metavar="DIR", help="convert every SRC into DIR (one pool of workers for all; "
                         "all or nothing: written only if every file converts and passes)")
     parser.add_argument("--to-format", metavar="SUFFIX", choices=[f for f in FORMATS if f not in READ_ONLY],

@@ -95,7 +95,7 @@ def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertO
     say = progress or (lambda message: None)
     if not source.path.is_file():
         raise ConvertError(f"{source.path}: no such file")
-    if target is not None and target.write_directory:
+    if target is not None and target.directory:
         check_writable_directory(destination.path, options.overwrite)
         if source.path.resolve().is_relative_to(destination.path.resolve()):
             raise ConvertError(f"{destination.path}: holds the source file; write the conversion elsewhere")
@@ -142,7 +142,7 @@ def convert_many(sources: Sequence[str | Path], to_dir: str | Path, suffix: str,
     bad file raises ConvertError naming it and saying what became of the others, and nothing is written."""
     if not Path(to_dir).is_dir():
         raise ConvertError(f"{to_dir}: no such directory")
-    if options.to is not None and TARGETS[options.to].write_directory:
+    if options.to is not None and TARGETS[options.to].directory:
         raise ConvertError(f"--to {options.to} writes a directory per model: convert those files one at a time")
     targets = destinations(sources, to_dir, suffix)
     for target in targets:
@@ -201,7 +201,7 @@ def destination_target(destination: Path, to: str | None) -> Target | None:
         target = TARGETS.get(to)
         if target is None:
             raise ConvertError(f"--to {to}: unknown target; known: {', '.join(TARGETS)}")
-        if not target.write_directory and not destination.name.lower().endswith(target.suffix):
+        if not target.directory and not destination.name.lower().endswith(target.suffix):
             raise ConvertError(f"{destination}: --to {to} writes a {target.suffix} file; name it so")
         return target
     target = inferred(destination)
@@ -249,7 +249,7 @@ class _Conversion:
         note = bn_momentum_note(self.source.naming, self.destination.naming)
         if note:
             self.say(note)
-        staged = self.tmp / ("converted" if self.target and self.target.write_directory
+        staged = self.tmp / ("converted" if self.target and self.target.directory
                              else f"converted{self.destination.suffix}")
         self.write(staged, spec, arrays, found.labels)
         images = self.tmp / "input.npy"
@@ -263,7 +263,7 @@ class _Conversion:
         if not self.keep_loaded:
             release(self.pool, spec.model_id)  # a shared pool keeps one model at a time
         measured, passed = verdict(after, before, self.options.rtol)
-        if (passed or self.options.force) and self.target and self.target.write_directory:
+        if (passed or self.options.force) and self.target and self.target.directory:
             with atomic_directory(self.destination.path, self.options.overwrite) as temp:
                 shutil.copytree(staged, temp, dirs_exist_ok=True)
         elif passed or self.options.force:
@@ -299,6 +299,11 @@ class _Conversion:
             canonical.save(path, spec.model_id, arrays, metadata)
             return
         weights = canonical.save(self.tmp / "to-write.safetensors", spec.model_id, arrays, metadata)
+        if self.target and self.target.in_worker:
+            path.mkdir()
+            self.pool[self.destination.naming].request("hub_write", weights=weights, output=path,
+                                                       layout=self.target.naming)
+            return
         self.pool[self.destination.naming].request("write_checkpoint", weights=weights, output=path,
                                                    layout=self.target.naming if self.target and self.target.naming
                                                    in hubs.LAYOUTS else None)

@@ -2,8 +2,8 @@
 
 A hub layout is a further key naming derived from one of the spec's NAMINGS (its *base*: the weight layout and
 parameter names it shares): Hugging Face transformers' ResNet keys are torch arrays renamed, PaddleClas' are
-paddle arrays renamed. Each layout is one `HubLayout` record in its library's module (`transformers.py`,
-`paddleclas.py`); identification, locating and relabelling treat its name like any naming (`native_key`,
+paddle arrays renamed, keras-hub's are keras arrays renamed. Each layout is one `HubLayout` record in its library's
+module (`transformers.py`, `paddleclas.py`, `keras_hub.py`); identification, locating and relabelling treat its name like any naming (`native_key`,
 `to_base`), so a hub file is read, identified and converted as its base naming's files are.
 """
 
@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints.hubs import paddleclas, transformers
+from crosscheck.checkpoints.hubs import keras_hub, paddleclas, transformers
 from crosscheck.checkpoints.hubs.layout import HubConfig, HubConfigError, HubLayout
 from crosscheck.spec import LayerSpec, ModelSpec
 
@@ -70,6 +70,12 @@ def directory_weights(path: Path) -> Path | None:
     return None
 
 
+def read_in_worker(weights: Path) -> HubLayout | None:
+    """The layout whose library alone can read `weights` (keras-hub's `model.weights.h5` beside its `config.json`)."""
+    return next((layout for layout in LAYOUTS.values() if layout.read_in_worker and layout.read_in_worker(weights)),
+                None)
+
+
 def config_for(naming: str, weights: Path) -> HubConfig | None:
     """The layout's config beside `weights` read (HubConfigError if it contradicts the layout), or None without one."""
     layout = LAYOUTS.get(naming)
@@ -81,4 +87,4 @@ def config_for(naming: str, weights: Path) -> HubConfig | None:
     return HubConfig(None, notes=(f"no {layout.config_name} beside {weights.name}: {layout.without_config}",))
 
 
-LAYOUTS: dict[str, HubLayout] = {layout.name: layout for layout in (transformers.LAYOUT, *paddleclas.LAYOUTS)}
+LAYOUTS: dict[str, HubLayout] = {layout.name: layout for layout in (transformers.LAYOUT, *paddleclas.LAYOUTS, keras_hub.LAYOUT)}

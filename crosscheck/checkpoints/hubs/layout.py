@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from crosscheck import spec as specs
 from crosscheck.spec import LayerSpec, ModelSpec
 
 Arrays = dict[str, np.ndarray]
@@ -46,3 +47,13 @@ class HubLayout:
     weights_names: tuple[str, ...] = ()  # the weights file names of a hub directory, preferred first
     runtime: str = ""  # the module whose `outputs` runs a file with the library's own loader (in `base`'s worker)
     not_installed: str = ""  # why the proof cannot use the library's loader here (no runtime)
+    # a weights file of this library that names no layer, read by the runtime's `read` with the library (None: none)
+    read_in_worker: Callable[[Path], bool] | None = None
+
+
+def plain_torchvision(model_id: str) -> bool:
+    """torchvision's plain ResNet: the 7x7 stem, ungrouped blocks without timm's designs, BN eps 1e-5, stride on the
+    3x3 (what the hub libraries' plain ResNets build)."""
+    spec = specs.get(model_id)
+    return (spec.family == "torchvision" and spec.stem == "imagenet" and spec.groups == 1 and spec.width_per_group == 64
+            and spec.plain_blocks)

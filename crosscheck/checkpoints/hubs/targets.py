@@ -2,8 +2,8 @@
 
 A target names the key naming its files use (a spec naming or a hub layout), its weights file's suffix, which model
 ids the library's ResNet can hold, and how its files are written: a directory of config + weights written here
-without a framework (transformers), or one file written by its base naming's worker with the layout's keys
-(PaddleClas). Adding a target is one record in TARGETS.
+without a framework (transformers), a directory written by the library's own saver in its base naming's worker
+(keras-hub's `save_to_preset`), or one file written by its base naming's worker with the layout's keys (PaddleClas). Adding a target is one record in TARGETS.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from safetensors.numpy import save_file
 from crosscheck import spec as specs
 from crosscheck.checkpoints import hubs
 from crosscheck.checkpoints.containers import TORCH_BN_COUNTER
-from crosscheck.checkpoints.hubs import paddleclas, transformers
+from crosscheck.checkpoints.hubs import keras_hub, paddleclas, transformers
 from crosscheck.spec import ModelSpec
 
 Labels = tuple[str, ...] | None
@@ -37,6 +37,12 @@ class Target:
     write_directory: DirectoryWriter | None = None  # a directory target's framework-free writer; None: one file
     weights_name: str = ""  # the weights file's name in the directory
     recognises: Callable[[Path], bool] = lambda path: False  # an existing destination directory that is this library's
+    in_worker: bool = False  # a directory written by the library's saver in the base worker (`hub_write`)
+
+    @property
+    def directory(self) -> bool:
+        """The target is a directory (config + weights), not one file."""
+        return self.write_directory is not None or self.in_worker
 
     @property
     def framework(self) -> str:
@@ -45,7 +51,7 @@ class Target:
 
     def weights(self, destination: Path) -> Path:
         """The weights file the target writes at `destination`."""
-        return destination / self.weights_name if self.write_directory else destination
+        return destination / self.weights_name if self.directory else destination
 
 
 def write_transformers(directory: Path, spec: ModelSpec, arrays: Mapping[str, np.ndarray], labels: Labels) -> None:
@@ -79,11 +85,18 @@ def timm_fits(spec: ModelSpec) -> str | None:
     return None
 
 
+def is_keras_hub_directory(path: Path) -> bool:
+    """A directory holding a keras-hub preset (config.json of a keras-hub class beside model.weights.h5)."""
+    return keras_hub.is_preset_weights(path / keras_hub.WEIGHTS)
+
+
 TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("transformers", transformers.NAME, ".safetensors", transformers.fits, write_transformers,
            transformers.WEIGHTS[0], is_transformers_directory),
     Target("paddleclas", paddleclas.LAYOUT.name, ".pdparams", paddleclas.fits),
     Target("timm", "torch", ".pth", timm_fits),
+    Target("keras-hub", keras_hub.NAME, ".weights.h5", keras_hub.fits, weights_name=keras_hub.WEIGHTS,
+           recognises=is_keras_hub_directory, in_worker=True),
 )}
 
 

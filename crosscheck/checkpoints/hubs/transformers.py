@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from crosscheck import spec as specs
-from crosscheck.checkpoints.hubs.layout import UNNAMED, Arrays, HubConfig, HubConfigError, HubLayout
+from crosscheck.checkpoints.hubs.layout import UNNAMED, Arrays, HubConfig, HubConfigError, HubLayout, plain_torchvision
 from crosscheck.spec import LayerSpec, ModelSpec
 
 NAME = "transformers"
@@ -86,9 +86,7 @@ def holdable() -> list[str]:
 
 def fits_id(model_id: str) -> bool:
     """transformers' ResNet has torchvision's 7x7 stem, plain (ungrouped) blocks, BN eps 1e-5, stride on the 3x3."""
-    spec = specs.get(model_id)
-    return (spec.family == "torchvision" and spec.stem == "imagenet" and spec.groups == 1 and spec.width_per_group == 64
-            and spec.plain_blocks)
+    return plain_torchvision(model_id)
 
 
 def config(spec: ModelSpec, labels: tuple[str, ...] | None = None) -> dict[str, Any]:
