@@ -29,6 +29,11 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool = True) -> Path
         raise OutputPathError(f"{path}: already exists (pass --overwrite to replace it)")
     if path.is_dir():
         raise OutputPathError(f"{path}: is a directory")
+    return _check_parent(path)
+
+
+def _check_parent(path: Path) -> Path:
+    """`path` when the directory it would be written in exists and is writable."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputPathError(f"{path}: directory {parent} does not exist")
@@ -68,12 +73,7 @@ def check_writable_directory(path: str | os.PathLike[str], overwrite: bool = Tru
         raise OutputPathError(f"{path}: exists and is not a directory")
     if path.exists() and not overwrite:
         raise OutputPathError(f"{path}: already exists (pass --overwrite to replace the directory)")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputPathError(f"{path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"{path}: directory {parent} is not writable")
-    return path
+    return _check_parent(path)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,12 @@ STATE_LOADERS = {
 }
 
 
+def make_files(script: str, directory: Path, *args: object) -> Path:
+    """Run a file-making script (its argv: `directory`, `args`) in its own process, one framework per process."""
+    run_python(script, directory, *args)
+    return directory
+
+
 def run_python(code: str, *args: object) -> str:
     """Run `code` with `args` in a fresh interpreter at the repository root; its stdout, or a failure with its stderr."""
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True)

@@ -19,7 +19,7 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
-from subprocess_python import load_state, run_python  # tests/ helpers
+from subprocess_python import load_state, make_files, run_python  # tests/ helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,13 +83,6 @@ np.savez(f"{out}/reference.npz", **{f"{layer.name}/{v.name}": keras.ops.convert_
 '''
 
 
-def make(script: str, directory: Path) -> Path:
-    """Run a file-making script in its own process (one framework per process)."""
-    done = subprocess.run([sys.executable, "-c", script, str(directory)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return directory
-
-
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")
@@ -97,12 +90,12 @@ def wide_console(monkeypatch):
 
 @pytest.fixture(scope="module")
 def torch_files(tmp_path_factory) -> Path:
-    return make(TORCH_FILES, tmp_path_factory.mktemp("torch"))
+    return make_files(TORCH_FILES, tmp_path_factory.mktemp("torch"))
 
 
 @pytest.fixture(scope="module")
 def paddle_files(tmp_path_factory) -> Path:
-    return make(PADDLE_FILES, tmp_path_factory.mktemp("paddle"))
+    return make_files(PADDLE_FILES, tmp_path_factory.mktemp("paddle"))
 
 
 def torch_state(path: Path) -> dict[str, np.ndarray]:
@@ -274,7 +267,7 @@ for path in sys.argv[1:]:
 @pytest.mark.slow
 def test_keras_notop_files_go_to_torch_and_back_bit_identically(tmp_path_factory, pool, tmp_path):
     """keras.applications ResNet50(include_top=False) saved as .keras, .weights.h5 and legacy .h5."""
-    files = make(KERAS_FILES, tmp_path_factory.mktemp("keras"))
+    files = make_files(KERAS_FILES, tmp_path_factory.mktemp("keras"))
     backs = []
     for name in ("notop.keras", "notop.weights.h5", "notop.h5"):
         there = convert(files / name, tmp_path / f"{name}.pth", pool=pool)

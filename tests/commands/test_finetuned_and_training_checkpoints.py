@@ -14,8 +14,6 @@ around the model's keys).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +21,8 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.convert.session import ConvertOptions, convert
-from subprocess_python import load_state, run_python  # tests/ helpers
+from subprocess_python import load_state, make_files, run_python  # tests/ helpers
 
-ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORK_SUFFIX = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
 
 TORCH_FILES = r'''
@@ -165,13 +162,6 @@ for path in sys.argv[3:]:
 '''
 
 
-def make(script: str, directory: Path, *args: str) -> Path:
-    """Run a file-making script in its own process (one framework per process)."""
-    done = subprocess.run([sys.executable, "-c", script, str(directory), *args], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return directory
-
-
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")
@@ -179,17 +169,17 @@ def wide_console(monkeypatch):
 
 @pytest.fixture(scope="module")
 def torch_files(tmp_path_factory) -> Path:
-    return make(TORCH_FILES, tmp_path_factory.mktemp("torch"))
+    return make_files(TORCH_FILES, tmp_path_factory.mktemp("torch"))
 
 
 @pytest.fixture(scope="module")
 def paddle_files(tmp_path_factory) -> Path:
-    return make(PADDLE_FILES, tmp_path_factory.mktemp("paddle"))
+    return make_files(PADDLE_FILES, tmp_path_factory.mktemp("paddle"))
 
 
 @pytest.fixture(scope="module")
 def keras_files(tmp_path_factory) -> Path:
-    return make(KERAS_FILES, tmp_path_factory.mktemp("keras"), "resnet18_cifar")
+    return make_files(KERAS_FILES, tmp_path_factory.mktemp("keras"), "resnet18_cifar")
 
 
 def state(framework: str, path: Path) -> dict[str, np.ndarray]:
@@ -353,7 +343,7 @@ def test_an_mmpretrain_checkpoint_with_ema_names_both(torch_files, tmp_path, cap
 
 @pytest.fixture(scope="module")
 def mmpretrain_styles(tmp_path_factory) -> Path:
-    return make(MMPRETRAIN_STYLES, tmp_path_factory.mktemp("styles"))
+    return make_files(MMPRETRAIN_STYLES, tmp_path_factory.mktemp("styles"))
 
 
 def test_mmpretrain_caffe_style_is_named_and_refused(mmpretrain_styles, tmp_path, capsys):
@@ -451,7 +441,7 @@ def test_num_classes_0_converts_a_keras_base_alone(keras_files, pool, tmp_path):
 @pytest.mark.slow
 def test_keras_applications_resnet50_transfer_model_goes_through_every_framework(tmp_path_factory, pool, tmp_path):
     """The tutorial's base itself: keras.applications.ResNet50(include_top=False), nested, saved as .keras."""
-    files = make(KERAS_FILES, tmp_path_factory.mktemp("resnet50"), "resnet50")
+    files = make_files(KERAS_FILES, tmp_path_factory.mktemp("resnet50"), "resnet50")
     backs = round_trips(files / "nested.keras", ["torch", "paddle", "keras"], "keras", pool, tmp_path)
     for back in keras_state("resnet50_v1", 7, *backs):
         assert_same_state(back, state("keras", files / "nested-reference.npz"))

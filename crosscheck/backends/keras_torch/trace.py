@@ -2,16 +2,6 @@
 traced call (crosscheck/backends/keras/trace.py); on PyTorch the ops would come from torch's dispatcher, which no
 reader here turns into records yet. The same model file verifies with `--framework keras`."""
 
-from __future__ import annotations
+from crosscheck.backends.keras.untraced import not_built
 
-from typing import Any, NoReturn
-
-NOT_BUILT = ("verify cannot trace Keras models on PyTorch yet (its ops are read from TensorFlow's graph): "
-             "verify the same model file with --framework keras")
-
-
-def _not_built(*_: Any, **__: Any) -> NoReturn:
-    raise NotImplementedError(NOT_BUILT)
-
-
-is_model = float64 = prepare = trace = assign = read = _not_built
+is_model = float64 = prepare = trace = assign = read = not_built("PyTorch")
