@@ -399,7 +399,8 @@ def torch_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, layout", [("clas-vd.pdparams", "paddleclas"), ("legacy-vd.pdparams", "paddleclas-legacy")])
+@pytest.mark.parametrize("name, layout", [("clas-vd.pdparams", "paddleclas"),
+                                          ("legacy-vd.pdparams", "paddleclas-legacy")])
 def test_paddleclas_resnet50_vd_files_are_timms_resnet50d_bit_for_bit(clas_vd, pool, tmp_path, capsys, name, layout):
     summary = inspect_json(capsys, clas_vd / name)
     assert (summary["naming"], summary["model_id"], summary["num_classes"]) == (layout, "resnet50d", 7)

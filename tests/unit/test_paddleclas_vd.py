@@ -83,7 +83,8 @@ def test_paddleclas_resnet_vd_names_are_timms_resnet_d_parameters_one_for_one(mo
 
 
 def test_the_vd_stem_is_paddleclas_stem_cfg():
-    """stem_cfg["vd"]: 3->32 3x3/2, 32->32 3x3, 32->64 3x3; resnet50d's stem convs have those shapes under those keys."""
+    """stem_cfg["vd"]: 3->32 3x3/2, 32->32 3x3, 32->64 3x3; resnet50d's stem convs have those shapes under those
+    keys."""
     shapes = specs.get("resnet50d").native_shapes("paddle")
     pairs = layout_pairs("resnet50d", "paddleclas")
     stem = {key: shapes[pairs[key].replace("running_mean", "_mean")] for key in
