@@ -319,3 +319,102 @@ def test_paddleclas_resnet18s_first_stage_projection_fits_no_id(clas, tmp_path, 
     message = refused(capsys, "convert", str(clas / "first-short.pdparams"), str(tmp_path / "out.pth"))
     assert "fits no known model id" in message and "unexpected blocks.0.short.conv.weight" in message
     assert not (tmp_path / "out.pth").exists()
+
+
+# PaddleClas ResNet_vd: timm's resnet50d arrays (timm installs) under PaddleClas' ResNet_vd names (it does not), written
+# from its source naming in module-creation order: `stem.{0,1,2}`, `blocks.{i}.conv{0,1,2}`, `short` (current) and
+# `conv1_{1,2,3}_weights`, `bnv1_{1,2,3}_*` (ConvBNLayer's "bn" + name[3:]), `res2a_branch1_weights` (legacy
+# ppcls/modeling/architectures/resnet_vd.py); timm creates conv1.{0,1,3,4,6}, bn1, then per block conv1..bn3 and
+# downsample.{1,2} in the same order PaddleClas creates its layers.
+
+TIMM_RESNET50D = r'''
+import sys, numpy as np, timm, torch
+torch.manual_seed(0)
+model = timm.create_model("resnet50d", pretrained=False, num_classes=7)
+with torch.no_grad():  # non-trivial BN statistics, so a dropped or swapped one shows
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1); module.running_var.uniform_(0.5, 2)
+            module.weight.uniform_(0.5, 1.5); module.bias.uniform_(-0.5, 0.5)
+state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+torch.save(state, f"{sys.argv[1]}/timm.pth")
+np.savez(f"{sys.argv[1]}/timm.npz", **{k: v.numpy() for k, v in state.items()})  # creation order kept
+'''
+
+PADDLECLAS_VD_FILES = r'''
+import sys, numpy as np, paddle
+out = sys.argv[1]
+depths = [3, 4, 6, 3]
+
+def current_names():
+    """PaddleClas' legendary_models ResNet50_vd state_dict keys, in creation order."""
+    layer = lambda name: [f"{name}.conv.weight"] + [f"{name}.bn.{p}" for p in ("weight", "bias", "_mean", "_variance")]
+    names, flat = layer("stem.0") + layer("stem.1") + layer("stem.2"), 0
+    for depth in depths:
+        for i in range(depth):
+            for conv in ("conv0", "conv1", "conv2"):
+                names += layer(f"blocks.{flat}.{conv}")
+            if i == 0:
+                names += layer(f"blocks.{flat}.short")
+            flat += 1
+    return names + ["fc.weight", "fc.bias"]
+
+def legacy_names():
+    """ppcls/modeling/architectures/resnet_vd.py's ParamAttr names for ResNet50_vd, in creation order."""
+    def layer(name):
+        bn_name = "bn_" + name if name == "conv1" else "bn" + name[3:]
+        return [f"{name}_weights"] + [f"{bn_name}_{p}" for p in ("scale", "offset", "mean", "variance")]
+    names = layer("conv1_1") + layer("conv1_2") + layer("conv1_3")
+    for block, depth in enumerate(depths):
+        for i in range(depth):
+            conv_name = "res" + str(block + 2) + chr(97 + i)
+            for branch in ("branch2a", "branch2b", "branch2c"):
+                names += layer(f"{conv_name}_{branch}")
+            if i == 0:
+                names += layer(f"{conv_name}_branch1")
+    return names + ["fc_0.w_0", "fc_0.b_0"]
+
+with np.load(f"{out}/timm.npz") as loaded:
+    timm_state = dict(loaded)
+TORCH_TO = {"weight": ("weight", "weights", "scale", "w_0"), "bias": ("bias", "offset", "b_0"),
+            "running_mean": ("_mean", "mean"), "running_var": ("_variance", "variance")}
+for names, file in ((current_names(), "clas-vd.pdparams"), (legacy_names(), "legacy-vd.pdparams")):
+    assert len(names) == len(timm_state)
+    state = {}
+    for name, (key, array) in zip(names, timm_state.items()):  # the same parameter in both creation orders
+        assert name.endswith(TORCH_TO[key.rsplit(".", 1)[-1]]), (name, key)
+        state[name] = paddle.to_tensor(array.T if key == "fc.weight" else array)  # paddle's Linear is [in, out]
+    paddle.save(state, f"{out}/{file}")
+'''
+
+
+@pytest.fixture(scope="module")
+def clas_vd(tmp_path_factory) -> Path:
+    directory = make(TIMM_RESNET50D, tmp_path_factory.mktemp("paddleclas-vd"))
+    return make(PADDLECLAS_VD_FILES, directory)
+
+
+def torch_arrays(path: Path) -> dict[str, np.ndarray]:
+    return {k: v for k, v in load_state("torch", path).items() if not k.endswith("num_batches_tracked")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, layout", [("clas-vd.pdparams", "paddleclas"),
+                                          ("legacy-vd.pdparams", "paddleclas-legacy")])
+def test_paddleclas_resnet50_vd_files_are_timms_resnet50d_bit_for_bit(clas_vd, pool, tmp_path, capsys, name, layout):
+    summary = inspect_json(capsys, clas_vd / name)
+    assert (summary["naming"], summary["model_id"], summary["num_classes"]) == (layout, "resnet50d", 7)
+    assert "PaddleClas" in summary["library"]
+    result = convert(clas_vd / name, tmp_path / "timm.pth", pool=pool)
+    assert result.passed and "PaddleClas does not install" in result.source_reading
+    assert_same_arrays(torch_arrays(tmp_path / "timm.pth"), torch_arrays(clas_vd / "timm.pth"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("via", ["vd.pth", "vd.weights.h5", "vd.pdparams"])
+def test_paddleclas_resnet50_vd_goes_to_each_framework_and_back_to_its_own_keys(clas_vd, pool, tmp_path, via):
+    """Legacy names in, the current ResNet_vd keys out (`--to paddleclas` writes the current naming)."""
+    middle, back = tmp_path / via, tmp_path / "back.pdparams"
+    assert convert(clas_vd / "legacy-vd.pdparams", middle, pool=pool).passed
+    assert convert(middle, back, ConvertOptions(to="paddleclas"), pool=pool).passed
+    assert_same_arrays(paddle_arrays(back), paddle_arrays(clas_vd / "clas-vd.pdparams"))

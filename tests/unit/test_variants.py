@@ -207,9 +207,9 @@ def test_a_prefixed_timm_checkpoint_is_found_by_its_deep_stem():
     assert containers.prefixes(keras_keys, "keras") == ["", "backbone/"]
 
 
-def test_hub_layouts_hold_no_timm_design():
-    """PaddleClas' ResNet (vb) and transformers' ResNet have no squeeze-excitation and no average-pool shortcut: a
-    seresnet50 file is never read as a PaddleClas ResNet50 or a transformers resnet-50."""
+def test_hub_layouts_hold_no_timm_design_they_do_not_build():
+    """PaddleClas' ResNet and transformers' ResNet have no squeeze-excitation, transformers' no average-pool shortcut: a
+    seresnet50 file is never read as either; only PaddleClas' ResNet_vd is resnet50d/101d."""
     timm_ids = {"resnet50d", "resnet101d", "seresnet50"}
-    assert not timm_ids & set(paddleclas.holdable()) and not timm_ids & set(transformers.holdable())
-    assert "resnet50" in paddleclas.holdable() and "resnet50" in transformers.holdable()
+    assert "seresnet50" not in paddleclas.holdable() and not timm_ids & set(transformers.holdable())
+    assert {"resnet50", "resnet50d", "resnet101d"} <= set(paddleclas.holdable()) and "resnet50" in transformers.holdable()
