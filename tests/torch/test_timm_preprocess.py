@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crosscheck import calibration
+from crosscheck import calibration, onnx_export
 from crosscheck import spec as specs
 from crosscheck.predict import images as pipeline_images
 from crosscheck.predict.session import PredictOptions, predict
@@ -61,6 +61,15 @@ def test_origin_matches_timms_pretrained_cfg(timm_eval):
     assert tuple(crop.size) == (origin.pipeline.crop, origin.pipeline.crop) and config["crop_mode"] == "center"
     torch_style = specs.PREPROCESSING[origin.preprocessing]
     assert (torch_style.mean, torch_style.std) == (config["mean"], config["std"])
+
+
+def test_export_metadata_names_timms_eval_pipeline(timm_eval):
+    """An exported graph holds no resize: its metadata gives timm's (Resize size, crop, interpolation) to the deployer."""
+    model_id, config, transform = timm_eval
+    meta = onnx_export.metadata(specs.get(model_id), "digest", "torch", "nchw")
+    expected = {"image_resize_mode": "resize_shorter", "image_resize": str(transform.transforms[0].size),
+                "image_crop": str(config["input_size"][-1]), "image_interpolation": config["interpolation"]}
+    assert {key: meta[key] for key in expected} == expected
 
 
 def test_predict_pipeline_equals_timms_eval_transform(timm_eval, images):
