@@ -26,7 +26,9 @@ def participant(framework: str) -> str:
 
 
 def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: str) -> dict[str, str]:
-    """The provenance every export carries in its metadata_props."""
+    """The provenance every export carries in its metadata_props, and the image pipeline its weights' origin evaluates
+    with (the graph holds no resize or crop, so a deployer needs them)."""
+    origin = specs.origin(spec.model_id)
     return {
         "format": FORMAT,
         "model_id": spec.model_id,
@@ -36,6 +38,11 @@ def metadata(spec: specs.ModelSpec, digest: str, framework: str, input_layout: s
         "input_layout": input_layout,
         "input_size": str(spec.input_size),
         "weights_sha256": digest,
+        "image_origin": origin.name,
+        "image_resize_mode": origin.pipeline.mode,
+        "image_resize": str(origin.pipeline.resize),
+        "image_crop": str(origin.pipeline.crop),
+        "image_interpolation": origin.pipeline.interpolation,
     }
 
 

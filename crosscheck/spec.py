@@ -32,6 +32,7 @@ spec records (``LayerSpec.output_shape``, ``BlockSpec.input_size``) is at the id
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Collection, Literal, Mapping
@@ -319,6 +320,21 @@ CONVENTIONS: dict[str, Conventions] = {
 
 
 @dataclass(frozen=True)
+class TimmEval:
+    """The eval fields of timm's `pretrained_cfg` for an id's default weights (bicubic, ImageNet mean/std, centre
+    crop): `create_transform` resizes the shorter side to `floor(input_size / crop_pct)`, then crops input_size."""
+
+    tag: str  # the default pretrained tag, e.g. "ra2_in1k"
+    input_size: int
+    crop_pct: float
+
+    @property
+    def resize(self) -> int:
+        """timm's `scale_size = math.floor(img_size / crop_pct)`."""
+        return math.floor(self.input_size / self.crop_pct)
+
+
+@dataclass(frozen=True)
 class Variant:
     """One model id as data; `get(variant)` builds its ModelSpec, so a new id is one more entry in VARIANTS."""
 
@@ -334,6 +350,7 @@ class Variant:
     downsample: Literal["projection", "avgpool_projection"] = "projection"  # the shortcut where one is needed
     attention: AttentionKind | None = None  # a per-block attention module (`ATTENTIONS`): seresnet50's "se"
     num_classes: int = 1000  # the default head size
+    timm_eval: TimmEval | None = None  # set when the id's published weights are timm's: their eval crop
 
 
 def bottleneck_width(planes: int, groups: int, width_per_group: int) -> int:
@@ -359,11 +376,11 @@ def _cifar(torchvision_id: str) -> Variant:
                    stem="cifar", num_classes=10)
 
 
-def _timm(model_id: str, depths: tuple[int, ...], what: str, **design: Any) -> Variant:
+def _timm(model_id: str, depths: tuple[int, ...], what: str, evaluated: TimmEval, **design: Any) -> Variant:
     """A timm ResNet with torchvision's conventions (BN 1e-5, no conv bias, stride on the 3x3, logits) and its own
-    stem, shortcut or attention; timm builds it as `timm.create_model(model_id)`."""
+    stem, shortcut or attention; timm builds it as `timm.create_model(model_id)`, its weights are timm's."""
     return Variant(model_id, "torchvision", "bottleneck", depths, {"torch": f"timm.models.{model_id}"},
-                   f"timm {model_id}: bottleneck v1.5, {what}", **design)
+                   f"timm {model_id}: bottleneck v1.5, {what}", timm_eval=evaluated, **design)
 
 
 def _keras(model_id: str, family: Literal["keras_v1", "keras_v2"], depths: tuple[int, ...], name: str) -> Variant:
@@ -395,10 +412,11 @@ VARIANTS: dict[str, Variant] = _registry(
     _keras("resnet101v2", "keras_v2", (3, 4, 23, 3), "ResNet101V2"),
     _keras("resnet152v2", "keras_v2", (3, 8, 36, 3), "ResNet152V2"),
     _timm("resnet50d", (3, 4, 6, 3), "deep stem, average-pool shortcut (ResNet-D; PaddleClas ResNet50_vd)",
-          stem="deep", downsample="avgpool_projection"),
+          TimmEval("ra2_in1k", 224, 0.875), stem="deep", downsample="avgpool_projection"),
     _timm("resnet101d", (3, 4, 23, 3), "deep stem, average-pool shortcut (ResNet-D; PaddleClas ResNet101_vd)",
-          stem="deep", downsample="avgpool_projection"),
-    _timm("seresnet50", (3, 4, 6, 3), "squeeze-excitation after bn3, before the add", attention="se"),
+          TimmEval("ra2_in1k", 256, 0.95), stem="deep", downsample="avgpool_projection"),
+    _timm("seresnet50", (3, 4, 6, 3), "squeeze-excitation after bn3, before the add",
+          TimmEval("a1_in1k", 224, 0.95), attention="se"),
 )
 VARIANTS.update(_registry(*(_cifar(model_id) for model_id in ("resnet18", "resnet34", "resnet50", "resnet101",
                                                                 "resnet152"))))
@@ -751,7 +769,7 @@ class ImagePipeline:
     resize: int  # resize_shorter: the shorter side becomes this (aspect kept); direct: both sides become crop
     mode: Literal["resize_shorter", "direct"]
     crop: int  # centre crop of this size (equal to the image size after a direct resize)
-    interpolation: Literal["bilinear", "nearest"]
+    interpolation: Literal["bilinear", "bicubic", "nearest"]
     reference: str
 
 
@@ -775,13 +793,24 @@ ORIGINS: dict[str, Origin] = {
         224, "direct", 224, "nearest", "keras.utils.load_img(path, target_size=(224, 224)) (interpolation='nearest')")),
     "cifar": Origin("CIFAR training blogs (kuangliu/pytorch-cifar)", "cifar", ImagePipeline(
         32, "direct", 32, "bilinear", "CIFAR images are 32x32 already; other images are resized to 32x32, bilinear")),
+    # timm's defaults (DEFAULT_CROP_PCT 0.875 at 224); origin() sizes it from the id's TimmEval
+    "timm": Origin("timm", "torch", ImagePipeline(
+        256, "resize_shorter", 224, "bicubic",
+        "timm create_transform(**resolve_data_config({}, model=m)): Resize(floor(input_size / crop_pct), bicubic) "
+        "+ CenterCrop(input_size)")),
 }
 
 
 def origin(model_id: str) -> Origin:
-    """The weight origin of a model id: its topology says who trains it (keras v1/v2 ids: keras.applications;
-    torchvision ids: torchvision and paddle.vision; CIFAR ids: the CIFAR blogs), whatever file format carries it."""
+    """The weight origin of a model id, whatever file format carries it: timm's, sized by its pretrained_cfg, for an id
+    with a TimmEval; otherwise its topology says who trains it (keras v1/v2 ids: keras.applications; torchvision
+    ids: torchvision and paddle.vision; CIFAR ids: the CIFAR blogs)."""
     spec = get(model_id)
+    evaluated = VARIANTS[model_id].timm_eval
+    if evaluated is not None:
+        timm = ORIGINS["timm"]
+        sized = replace(timm.pipeline, resize=evaluated.resize, crop=evaluated.input_size)
+        return replace(timm, name=f"timm {evaluated.tag}", pipeline=sized)
     return ORIGINS["cifar" if spec.stem == "cifar" else spec.family]
 
 

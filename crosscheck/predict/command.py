@@ -23,7 +23,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "predict", help="top-5 classes of real images in every framework, preprocessed as the weights expect",
         description="Reads the checkpoint as convert does, resizes/crops each image as the weights' origin does "
-                    "(torchvision/paddle.vision: shorter side 256 + centre crop 224; keras.applications: 224x224 "
+                    "(torchvision/paddle.vision: shorter side 256 + centre crop 224; timm: bicubic, its pretrained_cfg's "
+                    "crop; keras.applications: 224x224 "
                     "nearest; CIFAR ids: 32x32), applies the origin's preprocessing in each framework and prints "
                     "the top classes and whether the frameworks agree (exit 1 if not, 2 for bad input).")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow decodes)")

@@ -3,6 +3,9 @@
 * torchvision / paddle.vision: shorter side to 256 (the longer one `int(256 * long / short)`), bilinear, then
   a centre crop of 224 whose corner is `int(round((size - 224) / 2))` — torchvision's `Resize` + `CenterCrop`
   on a PIL image and paddle.vision's (PIL backend) make exactly these Pillow calls.
+* timm (resnet50d, resnet101d, seresnet50): the same shorter-side resize + centre crop with the sizes of the id's
+  pretrained_cfg (`floor(input_size / crop_pct)`, then input_size), **bicubic** — timm's eval `create_transform`
+  is torchvision's `Resize` + `CenterCrop`, which make these Pillow calls.
 * keras.applications: `keras.utils.load_img(path, target_size=(224, 224))`, a direct resize, nearest neighbour.
 * the CIFAR ids: a direct resize to 32x32, bilinear (CIFAR images are 32x32 already and are left alone).
 Every image is converted to RGB first (load_img and the torchvision loaders do the same). Pillow is not a
@@ -18,7 +21,8 @@ from PIL import Image, UnidentifiedImageError
 
 from crosscheck.spec import ImagePipeline
 
-RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
+RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+              "nearest": Image.Resampling.NEAREST}
 
 
 class ImageError(ValueError):

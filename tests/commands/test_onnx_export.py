@@ -129,6 +129,9 @@ def test_exports_are_checked_named_and_stamped(resnet18_exports):
         assert onnx_tools.read_metadata(result.path) == {
             "format": "crosscheck-onnx", "model_id": "resnet18", "num_classes": "1000", "spec_version": specs.SPEC_VERSION,
             "source_framework": framework, "input_layout": "nchw", "input_size": "224", "weights_sha256": digest,
+            # torchvision ResNet18_Weights.IMAGENET1K_V1.transforms(): Resize(256, bilinear) + CenterCrop(224)
+            "image_origin": "torchvision / paddle.vision", "image_resize_mode": "resize_shorter", "image_resize": "256",
+            "image_crop": "224", "image_interpolation": "bilinear",
         }
 
 
