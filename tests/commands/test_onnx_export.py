@@ -310,6 +310,13 @@ def test_grouped_ids_export_from_keras(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"])
+def test_deep_grouped_and_wide_ids_export_from_keras(tmp_path, model_id):
+    """The rest of the grouped and wide ids through Keras' exporter, each against its native float64 truth."""
+    assert_exports_agree(export_all(model_id, tmp_path, frameworks=("keras",)))
+
+
+@pytest.mark.slow
 def test_nhwc_exports_from_every_framework_agree(tmp_path):
     results = export_all("resnet18", tmp_path, input_layout="nhwc")
     assert_exports_agree(results)
