@@ -76,7 +76,7 @@ def fake_workers(tmp_path: Path, mode: str):
 
 
 def export_all(model_id: str, directory: Path, input_layout: str = "nchw",
-               frameworks: tuple[str, ...] = backends.names()) -> dict[str, ExportResult]:
+               frameworks: tuple[str, ...] = backends.default_names()) -> dict[str, ExportResult]:
     """Export `model_id` (seed-0 calibrated weights, one shared file) from `frameworks`, concurrently."""
     weights = canonical.save(directory / f"{model_id}.safetensors", model_id, calibration.calibrated_weights(model_id))
     options = ExportOptions(input_layout=input_layout)

@@ -431,7 +431,7 @@ def test_subclassed_keras_model_without_residuals_is_read_and_is_not_a_resnet(tm
     assert code == 1 and "no residual additions" in report["not_a_resnet"]
 
 
-@pytest.mark.parametrize("framework", backends.names())
+@pytest.mark.parametrize("framework", backends.default_names())  # the engines verify traces
 def test_fixed_pool_over_the_whole_final_map_is_a_warning_and_the_numbers_decide(tmp_path, capsys, framework):
     """A CIFAR ResNet18 whose head is a fixed 4x4 average pool (kuangliu's torch code, its Paddle port, a Keras
     AveragePooling2D(4) + Flatten) is resnet18_cifar at the id's 32x32 input: one warning, MATCH. The final map
