@@ -301,10 +301,22 @@ def test_grouped_and_wide_ids_export_from_torch_and_paddle(tmp_path, model_id):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Keras runs a grouped conv through an XLA-compiled "
-                   "function on the CPU, which tf2onnx leaves as a StatefulPartitionedCall node onnx cannot check")
 def test_grouped_ids_export_from_keras(tmp_path):
-    assert_exports_agree(export_all("resnext50_32x4d", tmp_path, frameworks=("keras",)))
+    """Keras runs a grouped conv on the CPU through an XLA-compiled function; the export traces it as a plain conv,
+    which becomes an ONNX Conv with `group` (32 here, torchvision's resnext50_32x4d), proven against float64 truth."""
+    results = export_all("resnext50_32x4d", tmp_path, frameworks=("keras",))
+    assert_exports_agree(results)
+    nodes = onnx.load(results["keras"].path).graph.node
+    assert all(node.domain == "" and onnx.defs.has(node.op_type) for node in nodes)  # no StatefulPartitionedCall
+    groups = [attr.i for node in nodes if node.op_type == "Conv" for attr in node.attribute if attr.name == "group"]
+    assert [group for group in groups if group != 1] == [32] * (3 + 4 + 6 + 3)  # torchvision: one grouped 3x3 conv per bottleneck, [3, 4, 6, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"])
+def test_deep_grouped_and_wide_ids_export_from_keras(tmp_path, model_id):
+    """The rest of the grouped and wide ids through Keras' exporter, each against its native float64 truth."""
+    assert_exports_agree(export_all(model_id, tmp_path, frameworks=("keras",)))
 
 
 @pytest.mark.slow
