@@ -29,6 +29,7 @@ class FrameworkProbe:
     cudnn: str | None = None
     devices: tuple[str, ...] = ()
     tf32: dict[str, bool] = field(default_factory=dict)  # the framework's default TF32 switches
+    cpu_switches: dict[str, bool] = field(default_factory=dict)  # switches of its CPU numerics (TF's oneDNN kernels)
     missing_switches: tuple[str, ...] = ()  # GPU-proof switches (TF32 off, determinism) this build lacks
 
     @property
@@ -65,4 +66,5 @@ def _probe(worker: FrameworkWorker) -> FrameworkProbe:
         return FrameworkProbe(worker.framework, "failed", f"{error} {detail}".strip())
     return FrameworkProbe(worker.framework, versions=result["versions"], cuda=result["cuda"], cudnn=result["cudnn"],
                           devices=tuple(result["devices"]), tf32=result["tf32"],
+                          cpu_switches=result.get("cpu_switches", {}),
                           missing_switches=tuple(result["missing_switches"]))

@@ -123,7 +123,7 @@ def _float32_training(env: Environment) -> list[Finding]:
     found = []
     for probe in env.frameworks.values():
         note = backends.get(probe.framework).float32_training
-        if probe.status == "ok" and note and probe.tf32.get("onednn_opts", True):
+        if probe.status == "ok" and note and probe.cpu_switches.get("onednn_opts", True):
             found.append(Finding("note", f"{probe.framework}: float32 training gradients are further from float64 than "
                                          "torch's", note))
     return found

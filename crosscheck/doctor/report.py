@@ -21,7 +21,8 @@ NONE = "none"
 MISSING = "[red]not installed[/red]"
 # Short names for the table; the JSON keeps the frameworks' own switch names.
 TF32_LABEL = {"cudnn.allow_tf32": "conv", "cuda.matmul.allow_tf32": "matmul",
-              "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN"}
+              "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN",
+              "jax_default_matmul_precision": "matmul precision"}
 STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
 
 

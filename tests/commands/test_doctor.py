@@ -19,6 +19,7 @@ import sys
 import pytest
 from rich.console import Console
 
+from crosscheck import backends
 from crosscheck.cli import main
 from crosscheck.doctor import command
 from crosscheck.device_check import DeviceUnavailable, require_device
@@ -208,7 +209,7 @@ def test_a_missing_keras_engine_is_a_note_that_leaves_the_cpu_proof_ready():
 def test_tensorflows_onednn_is_named_with_its_switch_only_while_it_is_on():
     """Keras on TensorFlow trains further from float64 with oneDNN on (docs/train-step.md); TF_ENABLE_ONEDNN_OPTS=0."""
     def float32_notes(onednn: bool) -> list:
-        keras = probe("keras", tf32={"tensor_float_32_execution": False, "onednn_opts": onednn})
+        keras = probe("keras", tf32={"tensor_float_32_execution": False}, cpu_switches={"onednn_opts": onednn})
         env = environment({"torch": probe("torch"), "keras": keras, "paddle": probe("paddle")})
         return [f for f in diagnose(env) if "float32 training gradients" in f.problem]
 

@@ -19,7 +19,7 @@ def probe() -> dict[str, Any]:
         "cuda": build.get("cuda_version") if build.get("is_cuda_build") else None,
         "cudnn": build.get("cudnn_version") if build.get("is_cuda_build") else None,
         "devices": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus],
-        "tf32": {"tensor_float_32_execution": tf.config.experimental.tensor_float_32_execution_enabled(),
-                 "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"},
+        "tf32": {"tensor_float_32_execution": tf.config.experimental.tensor_float_32_execution_enabled()},
+        "cpu_switches": {"onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"},
         "missing_switches": [],
     }

@@ -20,7 +20,7 @@ def probe() -> dict[str, Any]:
         "cuda": None,
         "cudnn": None,
         "devices": [d.device_kind for d in gpus],
-        "tf32": {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
-                 "jax_enable_x64": jax.config.jax_enable_x64},
+        "tf32": {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision},
+        "cpu_switches": {"jax_enable_x64": jax.config.jax_enable_x64},
         "missing_switches": [],
     }
