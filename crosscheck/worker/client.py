@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,7 +123,8 @@ class FrameworkWorker:
         if line is None:
             code = self._process.wait()
             self.dead = True
-            raise WorkerCrashed(self.framework, f"worker exited with code {code} during {what}", self.stderr_tail())
+            raise WorkerCrashed(self.framework, f"worker exited with code {code} during {what}{_kill_hint(code)}",
+                                self.stderr_tail())
         return json.loads(line)
 
     def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
@@ -224,3 +226,10 @@ def worker_session(command: str, timeout: float = DEFAULT_TIMEOUT, device: str =
         finally:
             if own:
                 workers.close()
+
+
+def _kill_hint(code: int) -> str:
+    """What a SIGKILL exit most often means: nothing in the worker can catch it, the kernel's OOM killer sends it."""
+    if code != -signal.SIGKILL:
+        return ""
+    return " (killed by SIGKILL: most often the system's out-of-memory killer)"
