@@ -418,9 +418,10 @@ def test_a_keras_dense_stack_in_a_weights_h5_is_refused(keras_files, tmp_path, c
 @pytest.mark.slow
 @pytest.mark.parametrize("model,head,classes", KERAS_CASES)
 def test_keras_transfer_files_go_through_every_framework(keras_files, pool, tmp_path, model, head, classes):
-    suffixes = (".keras", ".h5", ".weights.h5")
-    for suffix in suffixes:
-        backs = round_trips(keras_files / f"{model}{suffix}", ["torch", "paddle", "keras"], "keras", pool, tmp_path / suffix)
+    """Each of Keras' three files of the model is read; each goes to another framework (the reading is what differs
+    between the files, and every framework is a target once) and back."""
+    for suffix, framework in zip((".keras", ".h5", ".weights.h5"), ("torch", "paddle", "keras")):
+        backs = round_trips(keras_files / f"{model}{suffix}", [framework], "keras", pool, tmp_path / suffix)
         for back in keras_state("resnet18_cifar", classes, *backs):
             assert_same_state(back, state("keras", keras_files / f"{model}-reference.npz"))
 
@@ -439,10 +440,11 @@ def test_num_classes_0_converts_a_keras_base_alone(keras_files, pool, tmp_path):
 
 
 @pytest.mark.slow
-def test_keras_applications_resnet50_transfer_model_goes_through_every_framework(tmp_path_factory, pool, tmp_path):
-    """The tutorial's base itself: keras.applications.ResNet50(include_top=False), nested, saved as .keras."""
+def test_keras_applications_resnet50_transfer_model_goes_to_paddle_and_back(tmp_path_factory, pool, tmp_path):
+    """The tutorial's base itself: keras.applications.ResNet50(include_top=False), nested, saved as .keras (the
+    resnet18_cifar transfer files above go through every framework)."""
     files = make_files(KERAS_FILES, tmp_path_factory.mktemp("resnet50"), "resnet50")
-    backs = round_trips(files / "nested.keras", ["torch", "paddle", "keras"], "keras", pool, tmp_path)
+    backs = round_trips(files / "nested.keras", ["paddle"], "keras", pool, tmp_path)
     for back in keras_state("resnet50_v1", 7, *backs):
         assert_same_state(back, state("keras", files / "nested-reference.npz"))
 

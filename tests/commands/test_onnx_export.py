@@ -295,11 +295,10 @@ def test_timm_ids_export_from_every_framework(tmp_path, model_id):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_id", ["resnext50_32x4d", "resnext101_64x4d", "wide_resnet50_2"])
+@pytest.mark.parametrize("model_id", ["resnext50_32x4d", "wide_resnet50_2"])
 def test_grouped_and_wide_ids_export_from_torch_and_paddle(tmp_path, model_id):
-    """Grouped 3x3 convs (ResNeXt, 32 and 64 groups) and wide bottlenecks through torch's and paddle's exporters, each
-    export against its native float64 truth in onnxruntime (resnext101_32x8d and wide_resnet101_2 are the same layers,
-    deeper and wider)."""
+    """Grouped 3x3 convs (ResNeXt) and wide bottlenecks through torch's and paddle's exporters, each export against its
+    native float64 truth in onnxruntime (the 101-layer ids are the same layers, deeper and wider)."""
     assert_exports_agree(export_all(model_id, tmp_path, frameworks=("torch", "paddle")))
 
 
