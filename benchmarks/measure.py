@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -111,14 +110,15 @@ def memory(request: Request) -> dict[str, Any]:
     images = fw.to_input(calibration.sample_input(request["batch"]), device)
     gc.collect()
     if device == "cpu":
-        loaded_mb = _rss_mb()
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+        loaded_mb = _status_mb("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
     else:
         fw.reset_peak_device_memory()
         loaded_mb = fw.device_memory_mb()[0]
     for _ in range(request["forwards"]):
         fw.call(model, images)  # finished before it returns (synchronised on GPU)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if device == "cpu" else fw.device_memory_mb()[1]
+    # VmHWM, not getrusage's ru_maxrss: a process started from a larger one inherits that one's peak in ru_maxrss.
+    peak_mb = _status_mb("VmHWM") if device == "cpu" else fw.device_memory_mb()[1]
     return {"loaded_mb": loaded_mb, "peak_mb": peak_mb}
 
 
@@ -182,12 +182,12 @@ def _median_seconds(work: Callable[[], Any], repeats: int) -> float:
     return float(np.median(times))
 
 
-def _rss_mb() -> float:
-    """Current resident set size in MiB (VmRSS)."""
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status in MiB: VmRSS (resident now) or VmHWM (its high-water mark)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 COMMANDS: dict[str, Callable[[Request], Any]] = {"latency": latency, "alone": alone, "memory": memory, "transfer": transfer,

@@ -265,7 +265,7 @@ def memory_table(bench: Bench, devices: Sequence[str], models_of: Mapping[str, S
         "process(es): import the framework, build the model, load the calibrated weights, garbage-collect, then "
         f"run {bench.effort.memory_forwards} forward(s). CPU: *after load* is the resident set size (VmRSS) before "
         "the forwards; the kernel's peak-RSS mark is then reset to that value (`/proc/self/clear_refs` = 5) and "
-        "*peak* is `getrusage(RUSAGE_SELF).ru_maxrss` after them, i.e. the largest RSS of the process during "
+        "*peak* is the high-water mark VmHWM after them, i.e. the largest RSS of the process during "
         "the forwards (framework runtime, weights, activations, allocator caches and lazily created kernels). "
         "GPU: the framework's own allocator statistics, reset before the forwards (torch.cuda "
         "`memory_allocated`/`max_memory_allocated`, paddle.device.cuda likewise, TensorFlow "
