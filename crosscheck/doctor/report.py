@@ -21,8 +21,7 @@ NONE = "none"
 MISSING = "[red]not installed[/red]"
 # Short names for the table; the JSON keeps the frameworks' own switch names.
 TF32_LABEL = {"cudnn.allow_tf32": "conv", "cuda.matmul.allow_tf32": "matmul",
-              "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN",
-              "jax_default_matmul_precision": "matmul precision"}
+              "tensor_float_32_execution": "all ops", "cublas_switch": "cuBLAS", "cudnn_switch": "cuDNN"}
 STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
 
 
