@@ -96,6 +96,9 @@ class InProcessWorker:
         with self.lock:
             return {"ok": True, "result": OPS[op](self.worker, _jsonable(arguments))}
 
+    def end_input(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

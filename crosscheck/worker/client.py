@@ -74,6 +74,7 @@ class FrameworkWorker:
             text=True, bufsize=1, env={**WAIT_POLICY, **os.environ, **backend_environment(framework), **(env or {})},
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
+        self._turn = threading.Lock()  # one request at a time, whichever thread asks
         threading.Thread(target=self._read_replies, daemon=True).start()
         self.dead = False
         self.ready = False
@@ -99,7 +100,12 @@ class FrameworkWorker:
         self._replies.put(None)  # EOF: the process has gone
 
     def request(self, op: str, **arguments: Any) -> dict[str, Any]:
-        """Send one request and wait for its reply; errors raise WorkerError with the worker's traceback."""
+        """Send one request and wait for its reply; errors raise WorkerError with the worker's traceback. Threads
+        asking the same worker take turns."""
+        with self._turn:
+            return self._request(op, arguments)
+
+    def _request(self, op: str, arguments: dict[str, Any]) -> dict[str, Any]:
         self.wait_ready()
         if self.dead:
             raise WorkerCrashed(self.framework, "worker is no longer running")
@@ -138,10 +144,19 @@ class FrameworkWorker:
         self._process.kill()
         self._process.wait()
 
+    def end_input(self) -> None:
+        """Tell the worker to exit (its stdin closed) without waiting; a worker never used is stopped outright
+        rather than left to finish importing its framework."""
+        if self._process.poll() is not None:
+            return
+        if not self.ready:
+            self._kill()
+        elif self._process.stdin:
+            self._process.stdin.close()
+
     def close(self) -> None:
+        self.end_input()
         if self._process.poll() is None:
-            if self._process.stdin:
-                self._process.stdin.close()
             try:
                 self._process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -175,6 +190,8 @@ class WorkerPool:
         self.factory = factory or (lambda framework: FrameworkWorker(framework, timeout=timeout))
         self.workers: dict[str, FrameworkWorker] = {}
         self.started: list[str] = []  # every framework whose worker this pool started, in order (again after a close)
+        self.configured: set[str] = set()
+        self._starting = threading.RLock()  # threads asking for workers start and configure each one once
 
     def launch(self, frameworks: Iterable[str]) -> list[str]:
         """Start the processes not running yet without waiting for their imports (they overlap); those started."""
@@ -186,23 +203,33 @@ class WorkerPool:
 
     def configure(self, framework: str) -> dict[str, Any]:
         """Set a launched worker's device and TF32 policy; its reply (the numeric settings it runs with)."""
-        return self.workers[framework].request("configure", device=self.device, allow_tf32=self.allow_tf32)["result"]
+        settings = self.workers[framework].request("configure", device=self.device, allow_tf32=self.allow_tf32)
+        self.configured.add(framework)
+        return settings["result"]
 
     def start(self, frameworks: Iterable[str]) -> None:
-        """Start every missing worker first, then configure each: the framework imports overlap."""
-        for framework in self.launch(sorted(frameworks)):
-            self.configure(framework)
+        """Start every missing worker first, then configure each not configured yet (also one launched earlier):
+        the framework imports overlap."""
+        with self._starting:
+            wanted = sorted(set(frameworks))
+            self.launch(wanted)
+            for framework in wanted:
+                if framework not in self.configured:
+                    self.configure(framework)
 
     def __getitem__(self, framework: str) -> FrameworkWorker:
         self.start({framework})
         return self.workers[framework]
 
     def close(self, frameworks: Iterable[str] | None = None) -> None:
-        """Close the given workers (default: all); a closed framework starts afresh if asked for again."""
-        for framework in list(self.workers if frameworks is None else frameworks):
-            worker = self.workers.pop(framework, None)
-            if worker is not None:
-                worker.close()
+        """Close the given workers (default: all), all at once; a closed framework starts afresh if asked for again."""
+        names = [name for name in list(self.workers if frameworks is None else frameworks) if name in self.workers]
+        closing = [self.workers.pop(name) for name in names]
+        self.configured.difference_update(names)
+        for worker in closing:
+            worker.end_input()  # every worker exits at once, not one after another
+        for worker in closing:
+            worker.close()
 
 
 @dataclass(frozen=True)

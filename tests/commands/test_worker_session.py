@@ -121,3 +121,33 @@ def test_a_pool_given_to_a_session_is_left_open(scratch, started):
     finally:
         pool.close()
     assert all(closed(worker) for worker in started)
+
+
+def test_a_worker_never_waited_for_is_stopped_before_its_import_ends(tmp_path):
+    """A command that fails before it needs a worker it launched early (convert's destination) does not wait for
+    that worker's framework import: the process is stopped, so the import never completes."""
+    imported = tmp_path / "imported"
+    slow_import = f"import pathlib, time\ntime.sleep(5)\npathlib.Path({str(imported)!r}).touch()\nprint({READY!r})"
+    pool = WorkerPool(factory=lambda framework: FrameworkWorker(framework, [sys.executable, "-c", slow_import]))
+    pool.launch(["torch"])
+    worker = pool.workers["torch"]
+    pool.close()
+    assert closed(worker)
+    worker._process.wait()
+    assert not imported.exists()
+
+
+def test_a_served_worker_exits_without_the_interpreters_teardown(tmp_path):
+    """Once its input is closed, a worker leaves at once: the framework's teardown (here an atexit hook standing in
+    for it) never runs, every reply having been written."""
+    torn_down = tmp_path / "torn-down"
+    serve = ("import atexit, pathlib\n"
+             f"atexit.register(pathlib.Path({str(torn_down)!r}).touch)\n"
+             "from crosscheck.worker import server\n"
+             "server.Worker = lambda framework: None  # no framework imported: the server alone\n"
+             "server.serve('torch')")
+    worker = FrameworkWorker("torch", [sys.executable, "-c", serve])
+    worker.wait_ready()
+    worker.close()
+    assert worker._process.returncode == 0
+    assert not torn_down.exists()
