@@ -9,6 +9,7 @@ of (kind, variable shapes) per layer.
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -68,8 +69,17 @@ def expected_shapes(spec: ModelSpec, framework: str) -> dict[str, tuple[int, ...
     return shapes
 
 
-def fit(spec: ModelSpec, shapes: Shapes, framework: str) -> Fit:
-    expected = expected_shapes(spec, framework)
+@cache
+def _registered_shapes(model_id: str, num_classes: int | None, framework: str) -> Mapping[str, tuple[int, ...]]:
+    """expected_shapes of a registered id, computed once per process: a file is fitted against every id in every
+    naming it may be in, and again for each place in it that may hold a ResNet (read only: shared)."""
+    return expected_shapes(specs.get(model_id, num_classes), framework)
+
+
+def fit(spec: ModelSpec, shapes: Shapes, framework: str,
+        expected: Mapping[str, tuple[int, ...]] | None = None) -> Fit:
+    """How `shapes` differs from `spec` in `framework`'s naming (`expected`: its expected_shapes, if known)."""
+    expected = expected_shapes(spec, framework) if expected is None else expected
     return Fit(
         spec,
         missing=[key for key in expected if key not in shapes],
@@ -93,7 +103,8 @@ def fits(shapes: Shapes, framework: str) -> dict[str, Fit]:
         classes = int(shapes[head][0]) if len(shapes[head]) == 1 else None
     else:
         classes = None if _head_key(framework, "weight") in shapes else specs.NO_HEAD
-    return {m: fit(specs.get(m, classes), shapes, framework) for m in specs.MODEL_IDS}
+    return {m: fit(specs.get(m, classes), shapes, framework, _registered_shapes(m, classes, framework))
+            for m in specs.MODEL_IDS}
 
 
 def distance(fits_: dict[str, Fit], model_id: str | None) -> int:

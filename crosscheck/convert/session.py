@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -105,7 +106,9 @@ def convert(src: str | Path, dst: str | Path, options: ConvertOptions = ConvertO
         raise ConvertError(f"{destination.path}: is the source file; write the conversion elsewhere")
     try:
         with worker_session("convert", options.timeout, pool=pool) as session:
-            return _Conversion(source, destination, target, options, session.pool, session.tmp, say, keep_loaded).run()
+            session.pool.launch({source.framework, destination.framework})  # both import while SRC is read
+            return _Conversion(source, destination, target, options, session.pool, session.tmp, say,
+                               keep_loaded or pool is None).run()  # workers of its own close at once: no release
     except WorkerError as error:
         raise ConvertError(str(error)) from error
 
@@ -251,15 +254,23 @@ class _Conversion:
             self.say(note)
         staged = self.tmp / ("converted" if self.target and self.target.directory
                              else f"converted{self.destination.suffix}")
-        self.write(staged, spec, arrays, found.labels)
         images = self.tmp / "input.npy"
         np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
-        staged_weights = self.target.weights(staged) if self.target else staged
-        written = reader.Checkpoint(staged_weights, self.destination.suffix, self.destination.naming)
         naming = self.target.naming if self.target else self.destination.naming
-        before, source_reading = self.outputs("source", found.file, found.located, spec, arrays, images)
-        after, destination_reading = self.outputs("destination", written, _whole_file(found.located, naming),
-                                                  spec, self.written_arrays(written, naming, spec, arrays), images)
+
+        def converted_outputs() -> tuple[np.ndarray, str]:
+            self.write(staged, spec, arrays, found.labels)
+            written = reader.Checkpoint(self.target.weights(staged) if self.target else staged,
+                                        self.destination.suffix, self.destination.naming)
+            return self.outputs("destination", written, _whole_file(found.located, naming), spec,
+                                self.written_arrays(written, naming, spec, arrays), images)
+
+        with ThreadPoolExecutor(max_workers=2) as sides:  # each side in its own worker: they run side by side
+            source_side = sides.submit(self.outputs, "source", found.file, found.located, spec, arrays, images)
+            destination_side = sides.submit(converted_outputs)
+            (before, source_reading), (after, destination_reading) = source_side.result(), destination_side.result()
+        self.say(f"source: ran {spec.model_id} in {self.source.framework}, read by {source_reading}")
+        self.say(f"destination: ran {spec.model_id} in {self.destination.framework}, read by {destination_reading}")
         if not self.keep_loaded:
             release(self.pool, spec.model_id)  # a shared pool keeps one model at a time
         measured, passed = verdict(after, before, self.options.rtol)
@@ -321,7 +332,7 @@ class _Conversion:
     def outputs(self, side: str, file: reader.Checkpoint, located: Located, spec: specs.ModelSpec,
                 arrays: dict[str, np.ndarray], images: Path) -> tuple[np.ndarray, str]:
         """`file` loaded by its framework's own loader into the float64 model, run on the sample input: logits, or
-        pooled features if headless (sides run one after the other); and how the file was read. A file no
+        pooled features if headless; and how the file was read. A file no
         framework loads by itself runs from `arrays`, crosscheck's reading of it."""
         framework = file.framework
         output = self.tmp / f"{side}-outputs.npy"
@@ -343,7 +354,6 @@ class _Conversion:
             self.pool[framework].request("file_outputs", path=file.path, naming=located.naming, container=located.container,
                                          prefix=located.prefix, keys=located.file_keys(), model_id=spec.model_id,
                                          num_classes=spec.num_classes, input=images, output=output)
-        self.say(f"{side}: ran {spec.model_id} in {framework}, read by {how}")
         return np.load(output), how
 
 

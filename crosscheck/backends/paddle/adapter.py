@@ -6,7 +6,7 @@ import contextlib
 import os
 import platform
 import weakref
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import paddle
@@ -79,14 +79,28 @@ def _cudnn_deterministic() -> str:
 
 def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> ResNet:
     """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the current paddle device;
-    `uninitialised` in Paddle's default dtype: built under `paddle.LazyGuard`, which skips the parameters' random
-    initialisers (the caller's set_state_dict gives them their values; `Layer.to` cannot convert lazy parameters)."""
-    lazy = uninitialised and dtype == paddle.get_default_dtype()
-    with paddle.LazyGuard() if lazy else contextlib.nullcontext():
+    `uninitialised`: built under `paddle.LazyGuard`, which skips the parameters' random initialisers (the caller's
+    set_state_dict gives them their values), with `dtype` as the default dtype meanwhile, since `Layer.to` cannot
+    convert lazy parameters."""
+    if not uninitialised:
         model = build_model(model_id, num_classes, softmax=False)
-    model.to(dtype=dtype)
+        model.to(dtype=dtype)
+    else:
+        with paddle.LazyGuard(), _default_dtype(dtype):
+            model = build_model(model_id, num_classes, softmax=False)
     model.eval()
     return model
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: str) -> Iterator[None]:
+    """Paddle's default dtype set to `dtype` within, restored after."""
+    before = paddle.get_default_dtype()
+    paddle.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(before)
 
 
 def epsilon_correction(epsilon: float) -> float:
