@@ -63,6 +63,10 @@ class Tracer(Protocol):
     def prepare(self, model: Any) -> Any:
         """The model in inference mode, on the CPU, in float64."""
 
+    def shapes_only(self, model: Any) -> Any:
+        """A model built `uninitialised`, made ready for a trace whose records alone are read (a reference's
+        structure): one that may skip the arithmetic (its trace then gives no captures and no output)."""
+
     def trace(self, model: Any, images: np.ndarray, capture: Collection[int] = ()
               ) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
         """Op records, captured outputs by op index (NCHW), and the model output (None if the forward raised)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import calibration
@@ -277,11 +278,10 @@ class Verifier:
         if reusable and (*key, tuple(capture)) in self.captures:
             self.captures.move_to_end((*key, tuple(capture)))
             return self.captures[(*key, tuple(capture))]
-        output = self.tmp / "trace.npz"
+        output = self.tmp / "trace.safetensors"
         reply = self.pool[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
                                              capture=capture, output=output, handle=handle)
-        with np.load(output) as archive:
-            trace = reply["result"]["records"], dict(archive)
+        trace = reply["result"]["records"], load_file(output)
         if reusable and not capture:
             self.structures[key] = trace
         elif reusable:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from safetensors.numpy import save_file
 
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
@@ -79,7 +80,8 @@ def op_verify_build(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Trace the candidate (`handle`) or the reference (`model_id`); save captured op outputs and the output."""
+    """Trace the candidate (`handle`) or the reference (`model_id`); save captured op outputs and the output (a
+    .safetensors file: every layer's output of a batch is hundreds of MB, which a zip's checksums slow down)."""
     key, model = _target(worker, request)
     images = np.load(request["input"])
     if request.get("layout", "nchw") == "nhwc":
@@ -87,7 +89,7 @@ def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     records, captured, output = worker.tracer.trace(model, images, set(request.get("capture", ())))
     _records[key] = records
     arrays = {str(i): a for i, a in captured.items()} | ({} if output is None else {"output": output})
-    np.savez(request["output"], **arrays)
+    save_file({name: np.ascontiguousarray(array) for name, array in arrays.items()}, request["output"])
     return {"records": records}
 
 
@@ -110,10 +112,12 @@ def op_verify_reference(worker: Worker, request: dict[str, Any]) -> dict[str, An
     spec = specs.get(request["model_id"])
     if request.get("mutation"):
         spec = counterfactual.mutate(spec, request["mutation"], request["value"])
-    model = worker.adapter.build(spec, spec.num_classes, "float64")
+    model = worker.adapter.build(spec, spec.num_classes, "float64", uninitialised=True)
     if request.get("weights"):
         arrays = _reference_weights(request["weights"], request["model_id"])
         worker.adapter.set_native(model, spec, specs.to_native(spec, arrays, worker.naming))
+    else:  # its structure alone is traced
+        model = worker.tracer.shapes_only(model)
     _candidates[request["handle"]] = worker.tracer.prepare(model)
     return {}
 

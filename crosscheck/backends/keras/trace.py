@@ -59,6 +59,11 @@ def prepare(model: keras.Model) -> keras.Model:
     return model
 
 
+def shapes_only(model: keras.Model) -> keras.Model:
+    """The model itself (Keras builds every model initialised)."""
+    return model
+
+
 def trace(model: keras.Model, images: np.ndarray,
           capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
     """Run NHWC `images` in float64 once: op records, captured outputs (by op index, NCHW), model output (None

@@ -4,4 +4,4 @@ reader here turns into records yet. The same model file verifies with `--framewo
 
 from crosscheck.backends.keras.untraced import not_built
 
-is_model = float64 = prepare = trace = assign = read = not_built("PyTorch")
+is_model = float64 = prepare = shapes_only = trace = assign = read = not_built("PyTorch")

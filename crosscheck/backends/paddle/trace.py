@@ -54,6 +54,13 @@ def prepare(model: nn.Layer) -> nn.Layer:
     return model
 
 
+def shapes_only(model: nn.Layer) -> nn.Layer:
+    """The model with its lazily built parameters initialised: Paddle has no device that skips the arithmetic."""
+    for parameter in model.parameters():
+        parameter.initialize()
+    return model
+
+
 def trace(model: nn.Layer, images: np.ndarray,
           capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
     """Run NCHW `images` in float64 once: op records, captured outputs (by op index), model output. A forward

@@ -53,9 +53,18 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def build(model_id: str, num_classes: int | None = None, dtype: str = "float32", uninitialised: bool = False) -> ResNet:
-    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device (initialised
-    whatever `uninitialised` says: torch's initialisers cost little)."""
-    return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
+    """The spec's model with a logits head (no softmax), in eval mode, in `dtype` on the configured device;
+    `uninitialised`: built on the meta device (no initialiser runs) and materialised as zeros, for a caller that
+    sets every weight or traces the structure alone."""
+    if not uninitialised:
+        return build_model(model_id, num_classes, softmax=False).eval().to(_device, DTYPES[dtype])
+    with torch.device("meta"):
+        model = build_model(model_id, num_classes, softmax=False).to(DTYPES[dtype])
+    model = model.to_empty(device=_device)
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            tensor.zero_()
+    return model.eval()
 
 
 def cast(model: nn.Module, spec: ModelSpec, dtype: str) -> nn.Module:

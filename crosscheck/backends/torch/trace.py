@@ -42,16 +42,22 @@ def prepare(model: torch.nn.Module) -> torch.nn.Module:
     return model.double().eval()
 
 
+def shapes_only(model: torch.nn.Module) -> torch.nn.Module:
+    """The model on the meta device: its trace records every op with its shapes and computes nothing."""
+    return model.to("meta")
+
+
 def trace(model: torch.nn.Module, images: np.ndarray,
           capture: Collection[int] = ()) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
     """Run `images` (the model's own layout) in float64 once: op records, captured outputs (by op index, NCHW),
-    model output. A forward that raises ends the records with the failing op (its `error`) and gives no output."""
+    model output. A forward that raises ends the records with the failing op (its `error`) and gives no output; so
+    does a model on the meta device (`shapes_only`), which has no values to capture."""
     tracer = _Tracer(_parameter_names(model), set(capture))
     handles = [module.register_forward_pre_hook(tracer.enter(name)) for name, module in model.named_modules()]
     handles += [module.register_forward_hook(tracer.leave) for module in model.modules()]
     try:
         with torch.no_grad(), tracer:
-            output = model(torch.from_numpy(np.ascontiguousarray(images, np.float64)))
+            output = model(torch.from_numpy(np.ascontiguousarray(images, np.float64)).to(_device_of(model)))
     except Exception as error:  # the candidate's own forward crashed: that is a finding, not a usage error
         tracer.failed(error)
         return tracer.records, tracer.captured, None
@@ -60,7 +66,12 @@ def trace(model: torch.nn.Module, images: np.ndarray,
             handle.remove()
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"the model returned {type(output).__name__}, not one tensor")
-    return tracer.records, tracer.captured, output.detach().numpy().copy()
+    return tracer.records, tracer.captured, None if output.is_meta else output.detach().numpy().copy()
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for one without any)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def assign(model: torch.nn.Module, layers: Sequence[tuple[dict, Mapping[str, np.ndarray]]]) -> None:
@@ -147,7 +158,7 @@ class _Tracer(TorchFunctionMode):
         self.records.append(record)
         self.producer[id(output)] = index
         self.alive.append(output)
-        if index in self.capture:
+        if index in self.capture and not output.is_meta:
             self.captured[index] = output.detach().numpy().copy()
         return output
 
