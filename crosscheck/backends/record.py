@@ -38,6 +38,9 @@ class Backend:
     gpu_install: str  # how to get a CUDA build sharing the CUDA 12 libraries with the others (docs/doctor.md)
     training: Convention
     environment: Mapping[str, str] = field(default_factory=dict)  # set in its worker before the framework is imported
+    # optional modules the framework imports whenever they are installed, for features no worker op uses: made
+    # unimportable while the framework is imported (its code does without them), importable again after
+    kept_out_of_import: tuple[str, ...] = ()
     cannot_build: Mapping[str, str] = field(default_factory=dict)  # verify finding code -> why no counterfactual here
     in_default_run: bool = True  # run when no --frameworks is given (another engine under the same model code: opt-in)
     cannot_export: str = ""  # why `exporter` cannot run in crosscheck's install, when it cannot

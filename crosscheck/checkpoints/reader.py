@@ -293,14 +293,13 @@ def _read_hub_in_worker(file: Checkpoint, layout: hubs.HubLayout, pool: WorkerPo
 
 def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mapping[str, object],
                  op: str = "read_checkpoint") -> dict[str, Arrays]:
-    """{container: arrays} read in the file's framework worker (by `op`), passed back through an .npz."""
-    output = scratch / "native.npz"
+    """{container: arrays} read in the file's framework worker (by `op`), passed back through a .safetensors file."""
+    output = scratch / "native.safetensors"
     pool[file.naming].request(op, path=file.path, output=output, **model)
     found: dict[str, Arrays] = {}
-    with np.load(output) as archive:
-        for name in archive.files:
-            place, key = json.loads(name)
-            found.setdefault(place, {})[key] = archive[name]
+    for name, array in load_file(output).items():
+        place, key = json.loads(name)
+        found.setdefault(place, {})[key] = array
     return found
 
 

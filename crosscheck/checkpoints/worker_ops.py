@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from safetensors.numpy import save_file
 
 from crosscheck import spec as specs
 from crosscheck.backends.protocols import ConfiguredCheckpoints, OrderBasedCheckpoints
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
-    """Read `path` into {container: {native key: array}}, saved to the `output` .npz under JSON [container, key]
+    """Read `path` into {container: {native key: array}}, saved to the `output` .safetensors under JSON [container, key]
     names (torch: every dict of tensors in the file; keras .weights.h5: loaded into `model_id`, the nested model
     at `root` where given)."""
     if request.get("model_id"):
@@ -34,8 +35,8 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
         found = {TOP: module.read_order_based(request["path"], model, request.get("root", ""))}
     else:
         found = worker.checkpoints.read(request["path"])
-    np.savez(request["output"], **{json.dumps([place, key]): array for place, arrays in found.items()
-                                   for key, array in arrays.items()})
+    save_file({json.dumps([place, key]): np.ascontiguousarray(array) for place, arrays in found.items()
+               for key, array in arrays.items()}, request["output"])
     return {"containers": list(found)}
 
 
@@ -100,10 +101,10 @@ def op_hub_outputs(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
 
 def op_hub_read(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Read a hub file whose weights name no layer (a keras-hub preset) with the library's own model (its layout's
-    runtime `read`), saved to the `output` .npz as read_checkpoint saves a file's top level."""
+    runtime `read`), saved to the `output` .safetensors as read_checkpoint saves a file's top level."""
     runtime = importlib.import_module(hubs.LAYOUTS[request["layout"]].runtime)
     found = runtime.read(Path(request["path"]))
-    np.savez(request["output"], **{json.dumps([TOP, key]): array for key, array in found.items()})
+    save_file({json.dumps([TOP, key]): np.ascontiguousarray(array) for key, array in found.items()}, request["output"])
     return {"containers": [TOP]}
 
 

@@ -6,13 +6,29 @@ it lives apart from the server (crosscheck/worker/server.py) so that the ops imp
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sys
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, Iterator, cast
 
 from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.backends.protocols import Adapter, Checkpoints, OnnxExporter, Probe, Tracer, Trainer
+
+
+@contextlib.contextmanager
+def _kept_out(modules: tuple[str, ...]) -> Iterator[None]:
+    """`modules` (those not imported yet) unimportable within: an `import` of one raises ImportError, which the
+    frameworks' optional imports expect; importable again after (a user's file may import them)."""
+    blocked = [name for name in modules if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(blocked))
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
 
 
 class Worker:
@@ -24,7 +40,8 @@ class Worker:
         self.framework = framework
         self.backend = backends.get(framework)
         self.naming = self.backend.naming  # the spec's key naming the backend's native arrays are in
-        self.adapter = cast(Adapter, backends.load(framework, "adapter"))
+        with _kept_out(self.backend.kept_out_of_import):
+            self.adapter = cast(Adapter, backends.load(framework, "adapter"))
         self.models: dict[tuple[str, int | None, str], Any] = {}
 
     @cached_property

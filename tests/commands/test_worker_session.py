@@ -7,7 +7,10 @@ framework is imported; the scratch directories are made under a directory of thi
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -151,3 +154,20 @@ def test_a_served_worker_exits_without_the_interpreters_teardown(tmp_path):
     worker.close()
     assert worker._process.returncode == 0
     assert not torn_down.exists()
+
+
+def test_a_keras_worker_imports_tensorflow_without_jax_and_matplotlib_which_a_users_file_may_still_import():
+    """TensorFlow and Keras import jax and matplotlib whenever installed (TF Lite's helpers, Keras' orbax callback and
+    image galleries), for nothing a worker does: the Keras worker keeps them out of its framework's import."""
+    if not all(importlib.util.find_spec(name) for name in ("jax", "matplotlib")):
+        pytest.skip("needs jax and matplotlib installed, as the test extra installs them")
+    script = ("import sys\n"
+              "from crosscheck.worker.state import Worker\n"
+              "Worker('keras')\n"
+              "print(sorted(name for name in ('jax', 'matplotlib') if name in sys.modules))\n"
+              "import jax, matplotlib.pyplot\n"
+              "print('imported afterwards')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, **client.backend_environment("keras")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["[]", "imported afterwards"]

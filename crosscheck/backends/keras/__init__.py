@@ -17,6 +17,7 @@ BACKEND = Backend(
         velocity="m = mu * m - lr * g; p += m",
         float32_attributes="SGD momentum and weight_decay (cast through float32)"),
     environment={"KERAS_BACKEND": "tensorflow"},
+    kept_out_of_import=("jax", "matplotlib"),  # TF Lite's jax helpers, Keras' orbax callback; Keras' image galleries
     cannot_build={"pool_padding_value": "keras_impl always zero-pads its stem max-pool, so the -inf padding cannot be "
                                         "built in Keras"},
     float32_training="TensorFlow's float32 reductions (BatchNormalization's batch moments) accumulate sequentially, "

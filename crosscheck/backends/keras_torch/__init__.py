@@ -12,6 +12,7 @@ BACKEND = replace(
     extra="keras-torch",
     gpu_install=f"pip install torch==2.14.1 --index-url {TORCH_CU126_INDEX} && pip install keras==3.15.1",
     environment={"KERAS_BACKEND": "torch"},
+    kept_out_of_import=("jax", "matplotlib"),  # Keras' orbax callback; Keras' image galleries
     in_default_run=False,
     float32_training="Keras on torch computes BatchNormalization's batch variance as E[x^2] - E[x]^2 and "
                      "differentiates the composed ops instead of torch's fused BN backward; Keras has no switch for "
