@@ -18,7 +18,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from conftest import TESTS, TIER_FRAMEWORKS  # tests/conftest.py, beside this script
 

@@ -256,18 +256,9 @@ class _Conversion:
                              else f"converted{self.destination.suffix}")
         images = self.tmp / "input.npy"
         np.save(images, calibration.sample_input(self.options.batch, self.options.seed, spec.input_size))
-        naming = self.target.naming if self.target else self.destination.naming
-
-        def converted_outputs() -> tuple[np.ndarray, str]:
-            self.write(staged, spec, arrays, found.labels)
-            written = reader.Checkpoint(self.target.weights(staged) if self.target else staged,
-                                        self.destination.suffix, self.destination.naming)
-            return self.outputs("destination", written, _whole_file(found.located, naming), spec,
-                                self.written_arrays(written, naming, spec, arrays), images)
-
         with ThreadPoolExecutor(max_workers=2) as sides:  # each side in its own worker: they run side by side
             source_side = sides.submit(self.outputs, "source", found.file, found.located, spec, arrays, images)
-            destination_side = sides.submit(converted_outputs)
+            destination_side = sides.submit(self.written_outputs, staged, found, arrays, images)
             (before, source_reading), (after, destination_reading) = source_side.result(), destination_side.result()
         self.say(f"source: ran {spec.model_id} in {self.source.framework}, read by {source_reading}")
         self.say(f"destination: ran {spec.model_id} in {self.destination.framework}, read by {destination_reading}")
@@ -282,9 +273,24 @@ class _Conversion:
                 shutil.copyfile(staged, temp)
         framework = None if self.destination.naming == identify.CANONICAL else self.destination.naming
         return ConvertResult(spec, _side(self.source.framework, found.layout), _side(self.destination.framework,
-                             hubs.LAYOUTS.get(naming)), measured, passed,
+                             hubs.LAYOUTS.get(self.written_naming)), measured, passed,
                              passed or self.options.force, before, after, found, source_reading, destination_reading,
                              precision, preprocessing_note(spec.model_id, framework))
+
+    def written_outputs(self, staged: Path, found: reader.Found, arrays: dict[str, np.ndarray],
+                        images: Path) -> tuple[np.ndarray, str]:
+        """Write the staged output, then run it as the destination's loader reads it (`outputs`)."""
+        spec, naming = found.spec, self.written_naming
+        self.write(staged, spec, arrays, found.labels)
+        written = reader.Checkpoint(self.target.weights(staged) if self.target else staged,
+                                    self.destination.suffix, self.destination.naming)
+        return self.outputs("destination", written, _whole_file(found.located, naming), spec,
+                            self.written_arrays(written, naming, spec, arrays), images)
+
+    @property
+    def written_naming(self) -> str:
+        """The keys the written file holds: a library layout's for a target, else the destination format's."""
+        return self.target.naming if self.target else self.destination.naming
 
     def read(self, file: reader.Checkpoint, model_id: str | None, key: str | None = None,
              prefix: str | None = None, num_classes: int | None = None) -> reader.Found:

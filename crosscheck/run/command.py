@@ -8,7 +8,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from crosscheck import backends
 from crosscheck import cli_options
 from crosscheck import spec as specs
 from crosscheck.calibration import WEIGHT_KINDS

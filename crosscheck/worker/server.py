@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, MutableMapping
 
 import crosscheck
-from crosscheck import backends
 from crosscheck.worker import ops as shared_ops
 from crosscheck.worker.state import Worker
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
