@@ -76,6 +76,11 @@ def timed(argv: Sequence[str], cwd: Path, accepted: tuple[int, ...] = (0,)) -> T
     return Timed(wall, cpu, done.stdout)
 
 
+def median(runs: Sequence[Timed]) -> Timed:
+    """The run with the median wall time (the upper one of an even count)."""
+    return sorted(runs, key=lambda run: run.wall)[len(runs) // 2]
+
+
 def peer_step(python: str, tmp: Path, step: str, *arguments: str) -> tuple[Timed, dict[str, Any]]:
     """One step of benchmarks/peer_side.py in a fresh process of the peers' interpreter; its timing and result."""
     result = tmp / f"peer-{step}.json"
@@ -118,8 +123,9 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def verify_rows(python: str, tmp: Path, notes: list[str]) -> list[list[str]]:
-    """Ours cold (with and without alternatives) and warm, and PaDiff cold and warm, on the eps-1e-3 resnet50."""
+def verify_rows(python: str, tmp: Path, notes: list[str], rounds: int) -> list[list[str]]:
+    """Ours cold (with and without alternatives) and warm, and PaDiff cold and warm, on the eps-1e-3 resnet50; each
+    cold process the median of `rounds`."""
     candidate = tmp / "bn_eps_resnet50.py"
     candidate.write_text(CANDIDATE)
     arguments = ["verify", f"{candidate}:model", "--framework", "torch", "--model", "resnet50"]
@@ -127,7 +133,8 @@ def verify_rows(python: str, tmp: Path, notes: list[str]) -> list[list[str]]:
     for label, extra in (("`crosscheck verify`, cold", []), ("`crosscheck verify --no-alternatives`, cold",
                                                             ["--no-alternatives"])):
         report = tmp / f"verify{len(rows)}.json"
-        run = timed(crosscheck(*arguments, *extra, "--json", str(report)), tmp, accepted=(0, 1))  # 1: mismatch
+        run = median([timed(crosscheck(*arguments, *extra, "--json", str(report), "--overwrite"), tmp,
+                            accepted=(0, 1)) for _ in range(rounds)])  # exit 1: the mismatch it finds
         rows.append([label, run.wall, run.cpu, _diagnosis(json.loads(report.read_text()))])
     wall, cpu, report = warm_verify(candidate)
     rows.append(["`crosscheck verify`, warm (a second verify on the same workers)", wall, cpu, _diagnosis(report)])
@@ -138,7 +145,9 @@ def verify_rows(python: str, tmp: Path, notes: list[str]) -> list[list[str]]:
     images = tmp / "images.npy"
     np.save(images, calibration.sample_input(2))
     try:
-        run, result = peer_step(python, tmp, "padiff", str(candidate), str(images))
+        steps = [peer_step(python, tmp, "padiff", str(candidate), str(images)) for _ in range(rounds)]
+        run = median([step for step, _ in steps])
+        result = next(result for step, result in steps if step is run)
     except RuntimeError as error:  # the peer's failure is a finding of the benchmark, not the end of the section
         notes.append(f"PaDiff failed: {' '.join(str(error).split())}")
         return _cells(rows, None)
@@ -169,25 +178,27 @@ def _cells(rows: list[list[Any]], peer: tuple[float, float] | None) -> list[list
     return cells
 
 
-def convert_rows(python: str, tmp: Path, weights: str, notes: list[str]) -> list[list[str]]:
-    """Ours and X2Paddle's torch -> Paddle conversion of resnet50: time, and float32 distance from float64 truth."""
+def convert_rows(python: str, tmp: Path, weights: str, notes: list[str], rounds: int) -> list[list[str]]:
+    """Ours and X2Paddle's torch -> Paddle conversion of resnet50: time (the median of `rounds` fresh processes), and
+    float32 distance from float64 truth."""
     pth = tmp / "resnet50.pth"
     subprocess.run(crosscheck("convert", weights, str(pth), "--model", "resnet50"), check=True, capture_output=True)
     images, truth = tmp / "images.npy", tmp / "truth.npy"
     np.save(images, calibration.sample_input(2))
     peer_step(sys.executable, tmp, "truth", str(pth), str(images), str(truth))
     ours = tmp / "resnet50.pdparams"
-    rows = [["`crosscheck convert` (verified)", timed(crosscheck("convert", str(pth), str(ours), "--model", "resnet50"),
-                                                      tmp), _fidelity(tmp, "ours", ours, images, truth)]]
+    ours_run = median([timed(crosscheck("convert", str(pth), str(ours), "--model", "resnet50", "--overwrite"), tmp)
+                       for _ in range(rounds)])
+    rows = [["`crosscheck convert` (verified)", ours_run, _fidelity(tmp, "ours", ours, images, truth)]]
     missing = importable(python, "x2paddle")
     if missing:
         notes.append(f"X2Paddle skipped: `import x2paddle` fails in {python}: {missing}")
     else:
-        out = tmp / "x2paddle"
+        outs = [tmp / f"x2paddle-{i}" for i in range(rounds)]
         try:
-            run, _ = peer_step(python, tmp, "x2paddle", str(pth), str(out))
+            run = median([peer_step(python, tmp, "x2paddle", str(pth), str(out))[0] for out in outs])
             rows.append(["X2Paddle `pytorch2paddle` (trace)", run,
-                         _fidelity(tmp, "x2paddle", out, images, truth, python)])  # its code imports x2paddle
+                         _fidelity(tmp, "x2paddle", outs[-1], images, truth, python)])  # its code imports x2paddle
         except RuntimeError as error:
             notes.append(f"X2Paddle failed: {' '.join(str(error).split())}")
     peer = rows[-1][1] if len(rows) > 1 else None
@@ -203,13 +214,15 @@ def _fidelity(tmp: Path, kind: str, path: Path, images: Path, truth: Path, pytho
 
 
 
-def peers_table(tmp: Path, weights: str, python: str) -> tuple[str, list[str], list[list[str]], list[str]]:
+def peers_table(tmp: Path, weights: str, python: str,
+                rounds: int) -> tuple[str, list[str], list[list[str]], list[str]]:
     """The `peers` section as (title, columns, rows, notes): verify vs PaDiff, convert vs X2Paddle, in one run."""
     notes: list[str] = []
-    rows = [["verify", *row] for row in verify_rows(python, tmp, notes)]
-    rows += [["convert", *row] for row in convert_rows(python, tmp, weights, notes)]
+    rows = [["verify", *row] for row in verify_rows(python, tmp, notes, rounds)]
+    rows += [["convert", *row] for row in convert_rows(python, tmp, weights, notes, rounds)]
     notes += [
-        f"Peers run with `{python}`. Ratios are ours / the peer's fresh process (PaDiff for verify, X2Paddle for "
+        f"Peers run with `{python}`. Every fresh process (ours and the peers') is the one with the median wall time "
+        f"of {rounds}. Ratios are ours / the peer's fresh process (PaDiff for verify, X2Paddle for "
         "convert). *result* is the diagnosis for verify (ours: first divergence, named cause and the "
         "counterfactual that proves it; PaDiff: where its first difference above atol is) and, for convert, the "
         "Paddle model's float32 output's relative L2 distance from the float64 torch output of the same weights "

@@ -68,14 +68,15 @@ class Effort:
     memory_processes: int  # fresh processes per memory cell
     memory_forwards: int
     transfer_repeats: int
+    command_rounds: int  # fresh-process runs of each timed command (run, convert, the peers): the median one counts
 
 
 # 20 rounds at least: identical models timed against each other swing +-5-7% round to round on 2 shared
 # cores, and 7 rounds left the median ratio uncertain by +-4% (a 1.056 from a model identical to its reference)
 FULL = Effort({"warmup": 1, "budget": 8.0, "min_rounds": 20, "max_rounds": 40}, memory_processes=4,
-              memory_forwards=2, transfer_repeats=5)
+              memory_forwards=2, transfer_repeats=5, command_rounds=3)
 QUICK = Effort({"warmup": 1, "budget": 3.0, "min_rounds": 3, "max_rounds": 15}, memory_processes=1,
-               memory_forwards=1, transfer_repeats=2)
+               memory_forwards=1, transfer_repeats=2, command_rounds=1)
 
 
 @dataclass
@@ -394,16 +395,29 @@ def timed_command(arguments: Sequence[str], workdir: Path) -> tuple[float, float
                                            + after.children_system - before.children_system)
 
 
+def median_round(rounds: Sequence[tuple[float, float]]) -> int:
+    """The index of the round with the median wall time (the upper one of an even count)."""
+    return sorted(range(len(rounds)), key=lambda i: rounds[i][0])[len(rounds) // 2]
+
+
+def median_command(arguments: Sequence[str], workdir: Path, rounds: int) -> tuple[float, float]:
+    """`timed_command` `rounds` times: (wall, CPU) of the round with the median wall time."""
+    times = [timed_command(arguments, workdir) for _ in range(rounds)]
+    return times[median_round(times)]
+
+
 def run_table(bench: Bench) -> Table:
-    """`crosscheck run` as a user runs it (default, and --onnx): wall and CPU in total and per stage and framework."""
-    columns = {"default": [], "--onnx": ["--onnx"]}
+    """`crosscheck run` as a user runs it (default, and --onnx): wall and CPU in total and per stage and framework;
+    the default run's round with the median wall time, and its stages."""
+    columns = {"default": ([], bench.effort.command_rounds), "--onnx": (["--onnx"], 1)}
     measured: dict[str, tuple[dict[str, Any], float, float]] = {}
     load_before = load_average()
-    for label, extra in columns.items():
+    for label, (extra, rounds) in columns.items():
         console.log(f"crosscheck run {label}")
-        report_path = bench.tmp / f"run{label}.json"
-        wall, cpu = timed_command(["run", *extra, "--json", str(report_path), "--overwrite"], bench.tmp)
-        measured[label] = (json.loads(report_path.read_text()), wall, cpu)
+        reports = [bench.tmp / f"run{label}-{i}.json" for i in range(rounds)]
+        times = [timed_command(["run", *extra, "--json", str(path), "--overwrite"], bench.tmp) for path in reports]
+        median = median_round(times)
+        measured[label] = (json.loads(reports[median].read_text()), *times[median])
     table = Table("Full `crosscheck run` (4 models x 3 frameworks, batch 2, CPU), seconds by stage",
                   ["stage", *(f"{label} {kind}" for label in columns for kind in ("wall", "CPU"))])
     for framework in FRAMEWORKS:
@@ -433,8 +447,9 @@ def run_table(bench: Bench) -> Table:
         "it builds and loads a model once in float32, runs it, casts it to float64 (torch and Paddle in place, Keras "
         "rebuilt with the weights copied in memory), runs it again; the stage rows are each worker's own wall and CPU "
         "time per stage, summed over the models (they overlap each other and the main process's weights, so they do not "
-        "add up to the total). Goal: total at most 15 s wall and 28 s CPU, on an idle machine; compare the CPU column "
-        f"on a loaded one. Load average (1, 5, 15 min) before / after: {load_before} / {load_average()}.")
+        f"add up to the total). The default column is the round with the median wall time of "
+        f"{bench.effort.command_rounds}. Goal: total at most 15 s wall and 28 s CPU, on an idle machine; compare the "
+        f"CPU column on a loaded one. Load average (1, 5, 15 min) before / after: {load_before} / {load_average()}.")
     return table
 
 
@@ -465,7 +480,7 @@ def convert_table(bench: Bench) -> Table:
     times, load_before = {}, load_average()
     for label, arguments in runs.items():
         console.log(f"convert: {label}")
-        times[label] = timed_command([*arguments, "--overwrite"], folder)
+        times[label] = median_command([*arguments, "--overwrite"], folder, bench.effort.command_rounds)
     (one_wall, one_cpu), (five_wall, five_cpu) = times[ONE_FILE], times[FIVE_FILES]
     goals = {"resnet50 .pth -> .pdparams": "wall <= 10 s",
              FIVE_FILES: f"<= 2 x one file: {five_wall / one_wall:.2f} x wall, {five_cpu / one_cpu:.2f} x CPU"}
@@ -474,7 +489,8 @@ def convert_table(bench: Bench) -> Table:
     table.notes.append(
         "`crosscheck convert` started as a user starts it; CPU is user + system time of it and its workers (a torch "
         "and a Paddle worker). Several files in one call share one pool of workers (started once) and keep a built "
-        "model for the next file of the same id; each file is still read, written and proven on its own. Load average "
+        "model for the next file of the same id; each file is still read, written and proven on its own. Each row is "
+        f"the median wall time of {bench.effort.command_rounds} run(s) (with that run's CPU). Load average "
         f"(1, 5, 15 min) before / after: {load_before} / {load_average()}.")
     return table
 
@@ -577,7 +593,7 @@ def document(tables: Sequence[Table], command: str, seconds: float, load_before:
 def peers_table(bench: Bench, python: str) -> Table:
     """crosscheck next to PaDiff and X2Paddle (benchmarks/peers.py), installed in `python`'s environment."""
     console.log(f"peers with {python}")
-    return Table(*peers.peers_table(bench.tmp, bench.weights("resnet50"), python))
+    return Table(*peers.peers_table(bench.tmp, bench.weights("resnet50"), python, bench.effort.command_rounds))
 
 
 def watch_table(bench: Bench) -> Table:
