@@ -108,6 +108,12 @@ def pool():
 
 
 @pytest.fixture
+def wide_console(monkeypatch):
+    """Rich wraps at the terminal width: a console 1000 columns wide keeps every message on one line for a test to read."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
+@pytest.fixture
 def paddle_tf32_switches():
     """Paddle's process-wide cuBLAS/cuDNN TF32 switches, restored after the test (list it before monkeypatch, so
     that it restores after monkeypatch has put the real setters back)."""

@@ -83,9 +83,7 @@ np.savez(f"{out}/reference.npz", **{f"{layer.name}/{v.name}": keras.ops.convert_
 '''
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
+pytestmark = pytest.mark.usefixtures("wide_console")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -106,10 +106,7 @@ def reference(framework: str, mode: str, model_id: str, path: Path, images: Path
     return np.load(logits)
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps at the terminal width; keep every message on one line so the tests can read it."""
-    monkeypatch.setenv("COLUMNS", "1000")
+pytestmark = pytest.mark.usefixtures("wide_console")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

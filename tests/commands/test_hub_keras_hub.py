@@ -60,9 +60,7 @@ classifier([2, 2, 2, 2], "basic_block", 5, pooling="max").save_to_preset(f"{out}
 '''
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
+pytestmark = pytest.mark.usefixtures("wide_console")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,7 @@ from crosscheck.cli import main
 from subprocess_python import run_python  # tests/ helpers
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps at the terminal width; keep every message on one line so the tests can read it."""
-    monkeypatch.setenv("COLUMNS", "1000")
+pytestmark = pytest.mark.usefixtures("wide_console")  # tests/conftest.py
 
 
 # Each library writes its file in a process of its own: this tier imports no framework.
