@@ -23,6 +23,7 @@ from crosscheck import backends
 from crosscheck import spec as specs
 from crosscheck.checkpoints import canonical, containers, heads, hubs, identify, keras_formats, origins, paddle_formats
 from crosscheck.checkpoints.containers import TOP, Arrays, Located
+from crosscheck.worker import transport
 from crosscheck.worker.client import WorkerError, WorkerPool
 
 READ_ONLY = {".ckpt": "a Lightning .ckpt holds training state crosscheck does not make; write .pth",
@@ -297,7 +298,7 @@ def _worker_read(file: Checkpoint, pool: WorkerPool, scratch: Path, model: Mappi
     output = scratch / "native.safetensors"
     pool[file.naming].request(op, path=file.path, output=output, **model)
     found: dict[str, Arrays] = {}
-    for name, array in load_file(output).items():
+    for name, array in transport.load(output).items():
         place, key = json.loads(name)
         found.setdefault(place, {})[key] = array
     return found

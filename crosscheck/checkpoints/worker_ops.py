@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from crosscheck import spec as specs
 from crosscheck.backends.protocols import ConfiguredCheckpoints, OrderBasedCheckpoints
 from crosscheck.checkpoints import canonical, hubs
 from crosscheck.checkpoints.containers import TOP
 from crosscheck.checkpoints.identify import CANONICAL
+from crosscheck.worker import transport
 
 if TYPE_CHECKING:
     from crosscheck.worker.state import Worker
@@ -35,8 +35,8 @@ def op_read_checkpoint(worker: Worker, request: dict[str, Any]) -> dict[str, Any
         found = {TOP: module.read_order_based(request["path"], model, request.get("root", ""))}
     else:
         found = worker.checkpoints.read(request["path"])
-    save_file({json.dumps([place, key]): np.ascontiguousarray(array) for place, arrays in found.items()
-               for key, array in arrays.items()}, request["output"])
+    transport.save(request["output"], {json.dumps([place, key]): array for place, arrays in found.items()
+                                       for key, array in arrays.items()})
     return {"containers": list(found)}
 
 
@@ -104,7 +104,7 @@ def op_hub_read(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     runtime `read`), saved to the `output` .safetensors as read_checkpoint saves a file's top level."""
     runtime = importlib.import_module(hubs.LAYOUTS[request["layout"]].runtime)
     found = runtime.read(Path(request["path"]))
-    save_file({json.dumps([TOP, key]): np.ascontiguousarray(array) for key, array in found.items()}, request["output"])
+    transport.save(request["output"], {json.dumps([TOP, key]): array for key, array in found.items()})
     return {"containers": [TOP]}
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
-from safetensors.numpy import load_file
 
 from crosscheck import backends
 from crosscheck import calibration
@@ -27,6 +26,7 @@ from crosscheck.metrics import FLOAT64_RTOL
 from crosscheck.verify import counterfactual, diagnose, graph, numeric
 from crosscheck.verify.diagnose import Finding
 from crosscheck.verify.numeric import Point
+from crosscheck.worker import transport
 from crosscheck.worker.client import DEFAULT_TIMEOUT, WorkerCrashed, WorkerError, WorkerSession, worker_session
 
 CANDIDATE, SOURCE = "candidate", "source"
@@ -281,7 +281,7 @@ class Verifier:
         output = self.tmp / "trace.safetensors"
         reply = self.pool[framework].request("verify_trace", input=images, layout=backends.get(framework).layout,
                                              capture=capture, output=output, handle=handle)
-        trace = reply["result"]["records"], load_file(output)
+        trace = reply["result"]["records"], transport.load(output)
         if reusable and not capture:
             self.structures[key] = trace
         elif reusable:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from crosscheck.checkpoints import canonical
 from crosscheck import spec as specs
 from crosscheck.verify import counterfactual
+from crosscheck.worker import transport
 
 if TYPE_CHECKING:
     from crosscheck.worker.state import Worker
@@ -89,7 +89,7 @@ def op_verify_trace(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     records, captured, output = worker.tracer.trace(model, images, set(request.get("capture", ())))
     _records[key] = records
     arrays = {str(i): a for i, a in captured.items()} | ({} if output is None else {"output": output})
-    save_file({name: np.ascontiguousarray(array) for name, array in arrays.items()}, request["output"])
+    transport.save(request["output"], arrays)
     return {"records": records}
 
 
