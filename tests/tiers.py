@@ -5,8 +5,8 @@
 
 A framework folder imports its framework into the pytest process, and two frameworks must not share one
 (tests/conftest.py), so every tier runs in a process of its own. The commands tier mostly waits on its worker
-processes, so it runs beside the others, which run one after another, and is itself shared by two pytest-xdist
-processes; each tier's output is printed whole when it ends. Exits 1 if any tier failed.
+processes, so it runs beside the others, which run one after another; each tier's output is printed whole when
+it ends. Exits 1 if any tier failed.
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from conftest import TESTS, TIER_FRAMEWORKS  # tests/conftest.py, beside this sc
 
 NO_TESTS_COLLECTED = 5
 BESIDE_THE_OTHERS = "commands"  # the tier that runs in a lane of its own, next to the rest
-# The commands tier's tests mostly wait on their workers' framework imports and single-threaded forwards, so two
-# pytest-xdist processes share it, each taking whole files (a file's module fixtures are built once).
-SPLIT = {BESIDE_THE_OTHERS: ["-n", "2", "--dist", "loadfile"]}
 PYTEST_SUMMARY = re.compile(r"^=* ?(?P<counts>\d+ \w.*?) in \d+(\.\d+)?s\b")
 
 
@@ -47,7 +44,7 @@ class TierResult:
 
 def run_tier(tier: str, pytest_args: list[str]) -> TierResult:
     """One tier in its own pytest process; its output printed whole when it ends, its summary counts kept."""
-    command = [sys.executable, "-m", "pytest", str(TESTS / tier), *SPLIT.get(tier, []), *pytest_args]
+    command = [sys.executable, "-m", "pytest", str(TESTS / tier), *pytest_args]
     start = time.monotonic()
     process = subprocess.run(command, cwd=TESTS.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     print(f"\n### tests/{tier}: {' '.join(command[1:])}\n{process.stdout}", end="", flush=True)
