@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import threadpool_limits
 
 from crosscheck import spec as specs
 from crosscheck.spec import BlockSpec, LayerSpec, ModelSpec
@@ -59,7 +60,10 @@ def _calibrated(spec: ModelSpec, rng: np.random.Generator, init: Callable[..., n
                for key, shape in spec.canonical_shapes().items()}
     size = CALIBRATION_POSITIONS * spec.reduction
     images = rng.standard_normal((CALIBRATION_BATCH, 3, size, size), dtype=np.float32)
-    _CalibratingForward(spec, weights).run(images)
+    # One BLAS thread: a float32 product split over threads rounds differently, and a process's thread count (Paddle
+    # sets OMP_NUM_THREADS=1 for every process it starts) must not change the weights another process makes.
+    with threadpool_limits(limits=1, user_api="blas"):
+        _CalibratingForward(spec, weights).run(images)
     return weights
 
 
