@@ -91,12 +91,35 @@ def test_the_runner_reads_pytests_summary_line(line, counts):
 
 def test_the_runner_fails_when_any_tier_fails_and_prints_a_line_per_tier(monkeypatch, capsys):
     exits = {tier: 0 for tier in conftest.TIER_FRAMEWORKS} | {"commands": 5, "torch": 1}  # 5: no test selected
-    monkeypatch.setattr(tiers, "run_tier", lambda tier, args: tiers.TierResult(tier, exits[tier], 1.5, "1 passed"))
+    monkeypatch.setattr(tiers, "run_part", lambda part, args: tiers.TierResult(part.tier, exits[part.tier], 1.5, "1 passed"))
     assert tiers.main(["-m", "slow"]) == 1
     out = capsys.readouterr().out
     assert all(f"\n{tier:<9}" in out for tier in exits) and "FAILED: torch" in out
     exits["torch"] = 0
     assert tiers.main([]) == 0
+
+
+def test_the_queue_holds_every_other_tier_whole_then_each_commands_file_largest_first(suite):
+    for name, lines in [("test_small.py", 1), ("test_large.py", 30), ("test_middle.py", 10)]:
+        (suite / "commands" / name).write_text("def test_nothing():\n    pass\n" * lines)
+    (suite / "torch" / "test_side.py").write_text("def test_nothing():\n    pass\n")
+    parts = tiers.queue(suite)
+    whole = [part.tier for part in parts if part.path.is_dir()]
+    assert sorted(whole) == sorted(set(conftest.TIER_FRAMEWORKS) - {"commands"})
+    assert parts[len(whole):] == [tiers.Part("commands", suite / "commands" / name)
+                                  for name in ("test_large.py", "test_middle.py", "test_small.py")]
+
+
+def test_a_tier_in_parts_fails_when_one_part_fails_and_adds_up_their_counts():
+    parts = [tiers.TierResult("commands", 0, 2.0, "3 passed, 1 skipped"),
+             tiers.TierResult("commands", 1, 1.0, "1 failed, 1 passed, 1 error"),
+             tiers.TierResult("commands", 5, 0.5, "2 deselected"),
+             tiers.TierResult("commands", 0, 0.5, "1 passed, 2 errors, 2 warnings")]
+    tier = tiers.merged("commands", parts)
+    assert (tier.exit_code, tier.seconds, tier.passed) == (1, 4.0, False)
+    assert tier.counts == "5 passed, 1 skipped, 1 failed, 3 errors, 2 deselected, 2 warnings"
+    assert tiers.merged("commands", [parts[0], parts[2]]).exit_code == 0
+    assert tiers.merged("commands", [parts[2]]).exit_code == tiers.NO_TESTS_COLLECTED  # nothing selected anywhere
 
 
 def test_ci_runs_the_readme_test_command_verbatim_then_the_slow_tier_through_the_runner():
