@@ -24,7 +24,7 @@ from pathlib import Path
 from conftest import TESTS, TIER_FRAMEWORKS  # tests/conftest.py, beside this script
 
 NO_TESTS_COLLECTED = 5
-LANES = 2  # one pytest process per core; the commands tier's workers wait on each other more than they compute
+LANES = 2  # one pytest process per core: a third only competes with the two for the cores
 BY_FILE = "commands"  # the tier whose test files run as parts of their own
 PYTEST_SUMMARY = re.compile(r"^=* ?(?P<counts>\d+ \w.*?) in \d+(\.\d+)?s\b")
 PLURAL_NOUNS = ("error", "warning")  # pytest's "1 error", "2 errors"; its other counts are adjectives
@@ -106,8 +106,9 @@ def load() -> str:
 
 def main(pytest_args: list[str]) -> int:
     started, load_before = time.monotonic(), load()
+    parts = queue()
     with ThreadPoolExecutor(LANES) as lanes:  # each lane takes the next part of the queue when it is free
-        done = list(lanes.map(run_part, queue(), [pytest_args] * len(queue())))
+        done = list(lanes.map(run_part, parts, [pytest_args] * len(parts)))
     results = [merged(tier, [part for part in done if part.tier == tier]) for tier in TIER_FRAMEWORKS]
     print(f"\n### tiers (seconds, verdict, pytest's counts); load average {load_before} before, {load()} after")
     for result in results:
